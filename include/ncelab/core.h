@@ -1,0 +1,81 @@
+// core.h -- errors, checked allocation and IO, atomic file writes, JSON files, small parsers.
+#ifndef NCELAB_CORE_H
+#define NCELAB_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NCELAB_VERSION "0.1.0"
+
+/* Error codes. They double as the CLI's exit statuses. */
+enum {
+    NC_OK = 0,
+    NC_EFILE = 1,   /* unreadable, unwritable or malformed file */
+    NC_EUSAGE = 2,  /* bad option or value */
+    NC_ENUM = 3,    /* numerical failure (did not converge, NaN) */
+};
+
+/* The one error pattern: a library function that can fail takes NcError *err (may be NULL),
+   returns NC_OK or an error code, and on failure fills err->msg with one line that names the
+   file, option or record and the problem. Only the CLI prints and exits. */
+typedef struct {
+    int code;
+    char msg[1024];
+} NcError;
+
+/* nc_fail: fills err (if non-NULL) with code and the formatted message; returns code. */
+int nc_fail(NcError *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Checked allocation: on failure prints size, file and line to stderr and aborts
+   (an out-of-memory condition is not an input error). */
+void *nc_malloc_(size_t n, const char *file, int line);
+void *nc_calloc_(size_t count, size_t size, const char *file, int line);
+void *nc_realloc_(void *p, size_t n, const char *file, int line);
+char *nc_strdup_(const char *s, const char *file, int line);
+#define nc_malloc(n) nc_malloc_((n), __FILE__, __LINE__)
+#define nc_calloc(c, s) nc_calloc_((c), (s), __FILE__, __LINE__)
+#define nc_realloc(p, n) nc_realloc_((p), (n), __FILE__, __LINE__)
+#define nc_strdup(s) nc_strdup_((s), __FILE__, __LINE__)
+
+/* nc_read_file: reads a whole file into a NUL-terminated malloc'd buffer (*len excludes the
+   NUL). Fails with NC_EFILE naming the path. */
+int nc_read_file(const char *path, char **data, size_t *len, NcError *err);
+
+/* nc_write_atomic: writes len bytes to path through a temporary file in the same directory,
+   fsync, then rename, so that path holds either its old content or the new one, never half.
+   Fails with NC_EFILE naming the path. */
+int nc_write_atomic(const char *path, const void *data, size_t len, NcError *err);
+
+/* nc_mkdir_p: creates a directory and its parents (like mkdir -p). */
+int nc_mkdir_p(const char *path, NcError *err);
+
+/* nc_path_join: "dir/name" in a malloc'd string. */
+char *nc_path_join(const char *dir, const char *name);
+
+/* Growing string buffer, for rendering text outputs. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} NcBuf;
+void nc_buf_printf(NcBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nc_buf_free(NcBuf *b);
+
+/* nc_parse_double / nc_parse_long: the whole string must be a finite number (long: an integer
+   in [lo, hi]). what names the option for the message; NC_EUSAGE on failure. */
+int nc_parse_double(const char *s, const char *what, double *out, NcError *err);
+int nc_parse_long(const char *s, const char *what, long lo, long hi, long *out, NcError *err);
+
+/* nc_parse_klist: "1,2,4", "1..4096" (powers of two from 1 to 4096) or a mix "1,10..1000"
+   is not allowed; ranges a..b are powers of two starting at a. Values in [1, 1e9], strictly
+   increasing after sorting and de-duplication. *ks is malloc'd. NC_EUSAGE naming what. */
+int nc_parse_klist(const char *s, const char *what, long **ks, int *n, NcError *err);
+
+/* nc_now: monotonic seconds. */
+double nc_now(void);
+
+/* nc_peak_rss_mb: peak resident set size of this process in MiB. */
+double nc_peak_rss_mb(void);
+
+#endif

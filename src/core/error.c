@@ -1,0 +1,72 @@
+// error.c -- the one error pattern (code + message) and checked allocation.
+#include "ncelab/core.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nc_fail(NcError *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+static void nc_oom(size_t n, const char *file, int line) {
+    fprintf(stderr, "ncelab: out of memory allocating %zu bytes at %s:%d\n", n, file, line);
+    abort();
+}
+
+void *nc_malloc_(size_t n, const char *file, int line) {
+    void *p = malloc(n ? n : 1);
+    if (!p) nc_oom(n, file, line);
+    return p;
+}
+
+void *nc_calloc_(size_t count, size_t size, const char *file, int line) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) nc_oom(count * size, file, line);
+    return p;
+}
+
+void *nc_realloc_(void *p, size_t n, const char *file, int line) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) nc_oom(n, file, line);
+    return q;
+}
+
+char *nc_strdup_(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *p = nc_malloc_(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}
+
+void nc_buf_printf(NcBuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    va_list ap2;
+    va_copy(ap2, ap);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0) { va_end(ap2); return; }
+    if (b->len + (size_t)need + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + (size_t)need + 1) cap *= 2;
+        b->s = nc_realloc(b->s, cap);
+        b->cap = cap;
+    }
+    vsnprintf(b->s + b->len, (size_t)need + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (size_t)need;
+}
+
+void nc_buf_free(NcBuf *b) {
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}
