@@ -20,7 +20,7 @@ typedef struct {
     double *P;             /* (N, M) class-conditional distributions */
     double *D;             /* (M) marginal D(y) = sum_c rho_c P[c][y]: the negatives' law */
     double *pair;          /* (M, M) pi(x, x+) = sum_c rho_c P[c][x] P[c][x+] */
-    double h;              /* quadrature step in u = log t (default 0.2) */
+    double h;              /* quadrature step in u = log t (default 0.25) */
 } TheoryModel;
 
 /* theory_rho_parse: "uniform", "zipf:S" (rho_c proportional to c^-S, c = 1..N, S >= 0) or an
@@ -43,8 +43,9 @@ void theory_model_free(TheoryModel *m);
 typedef struct {
     int cap_n, cap_q;
     double *ez;            /* (n, Q) exp(-s_q e^{g_y}) */
-    double *u, *wq, *acc;  /* (Q) nodes, weights, scratch */
-    double *lpsi;          /* (Q) log psi(s_q) */
+    double *s, *wq;        /* (Q) nodes s_q = e^{u_q} and weights; s owns the (7, Q) block */
+    double *om, *ps;       /* (Q) 1 - psi(s_q), psi(s_q) */
+    double *f, *pk1, *H;   /* (Q) 1 - psi^k, psi^{k-1}, gradient weights */
 } NceWork;
 void nce_work_free(NceWork *w);
 

@@ -200,9 +200,15 @@ static void svg_compact_exp(char *s)
     memmove(dst, src, strlen(src) + 1);
 }
 
-/* %g-style label with enough significant digits to distinguish ticks `step` apart. */
+/* Tick label: fixed decimals for moderate values, else %g-style with enough
+   significant digits to distinguish ticks `step` apart. */
 static void svg_fmt_lin(char *out, size_t n, double v, double step, double maxabs)
 {
+    if (step >= 1e-4 && maxabs < 1e6) { /* fixed decimals, same for all ticks: 0.8, 1.0, 1.2 */
+        int dec = (int)ceil(-log10(step) - 1e-9);
+        snprintf(out, n, "%.*f", dec > 0 ? dec : 0, v);
+        return;
+    }
     int prec = 6;
     if (step > 0 && maxabs > 0) {
         int need = 1 + (int)floor(log10(maxabs)) - (int)floor(log10(step));

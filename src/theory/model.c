@@ -110,7 +110,7 @@ int theory_model_init(TheoryModel *m, int N, const double *rho, const double *P,
     if (!(R > 0) || R > 20) return nc_fail(err, NC_EUSAGE, "--norm: R must be in (0, 20], got %g", R);
     if (d <= 0) d = M;
     if (d > M) return nc_fail(err, NC_EUSAGE, "--dim: %d is more than the number of points %d", d, M);
-    m->N = N; m->M = M; m->d = d; m->R = R; m->loss = loss; m->h = 0.2;
+    m->N = N; m->M = M; m->d = d; m->R = R; m->loss = loss; m->h = 0.25;
     m->rho = nc_malloc(sizeof(double) * N);
     memcpy(m->rho, rho, sizeof(double) * N);
     m->P = nc_calloc((size_t)N * M, sizeof(double));
