@@ -129,6 +129,17 @@ int theory_solve(const TheoryModel *m, long k, const double *V0, const TheorySol
                  TheorySolution *out, NcError *err);
 void theory_solution_free(TheorySolution *s);
 
+/* theory_sweep: solves for each k of ks (increasing), each solve warm-started from the
+   previous optimum; out has nk slots. progress (may be NULL) is called after each k. */
+typedef void (*TheoryProgress)(void *ctx, int done, int total);
+int theory_sweep(const TheoryModel *m, const long *ks, int nk, const TheorySolveOpts *o,
+                 TheorySolution *out, TheoryProgress progress, void *ctx, NcError *err);
+
+/* theory_support_banded: an N x M support (M a multiple of N) in which class c puts mass
+   1 - eps uniformly on its own block of M/N points and eps uniformly on the others:
+   overlapping classes for tests and benchmarks. *P is malloc'd. */
+void theory_support_banded(int N, int M, double eps, double **P);
+
 /* theory_check_gram: checks a user's Gram matrix: M x M, symmetric (1e-9 relative), positive
    semidefinite (smallest eigenvalue >= -1e-9 max|G|), diagonal <= R^2 (1e-9). what names it. */
 int theory_check_gram(const TheoryModel *m, const double *G, const char *what, NcError *err);

@@ -16,15 +16,16 @@
 #include <string.h>
 
 int theory_min_eig(const double *A, int n, double *lmin) {
-    double *a = nc_malloc(sizeof(double) * n * n), w[1], z[1];
+    /* dsyevr's w needs n slots even when one eigenvalue is asked for */
+    double *a = nc_malloc(sizeof(double) * n * n), *w = nc_malloc(sizeof(double) * n), z[1];
     memcpy(a, A, sizeof(double) * n * n);
     lapack_int found = 0, isuppz[2];
     lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'N', 'I', 'U', n, a, n, 0.0, 0.0, 1, 1,
                                      0.0, &found, w, z, 1, isuppz);
-    free(a);
-    if (info != 0 || found != 1) return NC_ENUM;
     *lmin = w[0];
-    return NC_OK;
+    free(a);
+    free(w);
+    return info != 0 || found != 1 ? NC_ENUM : NC_OK;
 }
 
 int theory_certify(const TheoryModel *m, long k, const double *G, TheoryCert *cert, NcError *err) {

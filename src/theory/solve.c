@@ -25,6 +25,7 @@ typedef struct {
     long k;
     int M, d, D1;        /* D1 = d + 1 */
     double *F, *G, *C, *CF;
+    double gscale;       /* max_x |R (2 C F)_x| at the last evaluation: the scale of the gradient */
     long evals;
 } Objective;
 
@@ -55,8 +56,9 @@ static double objective(Objective *o, const double *V, double *dV) {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, d, M, 2.0 * o->m->R, o->C, M, o->F, d, 0.0, o->CF, d);
     for (int x = 0; x < M; x++) {
         const double *v = V + (size_t)x * D1;
-        double *g = dV + (size_t)x * D1, dot = 0.0;
-        for (int j = 0; j < d; j++) { g[j] = o->CF[(size_t)x * d + j]; dot += g[j] * v[j]; }
+        double *g = dV + (size_t)x * D1, dot = 0.0, nrm = 0.0;
+        for (int j = 0; j < d; j++) { g[j] = o->CF[(size_t)x * d + j]; dot += g[j] * v[j]; nrm += g[j] * g[j]; }
+        if (x == 0 || sqrt(nrm) > o->gscale) o->gscale = sqrt(nrm);
         g[d] = 0.0;
         for (int j = 0; j < D1; j++) g[j] -= dot * v[j];
     }
@@ -78,11 +80,15 @@ static double lbfgs(Objective *o, double *V, int max_iter, int *iters) {
     double *S = nc_malloc(sizeof(double) * n * MEM), *Y = nc_malloc(sizeof(double) * n * MEM);
     double rhoh[MEM], alpha[MEM];
     int head = 0, used = 0, it = 0, fails = 0;
-    double f = objective(o, V, g);
+    double f = objective(o, V, g), best_gmax = INFINITY;
+    int since_best = 0;
     for (it = 0; it < max_iter; it++) {
+        /* stop at a relative gradient of 1e-13, or when it has not halved in 200 iterations */
         double gmax = 0.0;
         for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i]));
-        if (gmax <= 1e-13 * fmax(1.0, fabs(f))) break;
+        if (gmax <= 1e-13 * o->gscale) break;
+        if (gmax < 0.5 * best_gmax) { best_gmax = gmax; since_best = 0; }
+        else if (++since_best > 200) break;
         /* two-loop recursion */
         for (size_t i = 0; i < n; i++) dir[i] = -g[i];
         for (int t = 0; t < used; t++) {
@@ -117,6 +123,12 @@ static double lbfgs(Objective *o, double *V, int max_iter, int *iters) {
             rows_normalise(Vn, o->M, o->D1);
             fn = objective(o, Vn, gn);
             if (fn <= f + 1e-4 * step * slope) { ok = 1; break; }
+            /* at the noise level of f, accept a step that reduces the gradient */
+            if (fn <= f + 4e-16 * fabs(f)) {
+                double gnmax = 0.0;
+                for (size_t i = 0; i < n; i++) gnmax = fmax(gnmax, fabs(gn[i]));
+                if (gnmax < gmax) { ok = 1; break; }
+            }
             step *= 0.5;
         }
         if (!ok) {
@@ -157,7 +169,7 @@ int theory_solve(const TheoryModel *m, long k, const double *V0, const TheorySol
     double t0 = nc_now();
     int M = m->M, d = m->d, D1 = d + 1;
     size_t n = (size_t)M * D1;
-    Objective o = {m, k, M, d, D1, NULL, NULL, NULL, NULL, 0};
+    Objective o = {m, k, M, d, D1, NULL, NULL, NULL, NULL, 0.0, 0};
     o.F = nc_malloc(sizeof(double) * M * d);
     o.G = nc_malloc(sizeof(double) * M * M);
     o.C = nc_malloc(sizeof(double) * M * M);

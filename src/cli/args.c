@@ -1,0 +1,67 @@
+// args.c -- strict parsing of long options for every subcommand.
+#include "args.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char **pos,
+               int maxpos, int *npos, int *help, NcError *err) {
+    *npos = 0;
+    *help = 0;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { *help = 1; continue; }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (a[0] == '-' && a[1] != '\0')
+                return nc_fail(err, NC_EUSAGE, "%s: unknown option (options are --name VALUE)", a);
+            if (*npos >= maxpos) return nc_fail(err, NC_EUSAGE, "%s: unexpected argument", a);
+            pos[(*npos)++] = a;
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        Opt *o = NULL;
+        for (int j = 0; j < nopt; j++)
+            if (strlen(opts[j].name) == len && strncmp(opts[j].name, name, len) == 0) o = &opts[j];
+        if (!o) return nc_fail(err, NC_EUSAGE, "--%.*s: unknown option (see --help)", (int)len, name);
+        if (o->value) return nc_fail(err, NC_EUSAGE, "--%s: given more than once", o->name);
+        if (!o->takes_value) {
+            if (eq) return nc_fail(err, NC_EUSAGE, "--%s: takes no value", o->name);
+            o->value = "1";
+        } else if (eq) {
+            o->value = eq + 1;
+        } else {
+            if (i + 1 >= argc) return nc_fail(err, NC_EUSAGE, "--%s: needs a value", o->name);
+            o->value = argv[++i];
+        }
+    }
+    return NC_OK;
+}
+
+void args_usage(FILE *f, const char *usage, const char *about, const Opt *opts, int nopt) {
+    fprintf(f, "usage: ncelab %s\n\n%s\n", usage, about);
+    if (nopt) fprintf(f, "\noptions:\n");
+    for (int j = 0; j < nopt; j++) {
+        char left[64];
+        const char *h = opts[j].help, *sp = opts[j].takes_value ? strstr(h, "  ") : NULL;
+        if (sp) {
+            snprintf(left, sizeof left, "--%s %.*s", opts[j].name, (int)(sp - h), h);
+            h = sp + 2;
+        } else {
+            snprintf(left, sizeof left, "--%s", opts[j].name);
+        }
+        fprintf(f, "  %-22s %s\n", left, h);
+    }
+    fprintf(f, "  %-22s %s\n", "--help", "this message");
+}
+
+const char *args_get(const Opt *opts, int nopt, const char *name) {
+    for (int j = 0; j < nopt; j++)
+        if (strcmp(opts[j].name, name) == 0) return opts[j].value;
+    return NULL;
+}
+
+void cli_die(const NcError *err) {
+    fprintf(stderr, "ncelab: %s\n", err->msg);
+    exit(err->code ? err->code : 1);
+}

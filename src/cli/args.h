@@ -1,0 +1,26 @@
+// args.h -- command-line options: "--name value", "--name=value" and flags, strictly checked.
+#ifndef NCELAB_CLI_ARGS_H
+#define NCELAB_CLI_ARGS_H
+
+#include "ncelab/core.h"
+
+typedef struct {
+    const char *name;   /* without the dashes */
+    int takes_value;    /* 0: a flag */
+    const char *help;   /* one line for --help; the value's name comes first, e.g. "N  number of classes" */
+    const char *value;  /* filled by args_parse (flags: "1") */
+} Opt;
+
+/* args_parse: fills opts[].value from argv[first..argc); positional words go to pos (at most
+   maxpos). Unknown options, missing values, repeated options and extra words are NC_EUSAGE
+   naming the option. "--help" sets *help. */
+int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char **pos,
+               int maxpos, int *npos, int *help, NcError *err);
+/* args_usage: prints "usage: ncelab USAGE" and one line per option to f. */
+void args_usage(FILE *f, const char *usage, const char *about, const Opt *opts, int nopt);
+/* args_get: the value of an option by name (NULL if absent). */
+const char *args_get(const Opt *opts, int nopt, const char *name);
+/* cli_die: prints "ncelab: message" to stderr and exits with the error's code. */
+_Noreturn void cli_die(const NcError *err);
+
+#endif

@@ -1,0 +1,154 @@
+// cmd_bench.c -- `ncelab bench --theory`: timings of the theory engine (medians of repeats).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "ncelab/jsonio.h"
+#include "ncelab/theory.h"
+#include "ncelab/rng.h"
+
+#include <omp.h>
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Seconds for a certified sweep of N = 10 classes over k = 1..4096 (13 values). */
+static double bench_sweep(const char *spec, int *optimal) {
+    NcError err = {0};
+    double rho[10];
+    TheoryModel m;
+    if (theory_rho_parse(spec, 10, rho, &err) || theory_model_init(&m, 10, rho, NULL, 0, 1.0, 0, THEORY_INFONCE, &err))
+        cli_die(&err);
+    long *ks;
+    int nk;
+    nc_parse_klist("1..4096", "--k", &ks, &nk, &err);
+    TheorySolveOpts so;
+    theory_solve_opts_default(&so);
+    TheorySolution *s = nc_malloc(sizeof(TheorySolution) * nk);
+    double t0 = nc_now();
+    if (theory_sweep(&m, ks, nk, &so, s, NULL, NULL, &err)) cli_die(&err);
+    double t = nc_now() - t0;
+    *optimal = 1;
+    for (int i = 0; i < nk; i++) { *optimal &= s[i].cert.optimal; theory_solution_free(&s[i]); }
+    free(s); free(ks);
+    theory_model_free(&m);
+    return t;
+}
+
+int cmd_bench(int argc, char **argv) {
+    Opt o[] = {
+        {"theory", 0, "time the theory engine", NULL},
+        {"repeats", 1, "R  repeats for each median (default 5)", NULL},
+        {"json", 1, "FILE  write the timings as JSON", NULL},
+        {"model", 1, "M  (neural-network benchmarks: not in this build)", NULL},
+    };
+    int no = sizeof o / sizeof o[0], npos, help;
+    const char *pos[1];
+    NcError err = {0};
+    if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
+    if (help) {
+        args_usage(stdout, "bench --theory [--repeats R] [--json FILE]",
+                   "Times the theory engine: a certified sweep of N = 10 classes over the 13 values\n"
+                   "k = 1..4096 (uniform and zipf:1), one exact loss-and-gradient evaluation at N = 100,\n"
+                   "k = 1e6, and a certified solve with M = 100 overlapping points. Prints medians.", o, no);
+        return 0;
+    }
+    if (args_get(o, no, "model")) {
+        nc_fail(&err, NC_EUSAGE, "--model: the neural-network engine is not in this build; use --theory");
+        cli_die(&err);
+    }
+    if (!args_get(o, no, "theory")) {
+        nc_fail(&err, NC_EUSAGE, "bench: say what to time (--theory)");
+        cli_die(&err);
+    }
+    long reps = 5;
+    if (args_get(o, no, "repeats") && nc_parse_long(args_get(o, no, "repeats"), "--repeats", 1, 1000, &reps, &err))
+        cli_die(&err);
+    int R = (int)reps, ok_u = 1, ok_z = 1, ok;
+    double *t = nc_malloc(sizeof(double) * (R > 30 ? R : 30));
+    printf("theory engine, %d threads, medians of %d repeats\n", omp_get_max_threads(), R);
+
+    for (int r = 0; r < R; r++) { t[r] = bench_sweep("uniform", &ok); ok_u &= ok; }
+    double sweep_u = median(t, R);
+    for (int r = 0; r < R; r++) { t[r] = bench_sweep("zipf:1", &ok); ok_z &= ok; }
+    double sweep_z = median(t, R);
+    printf("  sweep N=10, k=1..4096 (13 values), uniform: %8.3f s   all certified: %s\n", sweep_u, ok_u ? "yes" : "NO");
+    printf("  sweep N=10, k=1..4096 (13 values), zipf:1:  %8.3f s   all certified: %s\n", sweep_z, ok_z ? "yes" : "NO");
+
+    /* one evaluation at N = 100, k = 1e6, at a random feasible Gram matrix */
+    int N = 100;
+    double *rho = nc_malloc(sizeof(double) * N);
+    TheoryModel m;
+    theory_rho_parse("zipf:1", N, rho, &err);
+    theory_model_init(&m, N, rho, NULL, 0, 1.0, 0, THEORY_INFONCE, &err);
+    double *G = nc_malloc(sizeof(double) * N * N), *C = nc_malloc(sizeof(double) * N * N);
+    double *F = nc_malloc(sizeof(double) * N * N);
+    Rng rg;
+    rng_init(&rg, 3, 0, 0, 0);
+    for (int x = 0; x < N; x++) {
+        double s = 0;
+        for (int j = 0; j < N; j++) {
+            F[x * N + j] = rng_normal(&rg);
+            s += F[x * N + j] * F[x * N + j];
+        }
+        for (int j = 0; j < N; j++) F[x * N + j] /= sqrt(s);
+    }
+    for (int x = 0; x < N; x++)
+        for (int y = 0; y < N; y++) {
+            double s = 0;
+            for (int j = 0; j < N; j++) s += F[x * N + j] * F[y * N + j];
+            G[x * N + y] = s;
+        }
+    int ne = 30;
+    for (int r = 0; r < ne; r++) {
+        double t0 = nc_now();
+        theory_loss(&m, 1000000, G, C);
+        t[r] = nc_now() - t0;
+    }
+    double eval_ms = 1e3 * median(t, ne);
+    printf("  loss + gradient, N=100, k=1e6:               %8.3f ms\n", eval_ms);
+    theory_model_free(&m);
+    free(G); free(C); free(F); free(rho);
+
+    /* M = 100 overlapping points: 10 classes, each with 10 own points, 20% mass spread */
+    double *P;
+    theory_support_banded(10, 100, 0.2, &P);
+    double rho10[10];
+    theory_rho_parse("uniform", 10, rho10, &err);
+    theory_model_init(&m, 10, rho10, P, 100, 1.0, 0, THEORY_INFONCE, &err);
+    TheorySolveOpts so;
+    theory_solve_opts_default(&so);
+    TheorySolution sol;
+    double t0 = nc_now();
+    if (theory_solve(&m, 64, NULL, &so, &sol, &err)) cli_die(&err);
+    double overlap_s = nc_now() - t0;
+    printf("  solve + certify, M=100 overlapping, k=64:    %8.3f s   gap %.1e  optimal: %s\n", overlap_s,
+           sol.cert.gap, sol.cert.optimal ? "yes" : "NO");
+    const char *jpath = args_get(o, no, "json");
+    if (jpath) {
+        cJSON *doc = cJSON_CreateObject(), *th = cJSON_AddObjectToObject(doc, "theory");
+        cJSON_AddNumberToObject(th, "threads", omp_get_max_threads());
+        cJSON_AddNumberToObject(th, "repeats", R);
+        cJSON_AddNumberToObject(th, "sweep_uniform_seconds", sweep_u);
+        cJSON_AddNumberToObject(th, "sweep_zipf_seconds", sweep_z);
+        cJSON_AddBoolToObject(th, "sweeps_certified", ok_u && ok_z);
+        cJSON_AddNumberToObject(th, "eval_n100_k1e6_ms", eval_ms);
+        cJSON_AddNumberToObject(th, "overlap_m100_seconds", overlap_s);
+        cJSON_AddBoolToObject(th, "overlap_certified", sol.cert.optimal);
+        if (json_save(jpath, doc, &err)) cli_die(&err);
+        cJSON_Delete(doc);
+    }
+    theory_solution_free(&sol);
+    theory_model_free(&m);
+    free(P);
+    free(t);
+    return 0;
+}
