@@ -1,0 +1,40 @@
+# ncelab -- the two commands of the README (`make demo`, `make test`) and friends.
+#   make demo    install missing packages (as root), build, run `ncelab demo` (writes out/)
+#   make test    install missing packages (as root), build, run the whole test suite (ctest)
+#   make bench   build and time the engine (`ncelab bench --theory`)
+#   make sanitize-test   the suite under AddressSanitizer and UndefinedBehaviorSanitizer
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+ifeq ($(WERROR),1)
+CMAKE_FLAGS += -DNCELAB_WERROR=ON
+endif
+
+.PHONY: all deps build demo test bench sanitize-test clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/ncelab demo --out out
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 1
+
+bench: build
+	mkdir -p out
+	./$(BUILD)/ncelab bench --theory --repeats 5 --json out/bench_theory.json
+
+sanitize-test: deps
+	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DNCELAB_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j 1
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# deps.sh -- installs the Debian packages ncelab builds and tests with (as root), or prints the
+# exact apt-get line to run (otherwise). Quiet when everything is present.
+set -euo pipefail
+
+packages=(
+  gcc make cmake pkg-config        # build
+  libcjson-dev                     # JSON
+  libopenblas-dev liblapacke-dev   # BLAS, LAPACK (eigenvalues of the certificate)
+  python3                          # XML well-formedness check in tests (optional at run time)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "deps.sh: missing packages; run:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

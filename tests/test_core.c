@@ -1,0 +1,118 @@
+// test_core.c -- core utilities: Philox known answers, parsers, atomic writes, JSON errors.
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ncelab/core.h"
+#include "ncelab/jsonio.h"
+#include "ncelab/rng.h"
+
+static void test_philox(void) {
+    /* Known-answer vectors of Random123 (kat_vectors, philox4x32 10 rounds). */
+    struct { uint32_t ctr[4], key[2], out[4]; } kat[] = {
+        {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+        {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff},
+         {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+        {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
+         {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+    };
+    for (int i = 0; i < 3; i++) {
+        uint32_t out[4];
+        rng_philox(out, kat[i].ctr, kat[i].key);
+        CHECK(memcmp(out, kat[i].out, sizeof out) == 0, "philox4x32-10 known answer %d: %08x %08x %08x %08x", i,
+              out[0], out[1], out[2], out[3]);
+    }
+    /* the stream is a function of (seed, coordinates) only */
+    Rng a, b;
+    rng_init(&a, 42, 1, 2, 3);
+    rng_init(&b, 42, 1, 2, 3);
+    int same = 1;
+    for (int i = 0; i < 1000; i++) same &= rng_u32(&a) == rng_u32(&b);
+    rng_init(&b, 42, 1, 2, 4);
+    int differ = 0;
+    rng_init(&a, 42, 1, 2, 3);
+    for (int i = 0; i < 8; i++) differ += rng_u32(&a) != rng_u32(&b);
+    CHECK(same && differ == 8, "streams repeat for equal keys and differ for another coordinate");
+    /* uniform moments and range */
+    double s = 0, s2 = 0, lo = 1, hi = 0;
+    int n = 200000;
+    rng_init(&a, 7, 0, 0, 0);
+    for (int i = 0; i < n; i++) {
+        double u = rng_uniform(&a);
+        s += u; s2 += u * u;
+        lo = fmin(lo, u); hi = fmax(hi, u);
+    }
+    double mean = s / n, var = s2 / n - mean * mean;
+    CHECK(lo > 0 && hi < 1 && fabs(mean - 0.5) < 0.005 && fabs(var - 1.0 / 12) < 0.002,
+          "uniform in (0,1): mean %.4f var %.4f", mean, var);
+    long counts[5] = {0};
+    for (int i = 0; i < 50000; i++) counts[rng_below(&a, 5)]++;
+    int ok = 1;
+    for (int i = 0; i < 5; i++) ok &= labs(counts[i] - 10000) < 500;
+    CHECK(ok, "rng_below(5) is uniform: %ld %ld %ld %ld %ld", counts[0], counts[1], counts[2], counts[3], counts[4]);
+}
+
+static void test_parsers(void) {
+    NcError err = {0};
+    long *ks;
+    int n;
+    CHECK(nc_parse_klist("1..4096", "--k", &ks, &n, &err) == NC_OK && n == 13 && ks[0] == 1 && ks[12] == 4096,
+          "1..4096 gives the 13 powers of two");
+    free(ks);
+    CHECK(nc_parse_klist("16,1,1e6,2", "--k", &ks, &n, &err) == NC_OK && n == 4 && ks[0] == 1 && ks[3] == 1000000,
+          "lists are sorted, 1e6 is accepted");
+    free(ks);
+    CHECK(nc_parse_klist("0,4", "--k", &ks, &n, &err) == NC_EUSAGE && strstr(err.msg, "--k"), "k = 0 refused: %s", err.msg);
+    CHECK(nc_parse_klist("-3", "--k", &ks, &n, &err) == NC_EUSAGE, "k = -3 refused: %s", err.msg);
+    CHECK(nc_parse_klist("2000000000", "--k", &ks, &n, &err) == NC_EUSAGE, "k > 1e9 refused: %s", err.msg);
+    CHECK(nc_parse_klist("abc", "--k", &ks, &n, &err) == NC_EUSAGE, "k = abc refused: %s", err.msg);
+    CHECK(nc_parse_klist("1.5", "--k", &ks, &n, &err) == NC_EUSAGE, "k = 1.5 refused: %s", err.msg);
+    double d;
+    CHECK(nc_parse_double("nan", "--norm", &d, &err) == NC_EUSAGE, "NaN refused: %s", err.msg);
+    CHECK(nc_parse_double("1e400", "--norm", &d, &err) == NC_EUSAGE, "overflow refused: %s", err.msg);
+    CHECK(nc_parse_double("2.5x", "--norm", &d, &err) == NC_EUSAGE, "trailing junk refused: %s", err.msg);
+}
+
+static void test_files(void) {
+    NcError err = {0};
+    char dir[] = "/tmp/ncelab_core_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "temporary directory");
+    char *path = nc_path_join(dir, "a.txt");
+    CHECK(nc_write_atomic(path, "old", 3, &err) == NC_OK, "atomic write");
+    CHECK(nc_write_atomic(path, "new content", 11, &err) == NC_OK, "atomic overwrite");
+    char *data;
+    size_t len;
+    CHECK(nc_read_file(path, &data, &len, &err) == NC_OK && len == 11 && strcmp(data, "new content") == 0,
+          "read back the new content");
+    free(data);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 1", dir);
+    CHECK(system(cmd) == 0, "no temporary file left beside it");
+    char *bad = nc_path_join(dir, "missing/dir/b.txt");
+    CHECK(nc_write_atomic(bad, "x", 1, &err) == NC_EFILE && strstr(err.msg, bad), "unwritable path named: %s", err.msg);
+    CHECK(nc_read_file(bad, &data, &len, &err) == NC_EFILE && strstr(err.msg, "missing/dir/b.txt"),
+          "unreadable file named: %s", err.msg);
+    char *sub = nc_path_join(dir, "x/y/z");
+    CHECK(nc_mkdir_p(sub, &err) == NC_OK, "mkdir -p");
+    struct stat st;
+    CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode), "directory exists");
+    /* JSON: malformed text names file and line */
+    char *jp = nc_path_join(dir, "bad.json");
+    nc_write_atomic(jp, "[[1, 2],\n [3, 4,]]\n", 18, &err);
+    cJSON *doc;
+    CHECK(json_load(jp, &doc, &err) == NC_EFILE && strstr(err.msg, "bad.json") && strstr(err.msg, "line 2"),
+          "malformed JSON: %s", err.msg);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+    free(path); free(bad); free(sub); free(jp);
+}
+
+int main(void) {
+    test_philox();
+    test_parsers();
+    test_files();
+    return check_done();
+}
