@@ -6,7 +6,10 @@ set -euo pipefail
 packages=(
   gcc make cmake pkg-config        # build
   libcjson-dev                     # JSON
-  libopenblas-dev liblapacke-dev   # BLAS, LAPACK (eigenvalues of the certificate)
+  libopenblas-dev liblapacke-dev   # BLAS, LAPACK (eigenvalues of the certificate, probes)
+  libdnnl-dev                      # oneDNN: convolution, batch norm, pooling, inner product
+  zlib1g-dev libjpeg-dev libpng-dev  # gzipped IDX files, JPEG and PNG image folders
+  dataset-fashion-mnist            # real data: /usr/share/datasets/fashion-mnist
   python3                          # XML well-formedness check in tests (optional at run time)
 )
 
