@@ -33,7 +33,7 @@ typedef struct {
      mnist:DIR           IDX files
      cifar10:DIR         cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin, batches.meta.txt
      cifar100:DIR[:coarse]  cifar-100-binary: train.bin, test.bin (fine labels; :coarse the 20 superclasses)
-     folder:DIR          DIR/{train,test}/<class>/*.{jpg,jpeg,png} (class names sorted)
+     folder:DIR          DIR/{train,test}/<class>/ with .jpg, .jpeg, .png files (class names sorted)
      packed:FILE         the packed file written by data_convert
      synth:N[:SIZE]      N latent classes of SIZE x SIZE x 3 images (default 32): a random template
                          per class plus noise

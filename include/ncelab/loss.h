@@ -1,0 +1,23 @@
+// loss.h -- contrastive losses with exactly k negatives per anchor: InfoNCE and binary NCE.
+#ifndef NCELAB_LOSS_H
+#define NCELAB_LOSS_H
+
+#include <stdint.h>
+
+#include "ncelab/core.h"
+
+typedef enum { LOSS_INFONCE = 0, LOSS_NCE = 1 } LossType;
+
+/* contrast_loss: z (2B, D) normalised embeddings, rows 0..B-1 the anchors and B..2B-1 their
+   positives; neg (B, k) row indices of each anchor's negatives: r < 2B names a batch row,
+   r >= 2B names row r - 2B of queue (Q, D) (embeddings of earlier batches, no gradient).
+   With s = z_i . z_r / T for the positive and each negative:
+     infonce: loss_i = log(exp(s_pos) + sum_j exp(s_j)) - s_pos
+     nce:     loss_i = softplus(log k - s_pos) + sum_j softplus(s_j - log k)
+   *loss = mean over anchors; dz (2B, D, may be NULL) is overwritten with d loss / d z.
+   NC_EUSAGE naming the anchor and the index when an index is out of range or names the anchor
+   itself or its positive; k >= 1, T > 0. */
+int contrast_loss(LossType type, const float *z, int B, int D, const int32_t *neg, int k,
+                  const float *queue, int Q, float T, float *loss, float *dz, NcError *err);
+
+#endif

@@ -1,0 +1,65 @@
+// exec.c -- NetExec: one front for the reference and the oneDNN backends.
+#include "exec_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+long nn_first_nonfinite(const float *v, long len) {
+    for (long i = 0; i < len; i++)
+        if (!isfinite(v[i])) return i;
+    return -1;
+}
+
+int nnx_create(NetExec **out, Net *net, int batch, NnBackend backend, NcError *err) {
+    *out = NULL;
+    if (batch < 1) return nc_fail(err, NC_EUSAGE, "--batch: the batch must hold at least 1 image, got %d", batch);
+    if (batch > 65536) return nc_fail(err, NC_EUSAGE, "--batch: %d images is too many", batch);
+    NetExec *x = nc_calloc(1, sizeof *x);
+    x->net = net;
+    x->batch = batch;
+    x->backend = backend;
+    x->features = nc_malloc(sizeof(float) * batch * nnx_feature_dim(x));
+    x->embeddings = nc_malloc(sizeof(float) * batch * nnx_embed_dim(x));
+    int rc = backend == NN_BACKEND_DNNL ? nnx_create_dnnl(x, err) : nnx_create_ref(x, err);
+    if (rc) {
+        free(x->features);
+        free(x->embeddings);
+        free(x);
+        return rc;
+    }
+    *out = x;
+    return NC_OK;
+}
+
+int nnx_forward(NetExec *x, const float *input, int training, NcError *err) {
+    int rc = x->forward(x, input, training, err);
+    x->trained_forward = rc == NC_OK && training;
+    return rc;
+}
+
+int nnx_backward(NetExec *x, const float *d_embeddings, NcError *err) {
+    if (!x->trained_forward) return nc_fail(err, NC_EUSAGE, "backward needs a training forward first");
+    return x->backward(x, d_embeddings, err);
+}
+
+const float *nnx_features(NetExec *x) { return x->features; }
+const float *nnx_embeddings(NetExec *x) { return x->embeddings; }
+
+int nnx_feature_dim(const NetExec *x) {
+    const NnVal *v = &x->net->vals[x->net->features];
+    return v->c * v->h * v->w;
+}
+
+int nnx_embed_dim(const NetExec *x) {
+    const NnVal *v = &x->net->vals[x->net->embeddings];
+    return v->c * v->h * v->w;
+}
+
+void nnx_free(NetExec *x) {
+    if (!x) return;
+    x->destroy(x);
+    free(x->features);
+    free(x->embeddings);
+    free(x);
+}

@@ -1,0 +1,573 @@
+// exec_dnnl.c -- the oneDNN backend: convolution, batch norm (fused with ReLU), pooling and inner
+// product through oneDNN primitives created once per batch size, activations kept in the
+// blocked layouts the convolutions choose from layer to layer (reordered only at the input,
+// and for weights), gradients accumulated through a scratch buffer where a value has several
+// consumers. The row-wise L2 normalisation and the residual gradients run as plain loops.
+#include "exec_internal.h"
+#include "ncelab/layers.h"
+
+#include <dnnl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    dnnl_primitive_t fwd, fwd_eval, bwd_data, bwd_w;
+    dnnl_memory_t ws;                       /* max pool or fused BN-ReLU workspace */
+    /* convolution and linear weights */
+    dnnl_memory_t w_plain, w_fwd, w_bwd;    /* plain view of the parameter; primitive formats */
+    dnnl_primitive_t re_fwd, re_bwd;        /* plain -> w_fwd, plain -> w_bwd (NULL when equal) */
+    dnnl_memory_t dw, dw_plain;             /* diff weights: primitive format, plain scratch */
+    dnnl_primitive_t re_dw;
+    dnnl_memory_t bias, dbias;
+    /* batch norm */
+    dnnl_memory_t mean, var, scale, shift, dscale, dshift, rmean, rvar;
+    int fused_relu;                         /* this BN also applies the next node's ReLU */
+    int skip;                               /* this ReLU is done by the BN before it */
+    int out;                                /* the value this node really writes */
+} DNode;
+
+typedef struct {
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_memory_desc_t md[NN_MAX_VALS];
+    dnnl_memory_t mem[NN_MAX_VALS], gmem[NN_MAX_VALS], gscr[NN_MAX_VALS];
+    int consumers[NN_MAX_VALS], ginit[NN_MAX_VALS];
+    DNode dn[NN_MAX_NODES];
+    dnnl_memory_t in_user;                  /* the caller's NCHW input */
+    dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
+    float *scratch;                         /* gradient accumulation scratch */
+    float *wscratch;                        /* plain weight-gradient scratch */
+    size_t scratch_bytes, wscratch_bytes;
+} DState;
+
+#define DN_CHECK(call, what)                                                             \
+    do {                                                                                 \
+        dnnl_status_t st_ = (call);                                                      \
+        if (st_ != dnnl_success)                                                         \
+            return nc_fail(err, NC_ENUM, "oneDNN: %s failed for %s (status %d)", what,   \
+                           d->name, (int)st_);                                           \
+    } while (0)
+
+static void md_plain(dnnl_memory_desc_t *md, int ndims, const int64_t *dims, dnnl_format_tag_t tag) {
+    dnnl_dims_t dd;
+    for (int i = 0; i < ndims; i++) dd[i] = dims[i];
+    dnnl_memory_desc_init_by_tag(md, ndims, dd, dnnl_f32, tag);
+}
+
+static void md_any(dnnl_memory_desc_t *md, int ndims, const int64_t *dims) {
+    md_plain(md, ndims, dims, dnnl_format_tag_any);
+}
+
+static dnnl_memory_t mem_new(DState *s, const dnnl_memory_desc_t *md, void *handle) {
+    dnnl_memory_t m = NULL;
+    dnnl_memory_create(&m, md, s->eng, handle ? handle : DNNL_MEMORY_ALLOCATE);
+    return m;
+}
+
+static float *mem_ptr(dnnl_memory_t m) {
+    void *p = NULL;
+    dnnl_memory_get_data_handle(m, &p);
+    return p;
+}
+
+static size_t md_floats(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md) / sizeof(float); }
+
+static void exec(DState *s, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *args) {
+    dnnl_primitive_execute(p, s->strm, n, args);
+}
+
+static void reorder(DState *s, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    exec(s, r, 2, a);
+}
+
+/* A reorder from md a to md b, or NULL when they are equal. */
+static dnnl_primitive_t reorder_new(DState *s, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
+    if (dnnl_memory_desc_equal(a, b)) return NULL;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t p = NULL;
+    if (dnnl_reorder_primitive_desc_create(&pd, a, s->eng, b, s->eng, NULL) != dnnl_success) return NULL;
+    dnnl_primitive_create(&p, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return p;
+}
+
+static int value_dims(const NetExec *x, int v, int64_t *dims) {
+    const NnVal *nv = &x->net->vals[v];
+    dims[0] = x->batch; dims[1] = nv->c; dims[2] = nv->h; dims[3] = nv->w;
+    return nv->h == 1 && nv->w == 1 ? 2 : 4;
+}
+
+/* Creates the primitive of pd (destroying pd unless keep is non-NULL). */
+static dnnl_primitive_t prim_of(dnnl_primitive_desc_t pd, dnnl_primitive_desc_t *keep) {
+    dnnl_primitive_t p = NULL;
+    dnnl_primitive_create(&p, pd);
+    if (keep) *keep = pd; else dnnl_primitive_desc_destroy(pd);
+    return p;
+}
+
+static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    int64_t di[4], dout[4];
+    value_dims(x, d->in, di);
+    value_dims(x, d->out, dout);
+    const NnParam *wp = &net->views[d->w];
+    int64_t wd[4] = {wp->shape[0], wp->shape[1], wp->shape[2], wp->shape[3]};
+    dnnl_memory_desc_t src_any, wei_any, dst_any, wei_plain;
+    dnnl_dims_t strides = {d->stride, d->stride}, pad = {d->pad, d->pad};
+    md_any(&wei_any, 4, wd);
+    md_any(&dst_any, 4, dout);
+    md_plain(&wei_plain, 4, wd, dnnl_oihw);
+    int first = d->in == net->input;
+    if (first) md_any(&src_any, 4, di); else src_any = s->md[d->in];
+    dnnl_convolution_desc_t cd;
+    DN_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any,
+                                                &wei_any, NULL, &dst_any, strides, pad, pad), "convolution forward");
+    dnnl_primitive_desc_t fpd, pd;
+    DN_CHECK(dnnl_primitive_desc_create(&fpd, &cd, NULL, s->eng, NULL), "convolution forward");
+    if (first) s->md[d->in] = *dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0);
+    s->md[d->out] = *dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *wf = dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0);
+    n->w_plain = mem_new(s, &wei_plain, net->params + wp->offset);
+    n->w_fwd = mem_new(s, wf, NULL);
+    n->re_fwd = reorder_new(s, &wei_plain, wf);
+    if (!n->re_fwd) { dnnl_memory_destroy(n->w_fwd); n->w_fwd = n->w_plain; }
+    /* backward data (not needed for the first layer) */
+    if (!first) {
+        dnnl_convolution_desc_t bd;
+        DN_CHECK(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s->md[d->in], &wei_any,
+                                                          &s->md[d->out], strides, pad, pad), "convolution backward data");
+        DN_CHECK(dnnl_primitive_desc_create(&pd, &bd, NULL, s->eng, fpd), "convolution backward data");
+        const dnnl_memory_desc_t *wb = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        if (dnnl_memory_desc_equal(wb, wf)) {
+            n->w_bwd = n->w_fwd;
+        } else {
+            n->w_bwd = mem_new(s, wb, NULL);
+            n->re_bwd = reorder_new(s, &wei_plain, wb);
+        }
+        n->bwd_data = prim_of(pd, NULL);
+    }
+    dnnl_convolution_desc_t wdsc;
+    DN_CHECK(dnnl_convolution_backward_weights_desc_init(&wdsc, dnnl_convolution_direct, &s->md[d->in], &wei_any, NULL,
+                                                         &s->md[d->out], strides, pad, pad), "convolution backward weights");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &wdsc, NULL, s->eng, fpd), "convolution backward weights");
+    const dnnl_memory_desc_t *dwm = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+    n->dw = mem_new(s, dwm, NULL);
+    n->dw_plain = mem_new(s, &wei_plain, s->wscratch);
+    n->re_dw = reorder_new(s, dwm, &wei_plain);
+    if (!n->re_dw) { dnnl_memory_destroy(n->dw); n->dw = n->dw_plain; }
+    n->bwd_w = prim_of(pd, NULL);
+    n->fwd = prim_of(fpd, NULL);
+    n->fwd_eval = n->fwd;
+    return NC_OK;
+}
+
+static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    int c = net->vals[d->in].c;
+    /* fuse the ReLU that follows when this BN's output feeds it alone */
+    NnNode *nx = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
+    n->fused_relu = nx && nx->op == NN_RELU && nx->in == d->out && s->consumers[d->out] == 1;
+    n->out = n->fused_relu ? nx->out : d->out;
+    if (n->fused_relu) s->dn[i + 1].skip = 1;
+    const dnnl_memory_desc_t *md = &s->md[d->in];
+    s->md[n->out] = *md;  /* a fused BN's own output value gets no memory */
+    unsigned flags = dnnl_use_scale | dnnl_use_shift | (n->fused_relu ? dnnl_fuse_norm_relu : 0);
+    dnnl_batch_normalization_desc_t bd;
+    dnnl_primitive_desc_t fpd, pd;
+    DN_CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, md, net->bn_eps, flags), "batch norm");
+    DN_CHECK(dnnl_primitive_desc_create(&fpd, &bd, NULL, s->eng, NULL), "batch norm");
+    if (n->fused_relu) n->ws = mem_new(s, dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), NULL);
+    int64_t cd[1] = {c};
+    dnnl_memory_desc_t vmd;
+    md_plain(&vmd, 1, cd, dnnl_x);
+    n->mean = mem_new(s, &vmd, NULL);
+    n->var = mem_new(s, &vmd, NULL);
+    n->scale = mem_new(s, &vmd, net->params + net->views[d->w].offset);
+    n->shift = mem_new(s, &vmd, net->params + net->views[d->b].offset);
+    n->dscale = mem_new(s, &vmd, NULL);
+    n->dshift = mem_new(s, &vmd, NULL);
+    n->rmean = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat]);
+    n->rvar = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat] + c);
+    dnnl_batch_normalization_desc_t bb;
+    DN_CHECK(dnnl_batch_normalization_backward_desc_init(&bb, dnnl_backward, md, md, net->bn_eps, flags), "batch norm backward");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &bb, NULL, s->eng, fpd), "batch norm backward");
+    n->bwd_data = prim_of(pd, NULL);
+    n->fwd = prim_of(fpd, NULL);
+    dnnl_batch_normalization_desc_t be;
+    unsigned eflags = dnnl_use_scale | dnnl_use_shift | dnnl_use_global_stats | (n->fused_relu ? dnnl_fuse_norm_relu : 0);
+    DN_CHECK(dnnl_batch_normalization_forward_desc_init(&be, dnnl_forward_inference, md, net->bn_eps, eflags), "batch norm (eval)");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &be, NULL, s->eng, NULL), "batch norm (eval)");
+    n->fwd_eval = prim_of(pd, NULL);
+    return NC_OK;
+}
+
+static int build_pool(NetExec *x, DState *s, int i, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    const NnVal *vi = &net->vals[d->in];
+    int64_t dout[4];
+    int nd = value_dims(x, d->out, dout);
+    dnnl_memory_desc_t dst;
+    int gap = d->op == NN_GAP;
+    /* the global average pool writes plain (N, C, 1, 1), which is also the (N, C) matrix the head reads */
+    if (gap) md_plain(&dst, 4, dout, dnnl_nchw); else md_any(&dst, nd, dout);
+    int k = gap ? vi->h : d->k, kw = gap ? vi->w : d->k, st = gap ? 1 : d->stride;
+    dnnl_dims_t strides = {st, st}, kernel = {k, kw}, dil = {0, 0}, pad = {0, 0};
+    dnnl_alg_kind_t alg = d->op == NN_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
+    dnnl_pooling_v2_desc_t pdsc;
+    dnnl_primitive_desc_t fpd, pd;
+    DN_CHECK(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_training, alg, &s->md[d->in], &dst, strides, kernel,
+                                               dil, pad, pad), "pooling");
+    DN_CHECK(dnnl_primitive_desc_create(&fpd, &pdsc, NULL, s->eng, NULL), "pooling");
+    s->md[d->out] = *dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0);
+    if (d->op == NN_MAXPOOL) n->ws = mem_new(s, dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), NULL);
+    dnnl_pooling_v2_desc_t bdsc;
+    DN_CHECK(dnnl_pooling_v2_backward_desc_init(&bdsc, alg, &s->md[d->in], &s->md[d->out], strides, kernel, dil, pad, pad),
+             "pooling backward");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &bdsc, NULL, s->eng, fpd), "pooling backward");
+    n->bwd_data = prim_of(pd, NULL);
+    n->fwd = prim_of(fpd, NULL);
+    n->fwd_eval = n->fwd;
+    return NC_OK;
+}
+
+static int build_relu(NetExec *x, DState *s, int i, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    if (n->skip) return NC_OK;
+    s->md[d->out] = s->md[d->in];
+    dnnl_eltwise_desc_t ed;
+    dnnl_primitive_desc_t fpd, pd;
+    DN_CHECK(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_training, dnnl_eltwise_relu, &s->md[d->in], 0.f, 0.f), "relu");
+    DN_CHECK(dnnl_primitive_desc_create(&fpd, &ed, NULL, s->eng, NULL), "relu");
+    dnnl_eltwise_desc_t eb;
+    DN_CHECK(dnnl_eltwise_backward_desc_init(&eb, dnnl_eltwise_relu, &s->md[d->out], &s->md[d->in], 0.f, 0.f), "relu backward");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &eb, NULL, s->eng, fpd), "relu backward");
+    n->bwd_data = prim_of(pd, NULL);
+    n->fwd = prim_of(fpd, NULL);
+    n->fwd_eval = n->fwd;
+    return NC_OK;
+}
+
+static int build_linear(NetExec *x, DState *s, int i, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    int fin = net->vals[d->in].c, fout = net->vals[d->out].c;
+    int64_t sd[2] = {x->batch, fin}, dd[2] = {x->batch, fout}, wd[2] = {fout, fin}, bd[1] = {fout};
+    dnnl_memory_desc_t src, dst, wei, bias;
+    md_plain(&src, 2, sd, dnnl_nc);
+    md_plain(&dst, 2, dd, dnnl_nc);
+    md_plain(&wei, 2, wd, dnnl_oi);
+    md_plain(&bias, 1, bd, dnnl_x);
+    s->md[d->in] = src;
+    s->md[d->out] = dst;
+    dnnl_inner_product_desc_t id;
+    dnnl_primitive_desc_t fpd, pd;
+    DN_CHECK(dnnl_inner_product_forward_desc_init(&id, dnnl_forward_training, &src, &wei, &bias, &dst), "inner product");
+    DN_CHECK(dnnl_primitive_desc_create(&fpd, &id, NULL, s->eng, NULL), "inner product");
+    dnnl_inner_product_desc_t ib;
+    DN_CHECK(dnnl_inner_product_backward_data_desc_init(&ib, &src, &wei, &dst), "inner product backward data");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &ib, NULL, s->eng, fpd), "inner product backward data");
+    n->bwd_data = prim_of(pd, NULL);
+    DN_CHECK(dnnl_inner_product_backward_weights_desc_init(&ib, &src, &wei, &bias, &dst), "inner product backward weights");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &ib, NULL, s->eng, fpd), "inner product backward weights");
+    n->bwd_w = prim_of(pd, NULL);
+    n->fwd = prim_of(fpd, NULL);
+    n->fwd_eval = n->fwd;
+    n->w_plain = n->w_fwd = n->w_bwd = mem_new(s, &wei, net->params + net->views[d->w].offset);
+    n->bias = mem_new(s, &bias, net->params + net->views[d->b].offset);
+    n->dw = n->dw_plain = mem_new(s, &wei, s->wscratch);
+    n->dbias = mem_new(s, &bias, NULL);
+    return NC_OK;
+}
+
+static void add_into(float *dst, const float *src, size_t n) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* The memory a backward step should write value v's gradient into: the value's own gradient
+   on the first write of this pass, else the scratch (added in by grad_commit). */
+static dnnl_memory_t grad_target(DState *s, int v) {
+    return s->ginit[v] ? s->gscr[v] : s->gmem[v];
+}
+
+static void grad_commit(DState *s, int v) {
+    if (s->ginit[v]) add_into(mem_ptr(s->gmem[v]), s->scratch, md_floats(&s->md[v]));
+    s->ginit[v] = 1;
+}
+
+static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) {
+    DState *s = x->impl;
+    Net *net = x->net;
+    dnnl_memory_set_data_handle(s->in_user, (void *)input);
+    if (s->re_in) reorder(s, s->re_in, s->in_user, s->mem[net->input]);
+    else dnnl_memory_set_data_handle(s->mem[net->input], (void *)input);
+    for (int i = 0; i < net->n_nodes; i++) {
+        NnNode *d = &net->nodes[i];
+        DNode *n = &s->dn[i];
+        if (n->skip) continue;
+        dnnl_memory_t in = s->mem[d->in], out = s->mem[n->out ? n->out : d->out];
+        switch (d->op) {
+        case NN_CONV: {
+            if (n->re_fwd) reorder(s, n->re_fwd, n->w_plain, n->w_fwd);
+            dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, n->w_fwd}, {DNNL_ARG_DST, out}};
+            exec(s, n->fwd, 3, a);
+            break;
+        }
+        case NN_BN: {
+            if (training) {
+                dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}, {DNNL_ARG_SCALE, n->scale},
+                                        {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->mean},
+                                        {DNNL_ARG_VARIANCE, n->var}, {DNNL_ARG_WORKSPACE, n->ws}};
+                exec(s, n->fwd, n->fused_relu ? 7 : 6, a);
+                /* running statistics, PyTorch's way: the unbiased batch variance */
+                int c = net->vals[d->in].c;
+                double m = (double)x->batch * net->vals[d->in].h * net->vals[d->in].w;
+                float *rm = mem_ptr(n->rmean), *rv = mem_ptr(n->rvar), *bm = mem_ptr(n->mean), *bv = mem_ptr(n->var);
+                float mo = net->bn_momentum, corr = m > 1 ? (float)(m / (m - 1)) : 1.0f;
+                for (int ch = 0; ch < c; ch++) {
+                    rm[ch] = (1.0f - mo) * rm[ch] + mo * bm[ch];
+                    rv[ch] = (1.0f - mo) * rv[ch] + mo * bv[ch] * corr;
+                }
+            } else {
+                dnnl_exec_arg_t a[6] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}, {DNNL_ARG_SCALE, n->scale},
+                                        {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->rmean},
+                                        {DNNL_ARG_VARIANCE, n->rvar}};
+                exec(s, n->fwd_eval, 6, a);
+            }
+            break;
+        }
+        case NN_RELU: {
+            dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}};
+            exec(s, n->fwd, 2, a);
+            break;
+        }
+        case NN_MAXPOOL: case NN_AVGPOOL: case NN_GAP: {
+            dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}, {DNNL_ARG_WORKSPACE, n->ws}};
+            exec(s, n->fwd, n->ws ? 3 : 2, a);
+            break;
+        }
+        case NN_LINEAR: {
+            dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, n->w_fwd}, {DNNL_ARG_BIAS, n->bias},
+                                    {DNNL_ARG_DST, out}};
+            exec(s, n->fwd, 4, a);
+            break;
+        }
+        case NN_L2NORM:
+            dnnl_stream_wait(s->strm);
+            l2norm_forward(mem_ptr(out), mem_ptr(in), x->batch, net->vals[d->in].c);
+            break;
+        case NN_ADD: {
+            dnnl_stream_wait(s->strm);
+            add_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[d->in2]), (long)md_floats(&s->md[d->out]));
+            break;
+        }
+        }
+    }
+    dnnl_stream_wait(s->strm);
+    memcpy(x->features, mem_ptr(s->mem[net->features]), sizeof(float) * x->batch * nnx_feature_dim(x));
+    memcpy(x->embeddings, mem_ptr(s->mem[net->embeddings]), sizeof(float) * x->batch * nnx_embed_dim(x));
+    if (nn_first_nonfinite(x->embeddings, (long)x->batch * nnx_embed_dim(x)) >= 0) {
+        for (int i = 0; i < net->n_nodes; i++) {
+            DNode *n = &s->dn[i];
+            int v = n->out ? n->out : net->nodes[i].out;
+            if (n->skip) continue;
+            if (nn_first_nonfinite(mem_ptr(s->mem[v]), (long)md_floats(&s->md[v])) >= 0)
+                return nc_fail(err, NC_ENUM, "layer %s (%s): the output is not finite (NaN or Inf)",
+                               net->nodes[i].name, training ? "training" : "evaluation");
+        }
+        return nc_fail(err, NC_ENUM, "the embeddings are not finite (NaN or Inf)");
+    }
+    return NC_OK;
+}
+
+static void add_param_grad(Net *net, int p, const float *src) {
+    float *g = net->grads + net->views[p].offset;
+    for (size_t i = 0; i < net->views[p].size; i++) g[i] += src[i];
+}
+
+static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
+    (void)err;
+    DState *s = x->impl;
+    Net *net = x->net;
+    memset(s->ginit, 0, sizeof s->ginit);
+    memcpy(mem_ptr(s->gmem[net->embeddings]), d_emb, sizeof(float) * x->batch * nnx_embed_dim(x));
+    s->ginit[net->embeddings] = 1;
+    for (int i = net->n_nodes - 1; i >= 0; i--) {
+        NnNode *d = &net->nodes[i];
+        DNode *n = &s->dn[i];
+        if (n->skip) continue;
+        int vout = n->out ? n->out : d->out;
+        dnnl_memory_t gout = s->gmem[vout], in = s->mem[d->in];
+        if (!s->ginit[vout]) continue;  /* nothing flows back through this node */
+        int need_in = d->in != net->input;
+        switch (d->op) {
+        case NN_CONV: {
+            dnnl_exec_arg_t aw[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_DIFF_WEIGHTS, n->dw}};
+            exec(s, n->bwd_w, 3, aw);
+            if (n->re_dw) reorder(s, n->re_dw, n->dw, n->dw_plain);
+            if (need_in) {
+                if (n->re_bwd) reorder(s, n->re_bwd, n->w_plain, n->w_bwd);
+                dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_WEIGHTS, n->w_bwd},
+                                        {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}};
+                exec(s, n->bwd_data, 3, a);
+            }
+            dnnl_stream_wait(s->strm);
+            add_param_grad(net, d->w, s->wscratch);
+            if (need_in) grad_commit(s, d->in);
+            break;
+        }
+        case NN_BN: {
+            dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_MEAN, n->mean}, {DNNL_ARG_VARIANCE, n->var},
+                                     {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_SCALE, n->scale}, {DNNL_ARG_SHIFT, n->shift},
+                                     {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}, {DNNL_ARG_DIFF_SCALE, n->dscale},
+                                     {DNNL_ARG_DIFF_SHIFT, n->dshift}, {DNNL_ARG_WORKSPACE, n->ws}};
+            exec(s, n->bwd_data, n->fused_relu ? 10 : 9, a);
+            dnnl_stream_wait(s->strm);
+            add_param_grad(net, d->w, mem_ptr(n->dscale));
+            add_param_grad(net, d->b, mem_ptr(n->dshift));
+            grad_commit(s, d->in);
+            break;
+        }
+        case NN_RELU: {
+            dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}};
+            exec(s, n->bwd_data, 3, a);
+            dnnl_stream_wait(s->strm);
+            grad_commit(s, d->in);
+            break;
+        }
+        case NN_MAXPOOL: case NN_AVGPOOL: case NN_GAP: {
+            dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)},
+                                    {DNNL_ARG_WORKSPACE, n->ws}};
+            exec(s, n->bwd_data, n->ws ? 3 : 2, a);
+            dnnl_stream_wait(s->strm);
+            grad_commit(s, d->in);
+            break;
+        }
+        case NN_LINEAR: {
+            dnnl_exec_arg_t aw[4] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_DIFF_WEIGHTS, n->dw},
+                                     {DNNL_ARG_DIFF_BIAS, n->dbias}};
+            exec(s, n->bwd_w, 4, aw);
+            dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_WEIGHTS, n->w_bwd},
+                                    {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}};
+            exec(s, n->bwd_data, 3, a);
+            dnnl_stream_wait(s->strm);
+            add_param_grad(net, d->w, s->wscratch);
+            add_param_grad(net, d->b, mem_ptr(n->dbias));
+            grad_commit(s, d->in);
+            break;
+        }
+        case NN_L2NORM: {
+            float *t = mem_ptr(grad_target(s, d->in));
+            int D = net->vals[d->in].c;
+            memset(t, 0, sizeof(float) * x->batch * D);
+            l2norm_backward(t, mem_ptr(gout), mem_ptr(s->mem[d->out]), mem_ptr(in), x->batch, D);
+            grad_commit(s, d->in);
+            break;
+        }
+        case NN_ADD: {
+            size_t len = md_floats(&s->md[d->out]);
+            int ops[2] = {d->in, d->in2};
+            for (int o = 0; o < 2; o++) {
+                memcpy(mem_ptr(grad_target(s, ops[o])), mem_ptr(gout), sizeof(float) * len);
+                grad_commit(s, ops[o]);
+            }
+            break;
+        }
+        }
+    }
+    dnnl_stream_wait(s->strm);
+    return NC_OK;
+}
+
+static void dnnl_destroy(NetExec *x) {
+    DState *s = x->impl;
+    Net *net = x->net;
+    for (int i = 0; i < net->n_nodes; i++) {
+        DNode *n = &s->dn[i];
+        dnnl_primitive_t ps[] = {n->fwd, n->fwd_eval != n->fwd ? n->fwd_eval : NULL, n->bwd_data, n->bwd_w,
+                                 n->re_fwd, n->re_bwd, n->re_dw};
+        for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++) if (ps[j]) dnnl_primitive_destroy(ps[j]);
+        dnnl_memory_t ms[] = {n->ws, n->w_plain, n->w_fwd != n->w_plain ? n->w_fwd : NULL,
+                              (n->w_bwd != n->w_fwd && n->w_bwd != n->w_plain) ? n->w_bwd : NULL,
+                              n->dw != n->dw_plain ? n->dw : NULL, n->dw_plain, n->bias, n->dbias, n->mean, n->var,
+                              n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar};
+        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
+    }
+    for (int v = 0; v < net->n_vals; v++) {
+        if (s->mem[v]) dnnl_memory_destroy(s->mem[v]);
+        if (s->gmem[v]) dnnl_memory_destroy(s->gmem[v]);
+        if (s->gscr[v]) dnnl_memory_destroy(s->gscr[v]);
+    }
+    if (s->in_user) dnnl_memory_destroy(s->in_user);
+    if (s->re_in) dnnl_primitive_destroy(s->re_in);
+    dnnl_stream_destroy(s->strm);
+    dnnl_engine_destroy(s->eng);
+    free(s->scratch);
+    free(s->wscratch);
+    free(s);
+}
+
+int nnx_create_dnnl(NetExec *x, NcError *err) {
+    Net *net = x->net;
+    DState *s = nc_calloc(1, sizeof *s);
+    x->impl = s;
+    x->forward = dnnl_fwd;
+    x->backward = dnnl_bwd;
+    x->destroy = dnnl_destroy;
+    if (dnnl_engine_create(&s->eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&s->strm, s->eng, dnnl_stream_default_flags) != dnnl_success) {
+        free(s);
+        return nc_fail(err, NC_ENUM, "oneDNN: cannot create a CPU engine");
+    }
+    size_t wmax = 0;
+    for (int p = 0; p < net->n_params; p++) if (net->views[p].size > wmax) wmax = net->views[p].size;
+    s->wscratch = nc_malloc(sizeof(float) * wmax);
+    for (int i = 0; i < net->n_nodes; i++) {
+        s->consumers[net->nodes[i].in]++;
+        if (net->nodes[i].in2 >= 0) s->consumers[net->nodes[i].in2]++;
+    }
+    int rc = NC_OK;
+    for (int i = 0; i < net->n_nodes && rc == NC_OK; i++) {
+        NnNode *d = &net->nodes[i];
+        switch (d->op) {
+        case NN_CONV: rc = build_conv(x, s, i, err); break;
+        case NN_BN: rc = build_bn(x, s, i, err); break;
+        case NN_RELU: rc = build_relu(x, s, i, err); break;
+        case NN_MAXPOOL: case NN_AVGPOOL: case NN_GAP: rc = build_pool(x, s, i, err); break;
+        case NN_LINEAR: rc = build_linear(x, s, i, err); break;
+        case NN_L2NORM: case NN_ADD: s->md[d->out] = s->md[d->in]; break;
+        }
+    }
+    if (rc) { dnnl_destroy(x); return rc; }
+    /* the caller's input and its reorder */
+    int64_t di[4];
+    value_dims(x, net->input, di);
+    dnnl_memory_desc_t user;
+    md_plain(&user, 4, di, dnnl_nchw);
+    s->in_user = mem_new(s, &user, x->features);  /* handle replaced at every forward */
+    s->re_in = reorder_new(s, &user, &s->md[net->input]);
+    /* value memories (skipped BN outputs get none) and gradient memories */
+    size_t smax = 0;
+    for (int v = 0; v < net->n_vals; v++) if (md_floats(&s->md[v]) > smax) smax = md_floats(&s->md[v]);
+    s->scratch = nc_malloc(sizeof(float) * smax);
+    for (int v = 0; v < net->n_vals; v++) {
+        if (s->md[v].ndims == 0) continue;  /* a BN output that the fused ReLU replaced */
+        if (v == net->input && !s->re_in) { s->mem[v] = mem_new(s, &s->md[v], x->features); continue; }
+        s->mem[v] = mem_new(s, &s->md[v], NULL);
+        if (v == net->input) continue;
+        s->gmem[v] = mem_new(s, &s->md[v], NULL);
+        s->gscr[v] = mem_new(s, &s->md[v], s->scratch);
+    }
+    return NC_OK;
+}

@@ -1,0 +1,26 @@
+// exec_internal.h -- what the two backends of NetExec share: the dispatch table and common state.
+#ifndef NCELAB_NN_EXEC_INTERNAL_H
+#define NCELAB_NN_EXEC_INTERNAL_H
+
+#include "ncelab/net.h"
+
+struct NetExec {
+    Net *net;
+    int batch;
+    NnBackend backend;
+    int trained_forward;     /* the last forward was in training mode */
+    float *features;         /* (batch, F) plain copy of the features */
+    float *embeddings;       /* (batch, D) plain copy of the embeddings */
+    int (*forward)(NetExec *x, const float *input, int training, NcError *err);
+    int (*backward)(NetExec *x, const float *d_embeddings, NcError *err);
+    void (*destroy)(NetExec *x);
+    void *impl;              /* the backend's own state */
+};
+
+int nnx_create_ref(NetExec *x, NcError *err);
+int nnx_create_dnnl(NetExec *x, NcError *err);
+
+/* nn_first_nonfinite: index of the first non-finite value in v (len), or -1. */
+long nn_first_nonfinite(const float *v, long len);
+
+#endif
