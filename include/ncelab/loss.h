@@ -20,4 +20,9 @@ typedef enum { LOSS_INFONCE = 0, LOSS_NCE = 1 } LossType;
 int contrast_loss(LossType type, const float *z, int B, int D, const int32_t *neg, int k,
                   const float *queue, int Q, float T, float *loss, float *dz, NcError *err);
 
+/* contrast_random_negatives: for each anchor i, k rows drawn uniformly without replacement
+   from the 2B - 2 rows other than i and B + i (k <= 2B - 2), keyed by (seed, step, anchor).
+   scratch holds 2B ints. */
+void contrast_random_negatives(int32_t *neg, int B, int k, uint64_t seed, uint32_t step, int32_t *scratch);
+
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "ncelab/bench.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/theory.h"
 #include "ncelab/rng.h"
@@ -43,12 +44,67 @@ static double bench_sweep(const char *spec, int *optimal) {
     return t;
 }
 
+static long opt_long(const Opt *o, int no, const char *name, long dflt, long lo, long hi) {
+    NcError err = {0};
+    const char *v = args_get(o, no, name);
+    long out = dflt;
+    char what[64];
+    snprintf(what, sizeof what, "--%s", name);
+    if (v && nc_parse_long(v, what, lo, hi, &out, &err)) cli_die(&err);
+    return out;
+}
+
+/* ncelab bench --model M: the training step, reported as images/s, ms/step and peak RSS. */
+static int bench_model(const Opt *o, int no) {
+    NcError err = {0};
+    BenchConfig c = {0};
+    c.model = args_get(o, no, "model");
+    c.batch = (int)opt_long(o, no, "batch", 256, 1, 65536);
+    c.k = (int)opt_long(o, no, "k", c.batch * 2 - 2 < 255 ? c.batch * 2 - 2 : 255, 1, 1000000000L);
+    c.threads = (int)opt_long(o, no, "threads", 0, 1, 1024);
+    c.steps = (int)opt_long(o, no, "steps", 10, 1, 100000);
+    c.warmup = 3;
+    c.c = 3; c.h = 32; c.w = 32;
+    const char *be = args_get(o, no, "backend");
+    if (!be || strcmp(be, "dnnl") == 0) c.backend = NN_BACKEND_DNNL;
+    else if (strcmp(be, "ref") == 0) c.backend = NN_BACKEND_REF;
+    else { nc_fail(&err, NC_EUSAGE, "--backend: expected dnnl or ref, got '%s'", be); cli_die(&err); }
+    BenchResult r;
+    if (bench_train_step(&c, &r, &err)) cli_die(&err);
+    int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
+    printf("%s, batch %d (%d images a step), k = %d, %d threads, %s backend\n", c.model, c.batch, 2 * c.batch, c.k,
+           threads, c.backend == NN_BACKEND_DNNL ? "oneDNN" : "reference");
+    printf("  %.1f images/s   %.2f ms/step (median of %d)   peak RSS %.0f MB   convolutions %.1f GFLOP/step\n",
+           r.imgs_per_sec, r.ms_per_step, c.steps, r.peak_rss_mb, r.conv_gflop);
+    const char *jpath = args_get(o, no, "json");
+    if (jpath) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "model", c.model);
+        cJSON_AddNumberToObject(doc, "batch", c.batch);
+        cJSON_AddNumberToObject(doc, "k", c.k);
+        cJSON_AddNumberToObject(doc, "threads", threads);
+        cJSON_AddNumberToObject(doc, "imgs_per_sec", r.imgs_per_sec);
+        cJSON_AddNumberToObject(doc, "ms_per_step", r.ms_per_step);
+        cJSON_AddNumberToObject(doc, "peak_rss_mb", r.peak_rss_mb);
+        cJSON_AddNumberToObject(doc, "conv_gflop_per_step", r.conv_gflop);
+        cJSON_AddStringToObject(doc, "backend", c.backend == NN_BACKEND_DNNL ? "dnnl" : "ref");
+        if (json_save(jpath, doc, &err)) cli_die(&err);
+        cJSON_Delete(doc);
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     Opt o[] = {
         {"theory", 0, "time the theory engine", NULL},
         {"repeats", 1, "R  repeats for each median (default 5)", NULL},
         {"json", 1, "FILE  write the timings as JSON", NULL},
-        {"model", 1, "M  (neural-network benchmarks: not in this build)", NULL},
+        {"model", 1, "M  time training steps of convnet or resnet18 (3 x 32 x 32 images)", NULL},
+        {"batch", 1, "B  anchors per batch (2B images a step; default 256)", NULL},
+        {"k", 1, "K  negatives per anchor (default min(2B - 2, 255))", NULL},
+        {"threads", 1, "T  OpenMP threads (default: all cores)", NULL},
+        {"steps", 1, "S  timed steps (default 10, after 3 warm-up steps)", NULL},
+        {"backend", 1, "NAME  dnnl (default) or ref (the plain-loop layers)", NULL},
     };
     int no = sizeof o / sizeof o[0], npos, help;
     const char *pos[1];
@@ -61,10 +117,7 @@ int cmd_bench(int argc, char **argv) {
                    "k = 1e6, and a certified solve with M = 100 overlapping points. Prints medians.", o, no);
         return 0;
     }
-    if (args_get(o, no, "model")) {
-        nc_fail(&err, NC_EUSAGE, "--model: the neural-network engine is not in this build; use --theory");
-        cli_die(&err);
-    }
+    if (args_get(o, no, "model")) return bench_model(o, no);
     if (!args_get(o, no, "theory")) {
         nc_fail(&err, NC_EUSAGE, "bench: say what to time (--theory)");
         cli_die(&err);

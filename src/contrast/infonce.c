@@ -1,5 +1,6 @@
 // infonce.c -- InfoNCE and binary NCE with exactly k negatives per anchor, and their gradients.
 #include "ncelab/loss.h"
+#include "ncelab/rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,4 +84,21 @@ int contrast_loss(LossType type, const float *z, int B, int D, const int32_t *ne
     }
     free(coef);
     return NC_OK;
+}
+
+void contrast_random_negatives(int32_t *neg, int B, int k, uint64_t seed, uint32_t step, int32_t *scratch) {
+    for (int i = 0; i < B; i++) {
+        Rng r;
+        rng_init(&r, seed, step, (uint32_t)i, 0x4e4547u);
+        int m = 0;
+        for (int j = 0; j < 2 * B; j++)
+            if (j != i && j != B + i) scratch[m++] = j;
+        for (int j = 0; j < k; j++) {  /* partial Fisher-Yates */
+            int t = j + (int)rng_below(&r, (uint64_t)(m - j));
+            int32_t tmp = scratch[j];
+            scratch[j] = scratch[t];
+            scratch[t] = tmp;
+            neg[(size_t)i * k + j] = scratch[j];
+        }
+    }
 }

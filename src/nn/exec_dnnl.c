@@ -38,7 +38,9 @@ typedef struct {
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
     float *scratch;                         /* gradient accumulation scratch */
     float *wscratch;                        /* plain weight-gradient scratch */
-    size_t scratch_bytes, wscratch_bytes;
+    int profile;                            /* NCELAB_PROFILE=1: time every node, print at the end */
+    double t_fwd[NN_MAX_NODES], t_bwd[NN_MAX_NODES];
+    long passes;
 } DState;
 
 #define DN_CHECK(call, what)                                                             \
@@ -216,8 +218,10 @@ static int build_pool(NetExec *x, DState *s, int i, NcError *err) {
     int nd = value_dims(x, d->out, dout);
     dnnl_memory_desc_t dst;
     int gap = d->op == NN_GAP;
-    /* the global average pool writes plain (N, C, 1, 1), which is also the (N, C) matrix the head reads */
-    if (gap) md_plain(&dst, 4, dout, dnnl_nchw); else md_any(&dst, nd, dout);
+    /* The global average pool's (N, C, 1, 1) output feeds the head as the plain (N, C) matrix:
+       with C a multiple of 16 the blocked layouts oneDNN picks (nChw8c, nChw16c) have exactly
+       those bytes, so the fast kernel can write it; otherwise ask for plain nchw. */
+    if (gap && vi->c % 16 != 0) md_plain(&dst, 4, dout, dnnl_nchw); else md_any(&dst, gap ? 4 : nd, dout);
     int k = gap ? vi->h : d->k, kw = gap ? vi->w : d->k, st = gap ? 1 : d->stride;
     dnnl_dims_t strides = {st, st}, kernel = {k, kw}, dil = {0, 0}, pad = {0, 0};
     dnnl_alg_kind_t alg = d->op == NN_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
@@ -312,10 +316,12 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
     dnnl_memory_set_data_handle(s->in_user, (void *)input);
     if (s->re_in) reorder(s, s->re_in, s->in_user, s->mem[net->input]);
     else dnnl_memory_set_data_handle(s->mem[net->input], (void *)input);
+    s->passes++;
     for (int i = 0; i < net->n_nodes; i++) {
         NnNode *d = &net->nodes[i];
         DNode *n = &s->dn[i];
         if (n->skip) continue;
+        double t0 = s->profile ? nc_now() : 0.0;
         dnnl_memory_t in = s->mem[d->in], out = s->mem[n->out ? n->out : d->out];
         switch (d->op) {
         case NN_CONV: {
@@ -373,6 +379,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
             break;
         }
         }
+        if (s->profile) { dnnl_stream_wait(s->strm); s->t_fwd[i] += nc_now() - t0; }
     }
     dnnl_stream_wait(s->strm);
     memcpy(x->features, mem_ptr(s->mem[net->features]), sizeof(float) * x->batch * nnx_feature_dim(x));
@@ -411,6 +418,7 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
         dnnl_memory_t gout = s->gmem[vout], in = s->mem[d->in];
         if (!s->ginit[vout]) continue;  /* nothing flows back through this node */
         int need_in = d->in != net->input;
+        double t0 = s->profile ? nc_now() : 0.0;
         switch (d->op) {
         case NN_CONV: {
             dnnl_exec_arg_t aw[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_DIFF_WEIGHTS, n->dw}};
@@ -485,14 +493,36 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
             break;
         }
         }
+        if (s->profile) { dnnl_stream_wait(s->strm); s->t_bwd[i] += nc_now() - t0; }
     }
     dnnl_stream_wait(s->strm);
     return NC_OK;
 }
 
+static void profile_print(NetExec *x) {
+    DState *s = x->impl;
+    Net *net = x->net;
+    static const char *opn[] = {"conv", "bn", "relu", "maxpool", "avgpool", "gap", "linear", "l2norm", "add"};
+    double f[9] = {0}, b[9] = {0}, tf = 0, tb = 0;
+    long p = s->passes > 0 ? s->passes : 1;
+    fprintf(stderr, "oneDNN profile, ms per pass (%ld forward passes):\n", s->passes);
+    for (int i = 0; i < net->n_nodes; i++) {
+        f[net->nodes[i].op] += s->t_fwd[i];
+        b[net->nodes[i].op] += s->t_bwd[i];
+        if (s->t_fwd[i] + s->t_bwd[i] > 0)
+            fprintf(stderr, "  %-22s fwd %8.2f  bwd %8.2f\n", net->nodes[i].name, 1e3 * s->t_fwd[i] / p, 1e3 * s->t_bwd[i] / p);
+    }
+    for (int o = 0; o < 9; o++) {
+        tf += f[o]; tb += b[o];
+        if (f[o] + b[o] > 0) fprintf(stderr, "  [%s] fwd %.2f bwd %.2f\n", opn[o], 1e3 * f[o] / p, 1e3 * b[o] / p);
+    }
+    fprintf(stderr, "  total fwd %.2f bwd %.2f\n", 1e3 * tf / p, 1e3 * tb / p);
+}
+
 static void dnnl_destroy(NetExec *x) {
     DState *s = x->impl;
     Net *net = x->net;
+    if (s->profile && s->passes) profile_print(x);
     for (int i = 0; i < net->n_nodes; i++) {
         DNode *n = &s->dn[i];
         dnnl_primitive_t ps[] = {n->fwd, n->fwd_eval != n->fwd ? n->fwd_eval : NULL, n->bwd_data, n->bwd_w,
@@ -525,6 +555,8 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     x->forward = dnnl_fwd;
     x->backward = dnnl_bwd;
     x->destroy = dnnl_destroy;
+    const char *prof = getenv("NCELAB_PROFILE");
+    s->profile = prof && *prof == '1';
     if (dnnl_engine_create(&s->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&s->strm, s->eng, dnnl_stream_default_flags) != dnnl_success) {
         free(s);

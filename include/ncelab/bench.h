@@ -1,0 +1,25 @@
+// bench.h -- timing of the contrastive training step (forward, loss with k negatives, backward, SGD).
+#ifndef NCELAB_BENCH_H
+#define NCELAB_BENCH_H
+
+#include "ncelab/core.h"
+#include "ncelab/net.h"
+
+typedef struct {
+    const char *model;
+    int batch, k, threads, steps, warmup;
+    int c, h, w;             /* image shape (default 3 x 32 x 32) */
+    NnBackend backend;
+} BenchConfig;
+
+typedef struct {
+    double imgs_per_sec, ms_per_step, peak_rss_mb;
+    double conv_gflop;        /* convolution work per step (forward and backward) */
+    double conv_ms;           /* time inside convolution primitives per step (median step) */
+    double conv_gflops;       /* conv_gflop / conv time */
+} BenchResult;
+
+/* bench_train_step: median over cfg->steps timed steps after cfg->warmup untimed ones. */
+int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err);
+
+#endif

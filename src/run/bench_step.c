@@ -1,0 +1,82 @@
+// bench_step.c -- times the contrastive training step that `ncelab bench --model` reports.
+#include "ncelab/bench.h"
+#include "ncelab/loss.h"
+#include "ncelab/optim.h"
+#include "ncelab/rng.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Multiply-adds of the convolutions, forward + backward (the first layer has no data gradient), as flops. */
+static double conv_flops(const Net *net, int batch) {
+    double f = 0.0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const NnNode *d = &net->nodes[i];
+        if (d->op != NN_CONV) continue;
+        const NnVal *o = &net->vals[d->out], *in = &net->vals[d->in];
+        double fwd = 2.0 * batch * o->c * o->h * o->w * in->c * d->k * d->k;
+        f += fwd * (d->in == net->input ? 2.0 : 3.0);
+    }
+    return f;
+}
+
+int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
+    memset(r, 0, sizeof *r);
+    if (cfg->batch < 1) return nc_fail(err, NC_EUSAGE, "--batch: must be at least 1, got %d", cfg->batch);
+    if (cfg->k < 1) return nc_fail(err, NC_EUSAGE, "--k: must be at least 1, got %d", cfg->k);
+    if (cfg->k > 2 * cfg->batch - 2)
+        return nc_fail(err, NC_EUSAGE, "--k: %d negatives is more than the %d other images of a batch of %d", cfg->k,
+                       2 * cfg->batch - 2, cfg->batch);
+    if (cfg->threads > 0) omp_set_num_threads(cfg->threads);
+    Net net;
+    int rc = net_create(&net, cfg->model, cfg->c, cfg->h, cfg->w, err);
+    if (rc) return rc;
+    net_init_random(&net, 1);
+    int B = cfg->batch, N = 2 * B, k = cfg->k;
+    NetExec *x;
+    if ((rc = nnx_create(&x, &net, N, cfg->backend, err))) { net_free(&net); return rc; }
+    size_t in_len = (size_t)N * cfg->c * cfg->h * cfg->w;
+    float *input = nc_malloc(sizeof(float) * in_len);
+    Rng g;
+    rng_init(&g, 7, 0, 0, 0);
+    for (size_t i = 0; i < in_len; i++) input[i] = (float)rng_normal(&g);
+    int D = nnx_embed_dim(x);
+    float *dz = nc_malloc(sizeof(float) * N * D);
+    int32_t *neg = nc_malloc(sizeof(int32_t) * B * k), *scratch = nc_malloc(sizeof(int32_t) * N);
+    Optim opt;
+    OptConfig oc;
+    optim_parse("sgd", 5e-4f, &oc, err);
+    optim_create(&opt, &net, &oc, err);
+    int total = cfg->warmup + cfg->steps;
+    double *t = nc_malloc(sizeof(double) * (total > 0 ? total : 1));
+    for (int s = 0; s < total && rc == NC_OK; s++) {
+        double t0 = nc_now();
+        contrast_random_negatives(neg, B, k, 1, (uint32_t)s, scratch);
+        memset(net.grads, 0, sizeof(float) * net.n_param_floats);
+        float loss;
+        if ((rc = nnx_forward(x, input, 1, err))) break;
+        if ((rc = contrast_loss(LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, err))) break;
+        if ((rc = nnx_backward(x, dz, err))) break;
+        optim_step(&opt, 0.01f);
+        t[s] = nc_now() - t0;
+    }
+    if (rc == NC_OK && cfg->steps > 0) {
+        qsort(t + cfg->warmup, (size_t)cfg->steps, sizeof(double), cmp_d);
+        double med = t[cfg->warmup + cfg->steps / 2];
+        r->ms_per_step = 1e3 * med;
+        r->imgs_per_sec = N / med;
+        r->conv_gflop = conv_flops(&net, N) * 1e-9;
+    }
+    r->peak_rss_mb = nc_peak_rss_mb();
+    optim_free(&opt);
+    nnx_free(x);
+    net_free(&net);
+    free(input); free(dz); free(neg); free(scratch); free(t);
+    return rc;
+}
