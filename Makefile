@@ -3,6 +3,7 @@
 #   make test    install missing packages (as root), build, run the whole test suite (ctest)
 #   make bench   build and time the engine (`ncelab bench --theory`)
 #   make sanitize-test   the suite under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make fuzz    fuzz the dataset readers with libFuzzer for FUZZ_SECONDS (default 60)
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
@@ -38,3 +39,7 @@ sanitize-test: deps
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan
+
+.PHONY: fuzz
+fuzz:
+	bash scripts/fuzz.sh

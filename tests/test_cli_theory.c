@@ -118,7 +118,11 @@ static void test_errors(void) {
         {"theory --support /nonexistent/s.json", 1, "/nonexistent/s.json"},
         {"theory eval --gram /nonexistent/g.json --k 2", 1, "/nonexistent/g.json"},
         {"theory eval --k 2", 2, "--gram"},
-        {"bench --model convnet", 2, "--model"},
+        {"bench --model vgg16 --steps 1", 2, "--model"},
+        {"bench --model convnet --batch 0", 2, "--batch"},
+        {"bench --model convnet --batch 4 --k 0", 2, "--k"},
+        {"bench --model convnet --batch 4 --k 7", 2, "--k"},
+        {"bench", 2, "bench"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = cli_run("%s", cases[i].args);

@@ -37,7 +37,10 @@ typedef struct {
      packed:FILE         the packed file written by data_convert
      synth:N[:SIZE]      N latent classes of SIZE x SIZE x 3 images (default 32): a random template
                          per class plus noise
-   NC_EUSAGE for a malformed SPEC or option, NC_EFILE naming the file (and record) for bad data. */
+       synth:N:SIZE:PER_CLASS  PER_CLASS training and PER_CLASS/5 test images per class (default 500, 100)
+   opts may be NULL (no resize, no imbalance, seed 0); a resize applies to every dataset.
+   NC_EUSAGE for a malformed SPEC or option, NC_EFILE naming the file (and record) for bad data;
+   on failure ds is left empty (data_free is harmless). */
 int data_load(const char *spec, const DataOpts *opts, Dataset *ds, NcError *err);
 void data_free(Dataset *ds);
 

@@ -94,7 +94,11 @@ static int bench_model(const Opt *o, int no) {
     return 0;
 }
 
+int bench_loader(int argc, char **argv);
+
 int cmd_bench(int argc, char **argv) {
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--loader") == 0) return bench_loader(argc, argv);
     Opt o[] = {
         {"theory", 0, "time the theory engine", NULL},
         {"repeats", 1, "R  repeats for each median (default 5)", NULL},
@@ -111,7 +115,9 @@ int cmd_bench(int argc, char **argv) {
     NcError err = {0};
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
     if (help) {
-        args_usage(stdout, "bench --theory [--repeats R] [--json FILE]",
+        args_usage(stdout, "bench --theory [--repeats R] [--json FILE]\n"
+                           "       ncelab bench --model convnet|resnet18 [--batch B] [--k K] [--threads T] [--steps S] [--json FILE]\n"
+                           "       ncelab bench --loader [options]     (ncelab bench --loader --help)",
                    "Times the theory engine: a certified sweep of N = 10 classes over the 13 values\n"
                    "k = 1..4096 (uniform and zipf:1), one exact loss-and-gradient evaluation at N = 100,\n"
                    "k = 1e6, and a certified solve with M = 100 overlapping points. Prints medians.", o, no);
@@ -119,7 +125,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (args_get(o, no, "model")) return bench_model(o, no);
     if (!args_get(o, no, "theory")) {
-        nc_fail(&err, NC_EUSAGE, "bench: say what to time (--theory)");
+        nc_fail(&err, NC_EUSAGE, "bench: say what to time (--theory, --model M or --loader)");
         cli_die(&err);
     }
     long reps = 5;

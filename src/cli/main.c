@@ -7,6 +7,7 @@
 int cmd_theory(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -16,6 +17,7 @@ static const struct {
     {"theory", cmd_theory, "the NCE-optimal representation for k negatives, certified, and its downstream loss"},
     {"demo", cmd_demo, "the theory sweep for uniform and Zipf class priors, written under out/"},
     {"bench", cmd_bench, "timings of the theory engine (--theory)"},
+    {"data", cmd_data, "dataset info and conversion: ncelab data info SPEC | convert SPEC FILE"},
 };
 
 static void usage(FILE *f) {

@@ -63,3 +63,5 @@ void nnx_free(NetExec *x) {
     free(x->embeddings);
     free(x);
 }
+
+void nnx_peek(NetExec *x, int v, int grad, float *out) { x->peek(x, v, grad, out); }

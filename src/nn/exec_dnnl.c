@@ -341,6 +341,13 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 double m = (double)x->batch * net->vals[d->in].h * net->vals[d->in].w;
                 float *rm = mem_ptr(n->rmean), *rv = mem_ptr(n->rvar), *bm = mem_ptr(n->mean), *bv = mem_ptr(n->var);
                 float mo = net->bn_momentum, corr = m > 1 ? (float)(m / (m - 1)) : 1.0f;
+                /* A NaN or Inf in the layer before shows in its batch statistics (a later ReLU
+                   would turn it into 0): checking them costs C floats, not a pass over the data. */
+                if (nn_first_nonfinite(bm, c) >= 0 || nn_first_nonfinite(bv, c) >= 0) {
+                    const char *who = d->name;
+                    for (int j = 0; j < i; j++) if (net->nodes[j].out == d->in) who = net->nodes[j].name;
+                    return nc_fail(err, NC_ENUM, "layer %s (training): the output is not finite (NaN or Inf)", who);
+                }
                 for (int ch = 0; ch < c; ch++) {
                     rm[ch] = (1.0f - mo) * rm[ch] + mo * bm[ch];
                     rv[ch] = (1.0f - mo) * rv[ch] + mo * bv[ch] * corr;
@@ -384,7 +391,8 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
     dnnl_stream_wait(s->strm);
     memcpy(x->features, mem_ptr(s->mem[net->features]), sizeof(float) * x->batch * nnx_feature_dim(x));
     memcpy(x->embeddings, mem_ptr(s->mem[net->embeddings]), sizeof(float) * x->batch * nnx_embed_dim(x));
-    if (nn_first_nonfinite(x->embeddings, (long)x->batch * nnx_embed_dim(x)) >= 0) {
+    /* in evaluation every output is scanned (no batch statistics to watch) */
+    if (!training || nn_first_nonfinite(x->embeddings, (long)x->batch * nnx_embed_dim(x)) >= 0) {
         for (int i = 0; i < net->n_nodes; i++) {
             DNode *n = &s->dn[i];
             int v = n->out ? n->out : net->nodes[i].out;
@@ -393,7 +401,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 return nc_fail(err, NC_ENUM, "layer %s (%s): the output is not finite (NaN or Inf)",
                                net->nodes[i].name, training ? "training" : "evaluation");
         }
-        return nc_fail(err, NC_ENUM, "the embeddings are not finite (NaN or Inf)");
+        if (training) return nc_fail(err, NC_ENUM, "the embeddings are not finite (NaN or Inf)");
     }
     return NC_OK;
 }
@@ -519,6 +527,25 @@ static void profile_print(NetExec *x) {
     fprintf(stderr, "  total fwd %.2f bwd %.2f\n", 1e3 * tf / p, 1e3 * tb / p);
 }
 
+static void dnnl_peek(NetExec *x, int v, int grad, float *out) {
+    DState *s = x->impl;
+    dnnl_memory_t m = grad ? s->gmem[v] : s->mem[v];
+    if (!m) return;
+    int64_t dims[4];
+    int nd = value_dims(x, v, dims);
+    dnnl_memory_desc_t plain;
+    md_plain(&plain, nd, dims, nd == 2 ? dnnl_nc : dnnl_nchw);
+    if (s->md[v].ndims != nd) {  /* a (N, C, 1, 1) value seen as (N, C): same bytes */
+        memcpy(out, mem_ptr(m), sizeof(float) * md_floats(&plain));
+        return;
+    }
+    dnnl_memory_t o = mem_new(s, &plain, out);
+    dnnl_primitive_t r = reorder_new(s, &s->md[v], &plain);
+    if (r) { reorder(s, r, m, o); dnnl_stream_wait(s->strm); dnnl_primitive_destroy(r); }
+    else memcpy(out, mem_ptr(m), sizeof(float) * md_floats(&plain));
+    dnnl_memory_destroy(o);
+}
+
 static void dnnl_destroy(NetExec *x) {
     DState *s = x->impl;
     Net *net = x->net;
@@ -555,6 +582,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     x->forward = dnnl_fwd;
     x->backward = dnnl_bwd;
     x->destroy = dnnl_destroy;
+    x->peek = dnnl_peek;
     const char *prof = getenv("NCELAB_PROFILE");
     s->profile = prof && *prof == '1';
     if (dnnl_engine_create(&s->eng, dnnl_cpu, 0) != dnnl_success ||

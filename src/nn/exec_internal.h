@@ -14,6 +14,8 @@ struct NetExec {
     int (*forward)(NetExec *x, const float *input, int training, NcError *err);
     int (*backward)(NetExec *x, const float *d_embeddings, NcError *err);
     void (*destroy)(NetExec *x);
+    /* value v's data (grad = 0) or gradient (grad = 1) after the last pass, as plain NCHW */
+    void (*peek)(NetExec *x, int v, int grad, float *out);
     void *impl;              /* the backend's own state */
 };
 
@@ -22,5 +24,8 @@ int nnx_create_dnnl(NetExec *x, NcError *err);
 
 /* nn_first_nonfinite: index of the first non-finite value in v (len), or -1. */
 long nn_first_nonfinite(const float *v, long len);
+
+/* nnx_peek: see NetExec.peek (tests and debugging). */
+void nnx_peek(NetExec *x, int v, int grad, float *out);
 
 #endif

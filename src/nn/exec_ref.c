@@ -109,6 +109,12 @@ static int ref_backward(NetExec *x, const float *d_emb, NcError *err) {
     return NC_OK;
 }
 
+static void ref_peek(NetExec *x, int v, int grad, float *out) {
+    RefState *st = x->impl;
+    const float *src = grad ? st->grad[v] : st->data[v];
+    if (src) memcpy(out, src, sizeof(float) * val_len(x, v));
+}
+
 static void ref_destroy(NetExec *x) {
     RefState *st = x->impl;
     free(st->block);
@@ -145,5 +151,6 @@ int nnx_create_ref(NetExec *x, NcError *err) {
     x->forward = ref_forward;
     x->backward = ref_backward;
     x->destroy = ref_destroy;
+    x->peek = ref_peek;
     return NC_OK;
 }

@@ -1,0 +1,95 @@
+// data_internal.h -- what the dataset readers share inside src/data, and expose to tests and the fuzzer.
+#ifndef NCELAB_DATA_INTERNAL_H
+#define NCELAB_DATA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ncelab/data.h"
+
+/* Limits that keep a malformed header from asking for absurd amounts of memory. */
+#define DATA_MAX_SIDE 16384          /* height or width of one image */
+#define DATA_MAX_PIXELS (1L << 26)   /* h * w of one image */
+#define DATA_MAX_CLASSES 100000
+#define DATA_MAX_BYTES (1ULL << 36)  /* pixels of one split (64 GiB) */
+
+/* A parsed SPEC (see data_load in ncelab/data.h). */
+typedef enum {
+    DATA_SRC_IDX,
+    DATA_SRC_CIFAR10,
+    DATA_SRC_CIFAR100,
+    DATA_SRC_FOLDER,
+    DATA_SRC_PACKED,
+    DATA_SRC_SYNTH,
+} DataSource;
+
+typedef struct {
+    DataSource kind;
+    char name[64];        /* "fmnist", "mnist", "cifar10", "cifar100", "folder", "packed", "synth" */
+    char path[512];       /* DIR or FILE ("" for synth) */
+    int coarse;           /* cifar100: the 20 superclasses */
+    int fashion;          /* idx: Fashion-MNIST class names */
+    int synth_classes;    /* synth: N in [2, 1000] */
+    int synth_size;       /* synth: SIZE in [8, 256] */
+    int synth_train;      /* synth: training images per class (default 500) */
+    int synth_test;       /* synth: test images per class (default 100; PER_CLASS / 5 when given) */
+} DataSpec;
+
+/* data_spec_parse: "kind:rest" into out; NC_EUSAGE naming the SPEC and the problem. */
+int data_spec_parse(const char *spec, DataSpec *out, NcError *err);
+
+/* Splits and class names. data_split_alloc allocates (n, h, w, c) pixels and n labels. */
+void data_split_alloc(DataSplit *s, int n, int h, int w, int c);
+void data_split_free(DataSplit *s);
+/* data_set_names: copies n names; names == NULL gives "0", "1", ... */
+void data_set_names(Dataset *ds, int n, const char *const *names);
+/* data_check_labels: every label in [0, num_classes); NC_EFILE naming what and the record. */
+int data_check_labels(const DataSplit *s, int num_classes, const char *what, NcError *err);
+/* data_read_small_file: reads a whole regular file of at most max_len bytes (one read). */
+int data_read_small_file(const char *path, size_t max_len, uint8_t **buf, size_t *len, NcError *err);
+
+/* CIFAR binary (read_cifar.c). data_cifar_read_files: concatenates record files into one split;
+   a record is label_bytes label bytes (the label used is byte label_index) and 3072 bytes CHW
+   (R, G, B planes of 32 x 32); the split holds (n, 32, 32, 3) HWC. Labels must be < num_classes. */
+int data_cifar_read_files(const char *const *paths, int nfiles, int label_bytes, int label_index,
+                          int num_classes, DataSplit *s, NcError *err);
+int data_read_cifar(const char *dir, int hundred, int coarse, Dataset *ds, NcError *err);
+
+/* IDX (read_idx.c). data_idx_read_file: one IDX file, plain or gzipped, of unsigned bytes with the
+   given magic (0x803: images (n, h, w); 0x801: labels (n)); *data is malloc'd, n*h*w bytes
+   (h = w = 1 for labels). */
+#define DATA_IDX_IMAGES 0x00000803u
+#define DATA_IDX_LABELS 0x00000801u
+int data_idx_read_file(const char *path, uint32_t magic, uint8_t **data, int *n, int *h, int *w,
+                       NcError *err);
+int data_read_idx(const char *dir, int fashion, Dataset *ds, NcError *err);
+
+/* One decoded image (read_folder.c): pixels (h, w, c) HWC, c = 1 (gray) or 3 (RGB). */
+typedef struct {
+    int h, w, c;
+    uint8_t *pixels;
+} DataImage;
+/* data_decode_jpeg / data_decode_png: decode len bytes; path names the file in messages.
+   Palette, alpha and 16-bit PNGs become 8-bit gray or RGB; CMYK JPEGs become RGB. Any libjpeg
+   warning (truncated or corrupt data) is an error. NC_EFILE on failure, img untouched. */
+int data_decode_jpeg(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err);
+int data_decode_png(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err);
+/* data_decode_file: reads path and decodes it as JPEG or PNG, chosen by its first bytes. */
+int data_decode_file(const char *path, DataImage *img, NcError *err);
+/* data_resize_bilinear: out (oh, ow, c) from in (h, w, c), half-pixel centres (as PIL/torch
+   with align_corners=False, no antialiasing). */
+void data_resize_bilinear(uint8_t *out, int oh, int ow, const uint8_t *in, int h, int w, int c);
+int data_read_folder(const char *dir, const DataOpts *opts, Dataset *ds, NcError *err);
+
+/* Synthetic latent-class images (read_synth.c). */
+int data_synth(const DataSpec *sp, uint64_t seed, Dataset *ds, NcError *err);
+
+/* Packed files (packed.c). data_packed_parse reads a whole packed file held in buf. */
+int data_packed_parse(const uint8_t *buf, size_t len, const char *path, Dataset *ds, NcError *err);
+int data_read_packed(const char *path, Dataset *ds, NcError *err);
+
+/* data_imbalance: keeps round(n_max * c^-s) (at least 1) training images of class c (1-based),
+   chosen with the seed and kept in their order; the test split is untouched. */
+void data_imbalance(Dataset *ds, double s, uint64_t seed);
+
+#endif
