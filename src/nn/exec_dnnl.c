@@ -7,6 +7,7 @@
 #include "ncelab/layers.h"
 
 #include <dnnl.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ typedef struct {
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
     float *scratch;                         /* gradient accumulation scratch */
     float *wscratch;                        /* plain weight-gradient scratch */
+    char *arena;                            /* every value's data and gradient, by liveness */
+    size_t data_off[NN_MAX_VALS], grad_off[NN_MAX_VALS], arena_bytes;
     int profile;                            /* NCELAB_PROFILE=1: time every node, print at the end */
     double t_fwd[NN_MAX_NODES], t_bwd[NN_MAX_NODES];
     long passes;
@@ -292,6 +295,84 @@ static int build_linear(NetExec *x, DState *s, int i, NcError *err) {
     n->dw = n->dw_plain = mem_new(s, &wei, s->wscratch);
     n->dbias = mem_new(s, &bias, NULL);
     return NC_OK;
+}
+
+/* ---- memory plan ----
+   A training step is a forward pass (node i at time 2i) and a backward pass (node i at time
+   2(2n - 1 - i)); the loss runs between them. A value's data lives from its producer's forward
+   to the last pass that reads it (consumers' forward, and the backward of nodes that read their
+   input: convolution and linear (weights gradient), batch norm, unfused ReLU; L2 normalisation
+   reads its output too); its gradient lives from the backward of its last consumer to that of
+   its producer. Buffers whose lifetimes do not overlap share memory: the ReLU outputs that only
+   a max pool reads (its backward uses the workspace) become gradient buffers, and the backward
+   pass needs two stages' gradients at a time rather than all of them. */
+typedef struct { long start, end; size_t bytes; size_t *off; } PlanItem;
+
+static int plan_cmp(const void *a, const void *b) {
+    const PlanItem *x = a, *y = b;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+static int reads_input_in_backward(const NnNode *d, const DNode *n) {
+    (void)n;
+    return d->op == NN_CONV || d->op == NN_BN || d->op == NN_RELU || d->op == NN_LINEAR || d->op == NN_L2NORM;
+}
+
+static void plan_arena(NetExec *x, DState *s) {
+    Net *net = x->net;
+    long n = net->n_nodes, tend = 4 * n;  /* times: forward 2i, loss 2n - 1, backward 2(2n - 1 - i) */
+    long fwd_t[NN_MAX_NODES], bwd_t[NN_MAX_NODES];
+    for (long i = 0; i < n; i++) { fwd_t[i] = 2 * i; bwd_t[i] = 2 * (2 * n - 1 - i); }
+    PlanItem items[2 * NN_MAX_VALS];
+    int ni = 0;
+    for (int v = 0; v < net->n_vals; v++) {
+        if (s->md[v].ndims == 0) continue;
+        if (v == net->input && !s->re_in) continue;
+        size_t bytes = (dnnl_memory_desc_get_size(&s->md[v]) + 63) / 64 * 64;
+        long ds = -1, de = -1, gs = tend, ge = -1;
+        for (int i = 0; i < n; i++) {
+            const NnNode *d = &net->nodes[i];
+            const DNode *dn = &s->dn[i];
+            int out = dn->out ? dn->out : d->out;
+            if (dn->skip) continue;
+            if (out == v) { ds = fwd_t[i]; ge = bwd_t[i]; }
+            if (d->in == v || d->in2 == v) {
+                de = de > fwd_t[i] ? de : fwd_t[i];
+                if (d->in == v && reads_input_in_backward(d, dn) && bwd_t[i] > de) de = bwd_t[i];
+                if (bwd_t[i] < gs) gs = bwd_t[i];
+            }
+            if (d->op == NN_L2NORM && out == v && bwd_t[i] > de) de = bwd_t[i];
+        }
+        if (v == net->features && de < 2 * n) de = 2 * n;     /* copied out after the forward */
+        if (v == net->embeddings) { de = de > 2 * n ? de : 2 * n; gs = 2 * n - 1; }
+        if (v == net->input) ds = -1;
+        items[ni++] = (PlanItem){ds, de, bytes, &s->data_off[v]};
+        if (v != net->input && ge >= 0) items[ni++] = (PlanItem){gs, ge, bytes, &s->grad_off[v]};
+    }
+    qsort(items, (size_t)ni, sizeof items[0], plan_cmp);
+    size_t slot_bytes[2 * NN_MAX_VALS];
+    long slot_free[2 * NN_MAX_VALS];
+    int slot_of[2 * NN_MAX_VALS], ns = 0;
+    for (int k = 0; k < ni; k++) {
+        int best = -1;
+        for (int j = 0; j < ns; j++) {
+            if (slot_free[j] >= items[k].start) continue;
+            if (best < 0) { best = j; continue; }
+            int fits = slot_bytes[j] >= items[k].bytes, bfits = slot_bytes[best] >= items[k].bytes;
+            if (fits && (!bfits || slot_bytes[j] < slot_bytes[best])) best = j;  /* smallest that fits */
+            else if (!fits && !bfits && slot_bytes[j] > slot_bytes[best]) best = j;  /* else the largest */
+        }
+        if (best < 0) { best = ns++; slot_bytes[best] = 0; }
+        if (slot_bytes[best] < items[k].bytes) slot_bytes[best] = items[k].bytes;
+        slot_free[best] = items[k].end;
+        slot_of[k] = best;
+    }
+    size_t slot_off[2 * NN_MAX_VALS], total = 0;
+    for (int j = 0; j < ns; j++) { slot_off[j] = total; total += slot_bytes[j]; }
+    for (int k = 0; k < ni; k++) *items[k].off = slot_off[slot_of[k]];
+    s->arena_bytes = total;
+    s->arena = aligned_alloc(64, total > 0 ? total : 64);
+    if (!s->arena) { fprintf(stderr, "ncelab: out of memory (%zu bytes of activations)\n", total); abort(); }
 }
 
 static void add_into(float *dst, const float *src, size_t n) {
@@ -572,6 +653,7 @@ static void dnnl_destroy(NetExec *x) {
     dnnl_engine_destroy(s->eng);
     free(s->scratch);
     free(s->wscratch);
+    free(s->arena);
     free(s);
 }
 
@@ -617,16 +699,17 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     md_plain(&user, 4, di, dnnl_nchw);
     s->in_user = mem_new(s, &user, x->features);  /* handle replaced at every forward */
     s->re_in = reorder_new(s, &user, &s->md[net->input]);
-    /* value memories (skipped BN outputs get none) and gradient memories */
+    /* value memories (skipped BN outputs get none) and gradient memories, planned in one arena */
     size_t smax = 0;
     for (int v = 0; v < net->n_vals; v++) if (md_floats(&s->md[v]) > smax) smax = md_floats(&s->md[v]);
     s->scratch = nc_malloc(sizeof(float) * smax);
+    plan_arena(x, s);
     for (int v = 0; v < net->n_vals; v++) {
         if (s->md[v].ndims == 0) continue;  /* a BN output that the fused ReLU replaced */
         if (v == net->input && !s->re_in) { s->mem[v] = mem_new(s, &s->md[v], x->features); continue; }
-        s->mem[v] = mem_new(s, &s->md[v], NULL);
+        s->mem[v] = mem_new(s, &s->md[v], s->arena + s->data_off[v]);
         if (v == net->input) continue;
-        s->gmem[v] = mem_new(s, &s->md[v], NULL);
+        s->gmem[v] = mem_new(s, &s->md[v], s->arena + s->grad_off[v]);
         s->gscr[v] = mem_new(s, &s->md[v], s->scratch);
     }
     return NC_OK;
