@@ -1,7 +1,7 @@
 # ncelab -- the two commands of the README (`make demo`, `make test`) and friends.
 #   make demo    install missing packages (as root), build, run `ncelab demo` (writes out/)
 #   make test    install missing packages (as root), build, run the whole test suite (ctest)
-#   make bench   build and time the engine (`ncelab bench --theory`)
+#   make bench   ncelab and the PyTorch baselines side by side, with ratios (bench/run.sh)
 #   make sanitize-test   the suite under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz    fuzz the dataset readers with libFuzzer for FUZZ_SECONDS (default 60)
 BUILD ?= build
@@ -29,8 +29,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
 
 bench: build
-	mkdir -p out
-	./$(BUILD)/ncelab bench --theory --repeats 5 --json out/bench_theory.json
+	BIN=$(BUILD)/ncelab bash bench/run.sh
 
 sanitize-test: deps
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DNCELAB_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null

@@ -71,8 +71,13 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", metavar="FILE", help="write the result as JSON")
     a = ap.parse_args()
-    if a.batch < 2 or not 1 <= a.k <= 2 * a.batch - 2 or a.threads < 1 or a.steps < 1:
-        ap.error("need --batch >= 2, 1 <= --k <= 2*batch-2, --threads >= 1, --steps >= 1")
+    if a.batch < 2:
+        ap.error("--batch: need at least 2, got %d" % a.batch)
+    if not 1 <= a.k <= 2 * a.batch - 2:
+        ap.error("--k: %d negatives is not in [1, %d], the other images of a batch of %d"
+                 % (a.k, 2 * a.batch - 2, a.batch))
+    if a.threads < 1 or a.steps < 1 or a.warmup < 0:
+        ap.error("--threads and --steps must be at least 1, --warmup at least 0")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

@@ -17,7 +17,13 @@ typedef struct {
     double conv_gflop;        /* convolution work per step (forward and backward) */
     double conv_ms;           /* time inside convolution primitives per step (median step) */
     double conv_gflops;       /* conv_gflop / conv time */
+    double fma_peak_gflops;   /* measured FMA peak of the threads used */
+    double other_ms;          /* batch norm, pooling, ReLU, linear, loss, optimiser: the rest */
 } BenchResult;
+
+/* bench_fma_peak: GFLOP/s of a loop of independent fused multiply-adds on `threads` threads
+   (AVX2 + FMA when the CPU has them, else the compiler's scalar code): the machine's peak. */
+double bench_fma_peak(int threads);
 
 /* bench_train_step: median over cfg->steps timed steps after cfg->warmup untimed ones. */
 int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err);

@@ -86,5 +86,10 @@ int nnx_embed_dim(const NetExec *x);
    (callers zero them once per step). Needs a training forward just before. */
 int nnx_backward(NetExec *x, const float *d_embeddings, NcError *err);
 void nnx_free(NetExec *x);
+/* nnx_profile: on = 1 starts timing every layer (each then waits for its result, so the step
+   is slightly slower); nnx_profile_seconds gives the time spent in layers of type op since, in
+   the forward (backward = 0) or backward pass. The reference backend reports 0. */
+void nnx_profile(NetExec *x, int on);
+double nnx_profile_seconds(const NetExec *x, NnOp op, int backward);
 
 #endif

@@ -74,8 +74,12 @@ static int bench_model(const Opt *o, int no) {
     int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
     printf("%s, batch %d (%d images a step), k = %d, %d threads, %s backend\n", c.model, c.batch, 2 * c.batch, c.k,
            threads, c.backend == NN_BACKEND_DNNL ? "oneDNN" : "reference");
-    printf("  %.1f images/s   %.2f ms/step (median of %d)   peak RSS %.0f MB   convolutions %.1f GFLOP/step\n",
-           r.imgs_per_sec, r.ms_per_step, c.steps, r.peak_rss_mb, r.conv_gflop);
+    printf("  %.1f images/s   %.2f ms/step (median of %d)   peak RSS %.0f MB\n", r.imgs_per_sec, r.ms_per_step,
+           c.steps, r.peak_rss_mb);
+    if (r.conv_ms > 0)
+        printf("  convolutions: %.1f GFLOP/step in %.1f ms = %.0f GFLOP/s, %.0f%% of the measured FMA peak (%.0f GFLOP/s); "
+               "the rest of the step %.1f ms\n", r.conv_gflop, r.conv_ms, r.conv_gflops,
+               r.fma_peak_gflops > 0 ? 100.0 * r.conv_gflops / r.fma_peak_gflops : 0.0, r.fma_peak_gflops, r.other_ms);
     const char *jpath = args_get(o, no, "json");
     if (jpath) {
         cJSON *doc = cJSON_CreateObject();
@@ -87,6 +91,9 @@ static int bench_model(const Opt *o, int no) {
         cJSON_AddNumberToObject(doc, "ms_per_step", r.ms_per_step);
         cJSON_AddNumberToObject(doc, "peak_rss_mb", r.peak_rss_mb);
         cJSON_AddNumberToObject(doc, "conv_gflop_per_step", r.conv_gflop);
+        cJSON_AddNumberToObject(doc, "conv_ms_per_step", r.conv_ms);
+        cJSON_AddNumberToObject(doc, "conv_gflops", r.conv_gflops);
+        cJSON_AddNumberToObject(doc, "fma_peak_gflops", r.fma_peak_gflops);
         cJSON_AddStringToObject(doc, "backend", c.backend == NN_BACKEND_DNNL ? "dnnl" : "ref");
         if (json_save(jpath, doc, &err)) cli_die(&err);
         cJSON_Delete(doc);

@@ -65,3 +65,9 @@ void nnx_free(NetExec *x) {
 }
 
 void nnx_peek(NetExec *x, int v, int grad, float *out) { x->peek(x, v, grad, out); }
+
+void nnx_profile(NetExec *x, int on) { if (x->profile) x->profile(x, on); }
+
+double nnx_profile_seconds(const NetExec *x, NnOp op, int backward) {
+    return x->profile_seconds ? x->profile_seconds(x, op, backward) : 0.0;
+}

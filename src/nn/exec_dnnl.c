@@ -627,10 +627,26 @@ static void dnnl_peek(NetExec *x, int v, int grad, float *out) {
     dnnl_memory_destroy(o);
 }
 
+static void dnnl_profile(NetExec *x, int on) {
+    DState *s = x->impl;
+    s->profile = on;
+    s->passes = 0;
+    memset(s->t_fwd, 0, sizeof s->t_fwd);
+    memset(s->t_bwd, 0, sizeof s->t_bwd);
+}
+
+static double dnnl_profile_seconds(const NetExec *x, NnOp op, int backward) {
+    const DState *s = x->impl;
+    double t = 0.0;
+    for (int i = 0; i < x->net->n_nodes; i++)
+        if (x->net->nodes[i].op == op) t += backward ? s->t_bwd[i] : s->t_fwd[i];
+    return t;
+}
+
 static void dnnl_destroy(NetExec *x) {
     DState *s = x->impl;
     Net *net = x->net;
-    if (s->profile && s->passes) profile_print(x);
+    if (s->profile && s->passes && getenv("NCELAB_PROFILE")) profile_print(x);
     for (int i = 0; i < net->n_nodes; i++) {
         DNode *n = &s->dn[i];
         dnnl_primitive_t ps[] = {n->fwd, n->fwd_eval != n->fwd ? n->fwd_eval : NULL, n->bwd_data, n->bwd_w,
@@ -665,6 +681,8 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     x->backward = dnnl_bwd;
     x->destroy = dnnl_destroy;
     x->peek = dnnl_peek;
+    x->profile = dnnl_profile;
+    x->profile_seconds = dnnl_profile_seconds;
     const char *prof = getenv("NCELAB_PROFILE");
     s->profile = prof && *prof == '1';
     if (dnnl_engine_create(&s->eng, dnnl_cpu, 0) != dnnl_success ||

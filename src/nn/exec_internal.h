@@ -16,6 +16,8 @@ struct NetExec {
     void (*destroy)(NetExec *x);
     /* value v's data (grad = 0) or gradient (grad = 1) after the last pass, as plain NCHW */
     void (*peek)(NetExec *x, int v, int grad, float *out);
+    void (*profile)(NetExec *x, int on);
+    double (*profile_seconds)(const NetExec *x, NnOp op, int backward);
     void *impl;              /* the backend's own state */
 };
 

@@ -26,6 +26,37 @@ static double conv_flops(const Net *net, int batch) {
     return f;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static double fma_loop_avx2(long iters) {
+    __m256 a[10], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
+    for (int j = 0; j < 10; j++) a[j] = _mm256_set1_ps((float)j);
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < 10; j++) a[j] = _mm256_fmadd_ps(a[j], b, c);
+    float out[8];
+    __m256 s = a[0];
+    for (int j = 1; j < 10; j++) s = _mm256_add_ps(s, a[j]);
+    _mm256_storeu_ps(out, s);
+    return out[0];
+}
+#endif
+
+double bench_fma_peak(int threads) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0.0;
+    long iters = 20000000;
+    double sink = 0.0, t0 = nc_now();
+    #pragma omp parallel num_threads(threads) reduction(+:sink)
+    sink += fma_loop_avx2(iters);
+    double dt = nc_now() - t0;
+    if (sink == 12345.0) dt += 1e-9;  /* keep the loop */
+    return (double)threads * iters * 10 * 8 * 2 / dt * 1e-9;
+#else
+    (void)threads;
+    return 0.0;
+#endif
+}
+
 int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
     memset(r, 0, sizeof *r);
     if (cfg->batch < 1) return nc_fail(err, NC_EUSAGE, "--batch: must be at least 1, got %d", cfg->batch);
@@ -72,6 +103,22 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
         r->ms_per_step = 1e3 * med;
         r->imgs_per_sec = N / med;
         r->conv_gflop = conv_flops(&net, N) * 1e-9;
+        /* three more steps with every layer timed: the convolutions' share and rate */
+        int ps = 3;
+        nnx_profile(x, 1);
+        for (int s = 0; s < ps && rc == NC_OK; s++) {
+            memset(net.grads, 0, sizeof(float) * net.n_param_floats);
+            float loss;
+            if ((rc = nnx_forward(x, input, 1, err))) break;
+            contrast_loss(LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, err);
+            if ((rc = nnx_backward(x, dz, err))) break;
+        }
+        double conv_s = (nnx_profile_seconds(x, NN_CONV, 0) + nnx_profile_seconds(x, NN_CONV, 1)) / ps;
+        nnx_profile(x, 0);
+        r->conv_ms = 1e3 * conv_s;
+        r->conv_gflops = conv_s > 0 ? r->conv_gflop / conv_s : 0.0;
+        r->other_ms = r->ms_per_step - r->conv_ms;
+        r->fma_peak_gflops = bench_fma_peak(cfg->threads > 0 ? cfg->threads : omp_get_max_threads());
     }
     r->peak_rss_mb = nc_peak_rss_mb();
     optim_free(&opt);
