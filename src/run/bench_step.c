@@ -29,13 +29,20 @@ static double conv_flops(const Net *net, int batch) {
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 __attribute__((target("avx2,fma"))) static double fma_loop_avx2(long iters) {
-    __m256 a[10], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
-    for (int j = 0; j < 10; j++) a[j] = _mm256_set1_ps((float)j);
-    for (long i = 0; i < iters; i++)
-        for (int j = 0; j < 10; j++) a[j] = _mm256_fmadd_ps(a[j], b, c);
+    /* ten independent chains (FMA latency 4 cycles x 2 units needs at least 8) */
+    __m256 b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
+    __m256 a0 = _mm256_set1_ps(0.f), a1 = _mm256_set1_ps(1.f), a2 = _mm256_set1_ps(2.f), a3 = _mm256_set1_ps(3.f);
+    __m256 a4 = _mm256_set1_ps(4.f), a5 = _mm256_set1_ps(5.f), a6 = _mm256_set1_ps(6.f), a7 = _mm256_set1_ps(7.f);
+    __m256 a8 = _mm256_set1_ps(8.f), a9 = _mm256_set1_ps(9.f);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm256_fmadd_ps(a0, b, c); a1 = _mm256_fmadd_ps(a1, b, c); a2 = _mm256_fmadd_ps(a2, b, c);
+        a3 = _mm256_fmadd_ps(a3, b, c); a4 = _mm256_fmadd_ps(a4, b, c); a5 = _mm256_fmadd_ps(a5, b, c);
+        a6 = _mm256_fmadd_ps(a6, b, c); a7 = _mm256_fmadd_ps(a7, b, c); a8 = _mm256_fmadd_ps(a8, b, c);
+        a9 = _mm256_fmadd_ps(a9, b, c);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(_mm256_add_ps(a6, a7), _mm256_add_ps(a8, a9))));
     float out[8];
-    __m256 s = a[0];
-    for (int j = 1; j < 10; j++) s = _mm256_add_ps(s, a[j]);
     _mm256_storeu_ps(out, s);
     return out[0];
 }
@@ -44,7 +51,7 @@ __attribute__((target("avx2,fma"))) static double fma_loop_avx2(long iters) {
 double bench_fma_peak(int threads) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0.0;
-    long iters = 20000000;
+    long iters = 50000000;
     double sink = 0.0, t0 = nc_now();
     #pragma omp parallel num_threads(threads) reduction(+:sink)
     sink += fma_loop_avx2(iters);
