@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh -- `make bench`: ncelab and the PyTorch baselines side by side in one run, with ratios.
 # The theory engine, then the training step of convnet (batch 256, k 255) and resnet18
-# (batch 64, k 127) on 2 threads: ncelab, PyTorch stock (NCHW, default allocator) and PyTorch
+# (batch 64, k 126 = 2B - 2) on 2 threads: ncelab, PyTorch stock (NCHW, default allocator) and PyTorch
 # tuned (channels_last, GLIBC_TUNABLES that keep activations in the heap). JSON goes to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ have_torch=0
 if [ -x "$PY" ] && "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
 [ $have_torch = 1 ] || echo "(no PyTorch in $PY: the baselines are skipped; apt-get install python3-torch)"
 
-for cfg in "convnet 256 255" "resnet18 64 127"; do
+for cfg in "convnet 256 255" "resnet18 64 126"; do
   set -- $cfg
   model=$1 batch=$2 k=$3
   echo "== $model, batch $batch, k $k, $THREADS threads"

@@ -103,10 +103,12 @@ def main():
     for _ in range(a.warmup):
         step()
     times, losses = [], []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(a.steps):
         t0 = time.perf_counter()
         losses.append(step())
         times.append(time.perf_counter() - t0)
+    cpu_util = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     med = statistics.median(times)
     res = {
         "model": a.model, "batch": a.batch, "k": a.k, "threads": a.threads,
@@ -115,13 +117,13 @@ def main():
         "layout": a.layout, "torch_version": torch.__version__,
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
         "steps": a.steps, "warmup": a.warmup, "ms_min": 1000 * min(times), "ms_max": 1000 * max(times),
-        "final_loss": losses[-1], "engine": "pytorch",
+        "cpu_util": cpu_util, "final_loss": losses[-1], "engine": "pytorch",
     }
     print("pytorch %s batch %d (%d images) k %d threads %d %s%s: %.1f images/s, %.1f ms/step "
-          "(median of %d; min %.1f, max %.1f), peak RSS %.0f MB"
+          "(median of %d; min %.1f, max %.1f), peak RSS %.0f MB, %.2f cores busy"
           % (a.model, a.batch, 2 * a.batch, a.k, a.threads, a.layout,
              " +tunables" if res["glibc_tunables"] else "", res["imgs_per_sec"], res["ms_per_step"],
-             a.steps, res["ms_min"], res["ms_max"], res["peak_rss_mb"]))
+             a.steps, res["ms_min"], res["ms_max"], res["peak_rss_mb"], cpu_util))
     if a.json:
         tmp = a.json + ".tmp"
         with open(tmp, "w") as f:
