@@ -630,6 +630,7 @@ static void dnnl_peek(NetExec *x, int v, int grad, float *out) {
 static void dnnl_profile(NetExec *x, int on) {
     DState *s = x->impl;
     s->profile = on;
+    if (!on) return;  /* turning it off keeps the counts */
     s->passes = 0;
     memset(s->t_fwd, 0, sizeof s->t_fwd);
     memset(s->t_bwd, 0, sizeof s->t_bwd);
@@ -646,7 +647,7 @@ static double dnnl_profile_seconds(const NetExec *x, NnOp op, int backward) {
 static void dnnl_destroy(NetExec *x) {
     DState *s = x->impl;
     Net *net = x->net;
-    if (s->profile && s->passes && getenv("NCELAB_PROFILE")) profile_print(x);
+    if (s->passes && getenv("NCELAB_PROFILE")) profile_print(x);
     for (int i = 0; i < net->n_nodes; i++) {
         DNode *n = &s->dn[i];
         dnnl_primitive_t ps[] = {n->fwd, n->fwd_eval != n->fwd ? n->fwd_eval : NULL, n->bwd_data, n->bwd_w,
