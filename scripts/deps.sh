@@ -10,6 +10,7 @@ packages=(
   libdnnl-dev                      # oneDNN: convolution, batch norm, pooling, inner product
   zlib1g-dev libjpeg-dev libpng-dev  # gzipped IDX files, JPEG and PNG image folders
   dataset-fashion-mnist            # real data: /usr/share/datasets/fashion-mnist
+  clang libclang-rt-14-dev         # libFuzzer for the readers' fuzzing (make fuzz, CI)
   python3                          # XML well-formedness check in tests (optional at run time)
 )
 

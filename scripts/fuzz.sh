@@ -27,7 +27,8 @@ if ! command -v "$CC" >/dev/null 2>&1 || ! probe; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "fuzz.sh: installing clang and libFuzzer (clang, libclang-rt-14-dev)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev >/dev/null
+    apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev >/dev/null 2>&1; } || true
   fi
   if ! command -v "$CC" >/dev/null 2>&1 || ! probe; then
     echo "fuzz.sh: skipped: $CC with -fsanitize=fuzzer is not available (as root: apt-get install -y clang libclang-rt-14-dev)"

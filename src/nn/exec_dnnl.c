@@ -468,22 +468,19 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
         }
         }
         if (s->profile) { dnnl_stream_wait(s->strm); s->t_fwd[i] += nc_now() - t0; }
+        /* in evaluation every output is scanned as it is made (buffers are reused later) */
+        if (!training) {
+            int v = n->out ? n->out : d->out;
+            dnnl_stream_wait(s->strm);
+            if (nn_first_nonfinite(mem_ptr(s->mem[v]), (long)md_floats(&s->md[v])) >= 0)
+                return nc_fail(err, NC_ENUM, "layer %s (evaluation): the output is not finite (NaN or Inf)", d->name);
+        }
     }
     dnnl_stream_wait(s->strm);
     memcpy(x->features, mem_ptr(s->mem[net->features]), sizeof(float) * x->batch * nnx_feature_dim(x));
     memcpy(x->embeddings, mem_ptr(s->mem[net->embeddings]), sizeof(float) * x->batch * nnx_embed_dim(x));
-    /* in evaluation every output is scanned (no batch statistics to watch) */
-    if (!training || nn_first_nonfinite(x->embeddings, (long)x->batch * nnx_embed_dim(x)) >= 0) {
-        for (int i = 0; i < net->n_nodes; i++) {
-            DNode *n = &s->dn[i];
-            int v = n->out ? n->out : net->nodes[i].out;
-            if (n->skip) continue;
-            if (nn_first_nonfinite(mem_ptr(s->mem[v]), (long)md_floats(&s->md[v])) >= 0)
-                return nc_fail(err, NC_ENUM, "layer %s (%s): the output is not finite (NaN or Inf)",
-                               net->nodes[i].name, training ? "training" : "evaluation");
-        }
-        if (training) return nc_fail(err, NC_ENUM, "the embeddings are not finite (NaN or Inf)");
-    }
+    if (training && nn_first_nonfinite(x->embeddings, (long)x->batch * nnx_embed_dim(x)) >= 0)
+        return nc_fail(err, NC_ENUM, "the embeddings are not finite (NaN or Inf)");
     return NC_OK;
 }
 

@@ -14,7 +14,8 @@ struct NetExec {
     int (*forward)(NetExec *x, const float *input, int training, NcError *err);
     int (*backward)(NetExec *x, const float *d_embeddings, NcError *err);
     void (*destroy)(NetExec *x);
-    /* value v's data (grad = 0) or gradient (grad = 1) after the last pass, as plain NCHW */
+    /* value v's data (grad = 0) or gradient (grad = 1) as plain NCHW; the oneDNN backend reuses
+       buffers once a value is dead, so this shows what the buffer holds now (debugging only) */
     void (*peek)(NetExec *x, int v, int grad, float *out);
     void (*profile)(NetExec *x, int on);
     double (*profile_seconds)(const NetExec *x, NnOp op, int backward);
