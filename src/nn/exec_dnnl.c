@@ -21,6 +21,8 @@ typedef struct {
     dnnl_memory_t dw, dw_plain;             /* diff weights: primitive format, plain scratch */
     dnnl_primitive_t re_dw;
     dnnl_memory_t bias, dbias;
+    dnnl_memory_t src_bwd;                  /* first layer: its input in the weight gradient's layout */
+    dnnl_primitive_t re_src;
     /* batch norm */
     dnnl_memory_t mean, var, scale, shift, dscale, dshift, rmean, rvar;
     int fused_relu;                         /* this BN also applies the next node's ReLU */
@@ -155,10 +157,20 @@ static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
         }
         n->bwd_data = prim_of(pd, NULL);
     }
+    /* The first layer reads the caller's plain images; for one channel oneDNN 2.6 has only a
+       reference kernel for the weight gradient on that layout (1000x slower), so there the
+       source layout is left to it and the input reordered for the backward pass. */
+    dnnl_memory_desc_t wsrc = s->md[d->in];
+    if (first) md_any(&wsrc, 4, di);
     dnnl_convolution_desc_t wdsc;
-    DN_CHECK(dnnl_convolution_backward_weights_desc_init(&wdsc, dnnl_convolution_direct, &s->md[d->in], &wei_any, NULL,
+    DN_CHECK(dnnl_convolution_backward_weights_desc_init(&wdsc, dnnl_convolution_direct, &wsrc, &wei_any, NULL,
                                                          &s->md[d->out], strides, pad, pad), "convolution backward weights");
     DN_CHECK(dnnl_primitive_desc_create(&pd, &wdsc, NULL, s->eng, fpd), "convolution backward weights");
+    if (first) {
+        const dnnl_memory_desc_t *ws = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+        n->re_src = reorder_new(s, &s->md[d->in], ws);
+        if (n->re_src) n->src_bwd = mem_new(s, ws, NULL);
+    }
     const dnnl_memory_desc_t *dwm = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
     n->dw = mem_new(s, dwm, NULL);
     n->dw_plain = mem_new(s, &wei_plain, s->wscratch);
@@ -507,7 +519,9 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
         double t0 = s->profile ? nc_now() : 0.0;
         switch (d->op) {
         case NN_CONV: {
-            dnnl_exec_arg_t aw[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_DIFF_WEIGHTS, n->dw}};
+            if (n->re_src) reorder(s, n->re_src, in, n->src_bwd);
+            dnnl_exec_arg_t aw[3] = {{DNNL_ARG_SRC, n->re_src ? n->src_bwd : in}, {DNNL_ARG_DIFF_DST, gout},
+                                     {DNNL_ARG_DIFF_WEIGHTS, n->dw}};
             exec(s, n->bwd_w, 3, aw);
             if (n->re_dw) reorder(s, n->re_dw, n->dw, n->dw_plain);
             if (need_in) {
@@ -648,12 +662,12 @@ static void dnnl_destroy(NetExec *x) {
     for (int i = 0; i < net->n_nodes; i++) {
         DNode *n = &s->dn[i];
         dnnl_primitive_t ps[] = {n->fwd, n->fwd_eval != n->fwd ? n->fwd_eval : NULL, n->bwd_data, n->bwd_w,
-                                 n->re_fwd, n->re_bwd, n->re_dw};
+                                 n->re_fwd, n->re_bwd, n->re_dw, n->re_src};
         for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++) if (ps[j]) dnnl_primitive_destroy(ps[j]);
         dnnl_memory_t ms[] = {n->ws, n->w_plain, n->w_fwd != n->w_plain ? n->w_fwd : NULL,
                               (n->w_bwd != n->w_fwd && n->w_bwd != n->w_plain) ? n->w_bwd : NULL,
                               n->dw != n->dw_plain ? n->dw : NULL, n->dw_plain, n->bias, n->dbias, n->mean, n->var,
-                              n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar};
+                              n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar, n->src_bwd};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
     }
     for (int v = 0; v < net->n_vals; v++) {

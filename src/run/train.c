@@ -248,7 +248,7 @@ int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err) {
     lcfg.sampler.exclude_same_class = c->exclude_same_class;
     lcfg.sampler.queue = c->queue;
     lcfg.sampler.seed = c->seed;
-    lcfg.threads = c->threads;
+    lcfg.threads = 1;  /* the producer runs beside the training threads: a second OpenMP team would fight them for the cores */
     if ((rc = sampler_positives_parse(c->positives, "--positives", &lcfg.sampler.positives, err)) ||
         (rc = aug_preset(c->aug, "--aug", &lcfg.aug, err))) { data_free(&ds); return rc; }
     DataStats dst;

@@ -1,0 +1,297 @@
+// metrics.c -- mean classifier, weighted kNN, linear probe (L-BFGS) and class-mean geometry.
+#include "ncelab/eval.h"
+#include "ncelab/rng.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void eval_config_default(EvalConfig *c) {
+    c->knn_k = 200;
+    c->knn_t = 0.1;
+    c->seed = 0;
+}
+
+static void class_means(const float *x, const int32_t *y, int n, int d, int nc, double *mu, int *cnt) {
+    memset(mu, 0, sizeof(double) * nc * d);
+    memset(cnt, 0, sizeof(int) * nc);
+    for (int i = 0; i < n; i++) {
+        cnt[y[i]]++;
+        for (int j = 0; j < d; j++) mu[(size_t)y[i] * d + j] += x[(size_t)i * d + j];
+    }
+    for (int c = 0; c < nc; c++)
+        for (int j = 0; j < d; j++) mu[(size_t)c * d + j] /= cnt[c] > 0 ? cnt[c] : 1;
+}
+
+static double mean_classifier(const double *mu, const int *cnt, const float *xte, const int32_t *yte, int nte,
+                              int d, int nc) {
+    long right = 0;
+    #pragma omp parallel for reduction(+:right) schedule(static)
+    for (int i = 0; i < nte; i++) {
+        int best = -1;
+        double bv = -INFINITY;
+        for (int c = 0; c < nc; c++) {
+            if (!cnt[c]) continue;
+            double s = 0;
+            for (int j = 0; j < d; j++) s += xte[(size_t)i * d + j] * mu[(size_t)c * d + j];
+            if (s > bv) { bv = s; best = c; }
+        }
+        right += best == yte[i];
+    }
+    return (double)right / nte;
+}
+
+static void normalise_rows(float *x, int n, int d) {
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) s += (double)x[(size_t)i * d + j] * x[(size_t)i * d + j];
+        float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
+        for (int j = 0; j < d; j++) x[(size_t)i * d + j] *= inv;
+    }
+}
+
+/* Weighted kNN (InstDisc): the k most cosine-similar train rows vote with weight exp(cos / T). */
+static double knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte, int d,
+                  int nc, int k, double T) {
+    float *a = nc_malloc(sizeof(float) * (size_t)ntr * d), *b = nc_malloc(sizeof(float) * (size_t)nte * d);
+    memcpy(a, xtr, sizeof(float) * (size_t)ntr * d);
+    memcpy(b, xte, sizeof(float) * (size_t)nte * d);
+    normalise_rows(a, ntr, d);
+    normalise_rows(b, nte, d);
+    if (k > ntr) k = ntr;
+    int chunk = 128;
+    float *sim = nc_malloc(sizeof(float) * (size_t)chunk * ntr);
+    long right = 0;
+    for (int i0 = 0; i0 < nte; i0 += chunk) {
+        int m = nte - i0 < chunk ? nte - i0 : chunk;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, ntr, d, 1.0f, b + (size_t)i0 * d, d, a, d, 0.0f, sim, ntr);
+        #pragma omp parallel for reduction(+:right) schedule(dynamic, 4)
+        for (int r = 0; r < m; r++) {
+            const float *s = sim + (size_t)r * ntr;
+            /* a min-heap of the k best (value, index) */
+            float hv[1024];
+            int hi[1024], hn = 0, kk = k > 1024 ? 1024 : k;
+            for (int j = 0; j < ntr; j++) {
+                float v = s[j];
+                if (hn < kk) {
+                    int p = hn++;
+                    while (p > 0 && hv[(p - 1) / 2] > v) { hv[p] = hv[(p - 1) / 2]; hi[p] = hi[(p - 1) / 2]; p = (p - 1) / 2; }
+                    hv[p] = v; hi[p] = j;
+                } else if (v > hv[0]) {
+                    int p = 0;
+                    for (;;) {
+                        int l = 2 * p + 1, rr = l + 1, q = p;
+                        float qv = v;
+                        if (l < hn && hv[l] < qv) { q = l; qv = hv[l]; }
+                        if (rr < hn && hv[rr] < qv) { q = rr; }
+                        if (q == p) break;
+                        hv[p] = hv[q]; hi[p] = hi[q]; p = q;
+                    }
+                    hv[p] = v; hi[p] = j;
+                }
+            }
+            double votes[1024];
+            int ncc = nc > 1024 ? 1024 : nc;
+            for (int c = 0; c < ncc; c++) votes[c] = 0;
+            for (int t = 0; t < hn; t++) if (ytr[hi[t]] < ncc) votes[ytr[hi[t]]] += exp(hv[t] / T);
+            int best = 0;
+            for (int c = 1; c < ncc; c++) if (votes[c] > votes[best]) best = c;
+            right += best == yte[i0 + r];
+        }
+    }
+    free(a); free(b); free(sim);
+    return (double)right / nte;
+}
+
+/* ---- linear probe: softmax regression, loss = mean CE + l2/2 |W|^2, L-BFGS ---- */
+typedef struct { const float *x; const int32_t *y; int n, d, nc; double l2; double *p; } Probe;
+
+static double probe_fg(Probe *pr, const double *w, double *g) {
+    int n = pr->n, d = pr->d, nc = pr->nc, dd = d + 1;
+    double f = 0.0;
+    memset(g, 0, sizeof(double) * nc * dd);
+    #pragma omp parallel
+    {
+        double *gl = calloc((size_t)nc * dd, sizeof(double)), *z = malloc(sizeof(double) * nc);
+        double fl = 0.0;
+        #pragma omp for schedule(static)
+        for (int i = 0; i < n; i++) {
+            const float *xi = pr->x + (size_t)i * d;
+            double mx = -INFINITY, sum = 0;
+            for (int c = 0; c < nc; c++) {
+                const double *wc = w + (size_t)c * dd;
+                double s = wc[d];
+                for (int j = 0; j < d; j++) s += wc[j] * xi[j];
+                z[c] = s;
+                if (s > mx) mx = s;
+            }
+            for (int c = 0; c < nc; c++) sum += exp(z[c] - mx);
+            fl += mx + log(sum) - z[pr->y[i]];
+            for (int c = 0; c < nc; c++) {
+                double pc = exp(z[c] - mx) / sum - (c == pr->y[i]);
+                double *gc = gl + (size_t)c * dd;
+                for (int j = 0; j < d; j++) gc[j] += pc * xi[j];
+                gc[d] += pc;
+            }
+        }
+        #pragma omp critical
+        {
+            f += fl;
+            for (size_t t = 0; t < (size_t)nc * dd; t++) g[t] += gl[t];
+        }
+        free(gl);
+        free(z);
+    }
+    double reg = 0;
+    for (int c = 0; c < nc; c++)
+        for (int j = 0; j < d; j++) {
+            size_t t = (size_t)c * dd + j;
+            g[t] = g[t] / n + pr->l2 * w[t];
+            reg += w[t] * w[t];
+        }
+    for (int c = 0; c < nc; c++) g[(size_t)c * dd + d] /= n;
+    return f / n + 0.5 * pr->l2 * reg;
+}
+
+static void probe_fit(Probe *pr, double *w, int iters) {
+    enum { M = 10 };
+    size_t n = (size_t)pr->nc * (pr->d + 1);
+    double *g = calloc(n, sizeof(double)), *gn = calloc(n, sizeof(double)), *dir = calloc(n, sizeof(double));
+    double *wn = calloc(n, sizeof(double)), *S = calloc(n * M, sizeof(double)), *Y = calloc(n * M, sizeof(double));
+    double rho[M], al[M];
+    int head = 0, used = 0;
+    double f = probe_fg(pr, w, g);
+    for (int it = 0; it < iters; it++) {
+        for (size_t i = 0; i < n; i++) dir[i] = -g[i];
+        for (int t = 0; t < used; t++) {
+            int s = (head - 1 - t + M) % M;
+            double dot = 0;
+            for (size_t i = 0; i < n; i++) dot += S[s * n + i] * dir[i];
+            al[s] = rho[s] * dot;
+            for (size_t i = 0; i < n; i++) dir[i] -= al[s] * Y[s * n + i];
+        }
+        if (used) {
+            int s = (head - 1 + M) % M;
+            double sy = 0, yy = 0;
+            for (size_t i = 0; i < n; i++) { sy += S[s * n + i] * Y[s * n + i]; yy += Y[s * n + i] * Y[s * n + i]; }
+            for (size_t i = 0; i < n; i++) dir[i] *= sy / yy;
+        }
+        for (int t = used - 1; t >= 0; t--) {
+            int s = (head - 1 - t + M) % M;
+            double dot = 0;
+            for (size_t i = 0; i < n; i++) dot += Y[s * n + i] * dir[i];
+            double be = rho[s] * dot;
+            for (size_t i = 0; i < n; i++) dir[i] += (al[s] - be) * S[s * n + i];
+        }
+        double slope = 0;
+        for (size_t i = 0; i < n; i++) slope += g[i] * dir[i];
+        if (!(slope < 0)) { used = 0; for (size_t i = 0; i < n; i++) dir[i] = -g[i]; slope = 0; for (size_t i = 0; i < n; i++) slope -= g[i] * g[i]; }
+        double step = 1.0, fn = f;
+        int ok = 0;
+        for (int ls = 0; ls < 30; ls++) {
+            for (size_t i = 0; i < n; i++) wn[i] = w[i] + step * dir[i];
+            fn = probe_fg(pr, wn, gn);
+            if (fn <= f + 1e-4 * step * slope) { ok = 1; break; }
+            step *= 0.5;
+        }
+        if (!ok || f - fn < 1e-10 * fabs(f)) { if (ok) memcpy(w, wn, sizeof(double) * n); break; }
+        double sy = 0;
+        for (size_t i = 0; i < n; i++) { S[head * n + i] = wn[i] - w[i]; Y[head * n + i] = gn[i] - g[i]; sy += S[head * n + i] * Y[head * n + i]; }
+        if (sy > 1e-12) { rho[head] = 1.0 / sy; head = (head + 1) % M; if (used < M) used++; }
+        memcpy(w, wn, sizeof(double) * n);
+        memcpy(g, gn, sizeof(double) * n);
+        f = fn;
+    }
+    free(g); free(gn); free(dir); free(wn); free(S); free(Y);
+}
+
+static double probe_acc(const double *w, const float *x, const int32_t *y, int n, int d, int nc) {
+    long right = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        double bv = -INFINITY;
+        for (int c = 0; c < nc; c++) {
+            double s = w[(size_t)c * (d + 1) + d];
+            for (int j = 0; j < d; j++) s += w[(size_t)c * (d + 1) + j] * x[(size_t)i * d + j];
+            if (s > bv) { bv = s; best = c; }
+        }
+        right += best == y[i];
+    }
+    return (double)right / n;
+}
+
+static double linear_probe(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte,
+                           int d, int nc, uint64_t seed, double *l2_out) {
+    /* standardise with the train statistics */
+    double *mu = calloc(d, sizeof(double)), *sd = calloc(d, sizeof(double));
+    for (int i = 0; i < ntr; i++) for (int j = 0; j < d; j++) mu[j] += xtr[(size_t)i * d + j];
+    for (int j = 0; j < d; j++) mu[j] /= ntr;
+    for (int i = 0; i < ntr; i++) for (int j = 0; j < d; j++) sd[j] += pow(xtr[(size_t)i * d + j] - mu[j], 2);
+    for (int j = 0; j < d; j++) sd[j] = sqrt(sd[j] / ntr) + 1e-8;
+    float *a = nc_malloc(sizeof(float) * (size_t)ntr * d), *b = nc_malloc(sizeof(float) * (size_t)nte * d);
+    int32_t *ya = nc_malloc(sizeof(int32_t) * ntr);
+    /* a held-out 10% of train (a seeded shuffle) for the choice of L2 */
+    int *perm = nc_malloc(sizeof(int) * ntr);
+    for (int i = 0; i < ntr; i++) perm[i] = i;
+    Rng r;
+    rng_init(&r, seed, 0x50524f42u, 0, 0);
+    for (int i = ntr - 1; i > 0; i--) { int j = (int)rng_below(&r, (uint64_t)i + 1); int t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
+    for (int i = 0; i < ntr; i++) {
+        ya[i] = ytr[perm[i]];
+        for (int j = 0; j < d; j++) a[(size_t)i * d + j] = (float)((xtr[(size_t)perm[i] * d + j] - mu[j]) / sd[j]);
+    }
+    for (int i = 0; i < nte; i++) for (int j = 0; j < d; j++) b[(size_t)i * d + j] = (float)((xte[(size_t)i * d + j] - mu[j]) / sd[j]);
+    int nval = ntr / 10, nfit = ntr - nval;
+    size_t nw = (size_t)nc * (d + 1);
+    double *w = calloc(nw, sizeof(double));
+    double grid[4] = {1e-5, 1e-4, 1e-3, 1e-2}, best_l2 = grid[0], best = -1;
+    for (int g = 0; g < 4; g++) {
+        memset(w, 0, sizeof(double) * nw);
+        Probe pr = {a, ya, nfit, d, nc, grid[g], NULL};
+        probe_fit(&pr, w, 150);
+        double acc = probe_acc(w, a + (size_t)nfit * d, ya + nfit, nval, d, nc);
+        if (acc > best) { best = acc; best_l2 = grid[g]; }
+    }
+    memset(w, 0, sizeof(double) * nw);
+    Probe pr = {a, ya, ntr, d, nc, best_l2, NULL};
+    probe_fit(&pr, w, 300);
+    double acc = probe_acc(w, b, yte, nte, d, nc);
+    *l2_out = best_l2;
+    free(mu); free(sd); free(a); free(b); free(ya); free(perm); free(w);
+    return acc;
+}
+
+int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte,
+                 int nte, int d, int nclass, const EvalConfig *c, EvalMetrics *m, NcError *err) {
+    if (ntr < 2 || nte < 1) return nc_fail(err, NC_EUSAGE, "evaluation: need train and test images");
+    memset(m, 0, sizeof *m);
+    double *mu = nc_malloc(sizeof(double) * nclass * d);
+    int *cnt = nc_malloc(sizeof(int) * nclass);
+    class_means(xtr, ytr, ntr, d, nclass, mu, cnt);
+    m->mean_acc = mean_classifier(mu, cnt, xte, yte, nte, d, nclass);
+    m->knn_acc = knn(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->knn_k, c->knn_t);
+    m->linear_acc = linear_probe(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->seed, &m->probe_l2);
+    /* geometry of the class means */
+    double dev = 0;
+    for (int i = 0; i < nclass; i++)
+        for (int j = i + 1; j < nclass; j++) {
+            double dot = 0, ni = 0, nj = 0;
+            for (int t = 0; t < d; t++) {
+                dot += mu[(size_t)i * d + t] * mu[(size_t)j * d + t];
+                ni += mu[(size_t)i * d + t] * mu[(size_t)i * d + t];
+                nj += mu[(size_t)j * d + t] * mu[(size_t)j * d + t];
+            }
+            if (ni > 0 && nj > 0) dev = fmax(dev, fabs(dot / sqrt(ni * nj) + 1.0 / (nclass - 1)));
+        }
+    m->simplex_deviation = dev;
+    double *gm = calloc(d, sizeof(double)), within = 0, between = 0;
+    for (int i = 0; i < ntr; i++) for (int t = 0; t < d; t++) gm[t] += xtr[(size_t)i * d + t] / ntr;
+    for (int i = 0; i < ntr; i++)
+        for (int t = 0; t < d; t++) within += pow(xtr[(size_t)i * d + t] - mu[(size_t)ytr[i] * d + t], 2);
+    for (int cc = 0; cc < nclass; cc++)
+        for (int t = 0; t < d; t++) between += cnt[cc] * pow(mu[(size_t)cc * d + t] - gm[t], 2);
+    m->within_class_ratio = between > 0 ? within / between : INFINITY;
+    free(gm); free(mu); free(cnt);
+    return NC_OK;
+}
