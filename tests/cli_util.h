@@ -40,7 +40,7 @@ static int cli_run(const char *fmt, ...) {
 }
 
 /* cli_file: writes text to cli_dir/name and returns the path (static buffer rotation). */
-static const char *cli_file(const char *name, const char *text) {
+__attribute__((unused)) static const char *cli_file(const char *name, const char *text) {
     static char paths[8][300];
     static int slot = 0;
     char *p = paths[slot++ % 8];

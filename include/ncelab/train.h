@@ -45,6 +45,11 @@ typedef struct {
    and step) and leaves the last checkpoint as it was. progress prints a bar on a terminal. */
 int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err);
 
+/* train_checkpoint_config: the configuration a checkpoint was trained with. */
+int train_checkpoint_config(const char *path, TrainConfig *c, NcError *err);
+/* train_checkpoint_weights: parameters and batch-norm statistics from a checkpoint into net (a
+   net of the checkpoint's model and input shape). NC_EFILE naming the file and the tensor. */
+int train_checkpoint_weights(const char *path, void *net, NcError *err);
 /* train_config_json: the configuration as a JSON object text (malloc'd); train_config_parse
    reads it back (NC_EFILE naming what for a malformed text). */
 char *train_config_json(const TrainConfig *c);

@@ -192,6 +192,34 @@ static int ckpt_load(const char *path, const TrainConfig *c, TrainState *s, NcEr
     return rc;
 }
 
+int train_checkpoint_config(const char *path, TrainConfig *c, NcError *err) {
+    StFile f;
+    int rc = st_load(path, &f, err);
+    if (rc) return rc;
+    const char *cj = st_meta(&f, "config");
+    if (!cj) rc = nc_fail(err, NC_EFILE, "%s: not an ncelab checkpoint (no config in the metadata)", path);
+    else rc = train_config_parse(cj, path, c, err);
+    st_free(&f);
+    return rc;
+}
+
+int train_checkpoint_weights(const char *path, void *netp, NcError *err) {
+    Net *net = netp;
+    StFile f;
+    int rc = st_load(path, &f, err);
+    for (int p = 0; p < net->n_params && !rc; p++)
+        rc = ckpt_take(&f, net->views[p].name, net->params + net->views[p].offset, net->views[p].size, err);
+    char nm[96];
+    for (int i = 0; i < net->n_stats && !rc; i++) {
+        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
+        rc = ckpt_take(&f, nm, net->stats + net->stat_offset[i], (size_t)net->stat_c[i], err);
+        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
+        if (!rc) rc = ckpt_take(&f, nm, net->stats + net->stat_offset[i] + net->stat_c[i], (size_t)net->stat_c[i], err);
+    }
+    if (rc == NC_OK || f.buf) st_free(&f);
+    return rc;
+}
+
 static void log_epoch(FILE *csv, cJSON *log, int epoch, double loss, float lr, double ips, double coll,
                       double any, double cov, double secs) {
     fprintf(csv, "%d,%.6f,%.6g,%.1f,%.5f,%.5f,%.3f,%.2f\n", epoch, loss, lr, ips, coll, any, cov, secs);

@@ -1,0 +1,151 @@
+// test_cli_train.c -- ncelab train and eval end to end on synthetic data: logs, checkpoints that
+// numpy reads, a run killed mid-epoch and resumed ending with the same weights as an
+// uninterrupted one, refusals that overwrite nothing, and the eval JSON contract.
+#define _POSIX_C_SOURCE 200809L
+#include "check.h"
+#include "cli_util.h"
+#include "ncelab/jsonio.h"
+#include "ncelab/safetensors.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRAIN "train --data synth:4:16:300 --k 6 --batch 16 --threads 2 --seed 3"
+
+static int file_bytes(const char *path, char **buf, size_t *n) {
+    NcError e;
+    return nc_read_file(path, buf, n, &e);
+}
+
+static int same_params(const char *a, const char *b, double *worst) {
+    StFile fa, fb;
+    NcError e;
+    *worst = INFINITY;
+    if (st_load(a, &fa, &e) || st_load(b, &fb, &e)) return 0;
+    *worst = 0;
+    int ok = fa.ntensors == fb.ntensors;
+    for (int i = 0; ok && i < fa.ntensors; i++) {
+        const StTensor *t = &fa.tensors[i], *u = st_find(&fb, t->name);
+        if (!u || u->nbytes != t->nbytes) { ok = 0; break; }
+        if (t->dtype == ST_F32)
+            for (size_t j = 0; j < t->numel; j++)
+                *worst = fmax(*worst, fabs(((const float *)t->data)[j] - ((const float *)u->data)[j]));
+    }
+    st_free(&fa);
+    st_free(&fb);
+    return ok;
+}
+
+int main(void) {
+    cli_setup("cli_train");
+    char a[400], b[400], p[500];
+    snprintf(a, sizeof a, "%s/a", cli_dir);
+    snprintf(b, sizeof b, "%s/b", cli_dir);
+    /* an uninterrupted run of 3 epochs */
+    int rc = cli_run(TRAIN " --epochs 3 --out %s", a);
+    CHECK(rc == 0 && strstr(cli_out, "epoch   3"), "train 3 epochs (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    snprintf(p, sizeof p, "%s/log.csv", a);
+    char *csv;
+    size_t n;
+    int lines = 0;
+    if (file_bytes(p, &csv, &n) == 0) { for (size_t i = 0; i < n; i++) lines += csv[i] == '\n'; free(csv); }
+    CHECK(lines == 4, "log.csv: a header and 3 epochs (%d lines)", lines);
+    cJSON *log;
+    NcError err;
+    snprintf(p, sizeof p, "%s/log.json", a);
+    CHECK(json_load(p, &log, &err) == NC_OK && cJSON_GetArraySize(log) == 3 &&
+              cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(log, 2), "collision_rate"),
+          "log.json: 3 epochs with loss, lr, images/s, collision rate");
+    double l1 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(log, 0), "loss")->valuedouble;
+    double l3 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(log, 2), "loss")->valuedouble;
+    CHECK(l3 < l1, "the loss falls: %.4f -> %.4f", l1, l3);
+    cJSON_Delete(log);
+
+    /* killed mid-run after its first checkpoint, then resumed */
+    snprintf(p, sizeof p, "%s/ckpt.safetensors", b);
+    char cmd[4096];
+    const char *bin = getenv("NCELAB_BIN");
+    snprintf(cmd, sizeof cmd, "%s " TRAIN " --epochs 3 --out %s >/dev/null 2>&1 & echo $! > %s/pid", bin ? bin : "./ncelab", b, cli_dir);
+    CHECK(system(cmd) == 0, "started a run in the background");
+    struct stat stt;
+    int waited = 0;
+    while (stat(p, &stt) != 0 && waited < 600) { struct timespec ts = {0, 100000000}; nanosleep(&ts, NULL); waited++; }
+    snprintf(cmd, sizeof cmd, "kill -9 $(cat %s/pid) 2>/dev/null; sleep 0.2", cli_dir);
+    if (system(cmd) != 0) printf("(the run had already finished)\n");
+    StFile mid;
+    long ep = -1;
+    if (st_load(p, &mid, &err) == NC_OK) { st_meta_long(&mid, "epoch", &ep, &err); st_free(&mid); }
+    CHECK(ep >= 1 && ep < 3, "the run was killed after %ld of 3 epochs, mid-run", ep);
+    rc = cli_run(TRAIN " --epochs 3 --out %s --resume", b);
+    CHECK(rc == 0, "--resume continues from the last checkpoint (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    char pa[500], pb[500];
+    snprintf(pa, sizeof pa, "%s/ckpt.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/ckpt.safetensors", b);
+    double worst;
+    CHECK(same_params(pa, pb, &worst) && worst == 0.0,
+          "killed and resumed: the same weights, statistics and optimiser state as the uninterrupted run (max diff %.1e)", worst);
+
+    /* numpy reads the checkpoint following the safetensors layout */
+    if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0) {
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"import json,struct,numpy as np,sys; f=open('%s','rb').read(); n=struct.unpack('<Q',f[:8])[0]; "
+                 "h=json.loads(f[8:8+n]); t=h['conv1.weight']; b,e=t['data_offsets']; "
+                 "w=np.frombuffer(f[8+n+b:8+n+e],dtype='<f4').reshape(t['shape']); "
+                 "assert w.shape==(32,3,3,3) and np.isfinite(w).all() and json.loads(h['__metadata__']['config'])['k']==6; print('ok')\" "
+                 ">%s/np.txt 2>&1", pa, cli_dir);
+        CHECK(system(cmd) == 0, "numpy reads conv1.weight (32, 3, 3, 3) and the config from the checkpoint");
+    } else {
+        printf("note: /usr/bin/python3 with numpy not found: the numpy check is skipped\n");
+    }
+
+    /* refusals: another configuration, a corrupt checkpoint, an unwritable directory */
+    char *before, *after;
+    size_t nb, na;
+    file_bytes(pa, &before, &nb);
+    rc = cli_run("train --data synth:4:16:60 --k 5 --batch 16 --threads 2 --seed 3 --epochs 4 --out %s --resume", a);
+    file_bytes(pa, &after, &na);
+    CHECK(rc == 2 && strstr(cli_err, "another configuration") && nb == na && memcmp(before, after, nb) == 0,
+          "resume with another k is refused and the checkpoint is unchanged: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+    free(after);
+    snprintf(p, sizeof p, "%s/c", cli_dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && head -c %zu %s > %s/ckpt.safetensors", p, nb / 2, pa, p);
+    CHECK(system(cmd) == 0, "made a truncated checkpoint");
+    rc = cli_run(TRAIN " --epochs 3 --out %s --resume", p);
+    CHECK(rc == 1 && strstr(cli_err, "ckpt.safetensors"), "a truncated checkpoint: exit %d: %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    rc = cli_run("eval --checkpoint %s/ckpt.safetensors", p);
+    CHECK(rc == 1 && strstr(cli_err, "ckpt.safetensors"), "eval of a truncated checkpoint: exit %d", rc);
+    free(before);
+    rc = cli_run(TRAIN " --epochs 1 --out /proc/ncelab-no/x");
+    CHECK(rc == 1 && strstr(cli_err, "/proc/ncelab-no"), "an unwritable output directory fails first: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+    rc = cli_run("train --data synth:4:16:60 --k 40 --batch 16 --out %s/d", cli_dir);
+    CHECK(rc == 2 && strstr(cli_err, "k"), "k larger than the pool without a queue: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+    rc = cli_run("train --data synth:4 --k 4 --model vgg --out %s/d", cli_dir);
+    CHECK(rc == 2 && strstr(cli_err, "vgg"), "unknown model: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+
+    /* eval: the JSON contract and the embeddings for numpy */
+    rc = cli_run("eval --checkpoint %s --json %s/eval.json --embeddings %s/emb", pa, cli_dir, cli_dir);
+    cJSON *ev;
+    snprintf(p, sizeof p, "%s/eval.json", cli_dir);
+    CHECK(rc == 0 && json_load(p, &ev, &err) == NC_OK, "eval runs (exit %d)", rc);
+    const char *layers[2] = {"features", "head"}, *keys[5] = {"mean_acc", "linear_acc", "knn_acc", "simplex_deviation", "within_class_ratio"};
+    int have = 1;
+    double acc = 0;
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < 5; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, layers[l]), keys[k]);
+            have &= cJSON_IsNumber(v);
+            if (l == 1 && k == 0 && v) acc = v->valuedouble;
+        }
+    CHECK(have, "eval JSON: features and head, each with the five metrics");
+    CHECK(acc > 0.6, "the head's mean classifier beats chance (0.25) on 4 synthetic classes: %.3f", acc);
+    cJSON_Delete(ev);
+    if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0) {
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"import numpy as np; h=np.load('%s/emb_test_head.npy'); y=np.load('%s/emb_test_labels.npy'); "
+                 "assert h.shape==(len(y),128) and abs(np.linalg.norm(h,axis=1)-1).max()<1e-4 and y.dtype==np.int32\"", cli_dir, cli_dir);
+        CHECK(system(cmd) == 0, "numpy loads the .npy embeddings: unit rows, int32 labels");
+    }
+    return check_done();
+}
