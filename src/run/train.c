@@ -137,16 +137,27 @@ static int ckpt_save(const char *path, const TrainConfig *c, TrainState *s, NcEr
 
 /* Copies a float tensor of exactly n elements from the checkpoint. */
 static int ckpt_take(const StFile *f, const char *name, float *dst, size_t n, NcError *err) {
-    const StTensor *t;
-    int64_t sh[1] = {(int64_t)n};
-    const StTensor *raw = st_find(f, name);
-    if (!raw) return nc_fail(err, NC_EFILE, "%s: no tensor %s (not a checkpoint of this model)", f->path, name);
-    if (raw->dtype != ST_F32 || raw->numel != n)
-        return nc_fail(err, NC_EFILE, "%s: tensor %s has %zu elements, the model needs %zu", f->path, name, raw->numel, n);
-    (void)sh;
-    t = raw;
+    const StTensor *t = st_find(f, name);
+    if (!t) return nc_fail(err, NC_EFILE, "%s: no tensor %s (not a checkpoint of this model)", f->path, name);
+    if (t->dtype != ST_F32 || t->numel != n)
+        return nc_fail(err, NC_EFILE, "%s: tensor %s has %zu elements, the model needs %zu", f->path, name, t->numel, n);
     memcpy(dst, t->data, sizeof(float) * n);
     return NC_OK;
+}
+
+/* The parameters and batch-norm statistics of net from a loaded checkpoint. */
+static int ckpt_weights(const StFile *f, Net *net, NcError *err) {
+    int rc = NC_OK;
+    for (int p = 0; p < net->n_params && !rc; p++)
+        rc = ckpt_take(f, net->views[p].name, net->params + net->views[p].offset, net->views[p].size, err);
+    char nm[96];
+    for (int i = 0; i < net->n_stats && !rc; i++) {
+        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
+        rc = ckpt_take(f, nm, net->stats + net->stat_offset[i], (size_t)net->stat_c[i], err);
+        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
+        if (!rc) rc = ckpt_take(f, nm, net->stats + net->stat_offset[i] + net->stat_c[i], (size_t)net->stat_c[i], err);
+    }
+    return rc;
 }
 
 static int ckpt_load(const char *path, const TrainConfig *c, TrainState *s, NcError *err) {
@@ -163,15 +174,7 @@ static int ckpt_load(const char *path, const TrainConfig *c, TrainState *s, NcEr
     if (!rc) rc = st_meta_long(&f, "epoch", &epoch, err);
     if (!rc) rc = st_meta_long(&f, "step", &step, err);
     Net *net = &s->net;
-    for (int p = 0; p < net->n_params && !rc; p++)
-        rc = ckpt_take(&f, net->views[p].name, net->params + net->views[p].offset, net->views[p].size, err);
-    char nm[96];
-    for (int i = 0; i < net->n_stats && !rc; i++) {
-        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
-        rc = ckpt_take(&f, nm, net->stats + net->stat_offset[i], (size_t)net->stat_c[i], err);
-        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
-        if (!rc) rc = ckpt_take(&f, nm, net->stats + net->stat_offset[i] + net->stat_c[i], (size_t)net->stat_c[i], err);
-    }
+    if (!rc) rc = ckpt_weights(&f, net, err);
     if (!rc) rc = ckpt_take(&f, "optim.state", s->opt.state, 2 * net->n_param_floats, err);
     const StTensor *t = st_find(&f, "optim.step");
     if (!rc && (!t || t->dtype != ST_I64 || t->numel != 1)) rc = nc_fail(err, NC_EFILE, "%s: no optim.step", path);
@@ -203,20 +206,12 @@ int train_checkpoint_config(const char *path, TrainConfig *c, NcError *err) {
     return rc;
 }
 
-int train_checkpoint_weights(const char *path, void *netp, NcError *err) {
-    Net *net = netp;
+int train_checkpoint_weights(const char *path, void *net, NcError *err) {
     StFile f;
     int rc = st_load(path, &f, err);
-    for (int p = 0; p < net->n_params && !rc; p++)
-        rc = ckpt_take(&f, net->views[p].name, net->params + net->views[p].offset, net->views[p].size, err);
-    char nm[96];
-    for (int i = 0; i < net->n_stats && !rc; i++) {
-        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
-        rc = ckpt_take(&f, nm, net->stats + net->stat_offset[i], (size_t)net->stat_c[i], err);
-        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
-        if (!rc) rc = ckpt_take(&f, nm, net->stats + net->stat_offset[i] + net->stat_c[i], (size_t)net->stat_c[i], err);
-    }
-    if (rc == NC_OK || f.buf) st_free(&f);
+    if (rc) return rc;
+    rc = ckpt_weights(&f, net, err);
+    st_free(&f);
     return rc;
 }
 
