@@ -10,7 +10,8 @@
 #include "ncelab/net.h"
 
 typedef struct {
-    double mean_acc;           /* mean classifier (Saunshi et al.): class means of train, argmax f . mu_c on test */
+    double mean_acc;           /* mean classifier (Saunshi et al.) on unit-normalised embeddings:
+                                  class means of train, argmax f . mu_c on test */
     double linear_acc;         /* multinomial logistic regression on standardised frozen embeddings */
     double knn_acc;            /* weighted cosine kNN (k neighbours, weights exp(cos / T)) */
     double simplex_deviation;  /* max_{i<j} |cos(mu_i, mu_j) + 1/(N-1)| of the class means */

@@ -268,8 +268,18 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     memset(m, 0, sizeof *m);
     double *mu = nc_malloc(sizeof(double) * nclass * d);
     int *cnt = nc_malloc(sizeof(int) * nclass);
+    /* the mean classifier on unit-normalised embeddings, as the theory's f (the head's rows
+       are unit already; backbone features after a ReLU would otherwise favour large norms) */
+    float *ntr_x = nc_malloc(sizeof(float) * (size_t)ntr * d), *nte_x = nc_malloc(sizeof(float) * (size_t)nte * d);
+    memcpy(ntr_x, xtr, sizeof(float) * (size_t)ntr * d);
+    memcpy(nte_x, xte, sizeof(float) * (size_t)nte * d);
+    normalise_rows(ntr_x, ntr, d);
+    normalise_rows(nte_x, nte, d);
+    class_means(ntr_x, ytr, ntr, d, nclass, mu, cnt);
+    m->mean_acc = mean_classifier(mu, cnt, nte_x, yte, nte, d, nclass);
+    free(ntr_x);
+    free(nte_x);
     class_means(xtr, ytr, ntr, d, nclass, mu, cnt);
-    m->mean_acc = mean_classifier(mu, cnt, xte, yte, nte, d, nclass);
     m->knn_acc = knn(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->knn_k, c->knn_t);
     m->linear_acc = linear_probe(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->seed, &m->probe_l2);
     /* geometry of the class means */
