@@ -105,52 +105,48 @@ static double knn(const float *xtr, const int32_t *ytr, int ntr, const float *xt
 }
 
 /* ---- linear probe: softmax regression, loss = mean CE + l2/2 |W|^2, L-BFGS ---- */
-typedef struct { const float *x; const int32_t *y; int n, d, nc; double l2; double *p; } Probe;
+typedef struct {
+    const float *x;          /* (n, d) standardised embeddings */
+    const int32_t *y;
+    int n, d, nc;            /* nc <= 1024 */
+    double l2;
+    float *wf, *z, *gf;      /* scratch: (nc, d), (n, nc), (nc, d) */
+} Probe;
 
+/* f and g in two GEMMs: Z = X W^T + b (n, nc), then softmax minus one-hot in Z, G = Z^T X. */
 static double probe_fg(Probe *pr, const double *w, double *g) {
     int n = pr->n, d = pr->d, nc = pr->nc, dd = d + 1;
-    double f = 0.0;
-    memset(g, 0, sizeof(double) * nc * dd);
-    #pragma omp parallel
-    {
-        double *gl = calloc((size_t)nc * dd, sizeof(double)), *z = malloc(sizeof(double) * nc);
-        double fl = 0.0;
-        #pragma omp for schedule(static)
-        for (int i = 0; i < n; i++) {
-            const float *xi = pr->x + (size_t)i * d;
-            double mx = -INFINITY, sum = 0;
-            for (int c = 0; c < nc; c++) {
-                const double *wc = w + (size_t)c * dd;
-                double s = wc[d];
-                for (int j = 0; j < d; j++) s += wc[j] * xi[j];
-                z[c] = s;
-                if (s > mx) mx = s;
-            }
-            for (int c = 0; c < nc; c++) sum += exp(z[c] - mx);
-            fl += mx + log(sum) - z[pr->y[i]];
-            for (int c = 0; c < nc; c++) {
-                double pc = exp(z[c] - mx) / sum - (c == pr->y[i]);
-                double *gc = gl + (size_t)c * dd;
-                for (int j = 0; j < d; j++) gc[j] += pc * xi[j];
-                gc[d] += pc;
-            }
-        }
-        #pragma omp critical
-        {
-            f += fl;
-            for (size_t t = 0; t < (size_t)nc * dd; t++) g[t] += gl[t];
-        }
-        free(gl);
-        free(z);
-    }
-    double reg = 0;
+    float *wf = pr->wf, *z = pr->z, *gf = pr->gf;
     for (int c = 0; c < nc; c++)
+        for (int j = 0; j < d; j++) wf[(size_t)c * d + j] = (float)w[(size_t)c * dd + j];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, d, 1.0f, pr->x, d, wf, d, 0.0f, z, nc);
+    double f = 0.0;
+    #pragma omp parallel for reduction(+:f) schedule(static)
+    for (int i = 0; i < n; i++) {
+        float *zi = z + (size_t)i * nc;
+        int yi = pr->y[i];
+        double mx = -INFINITY, sum = 0.0, zy = 0.0;
+        for (int c = 0; c < nc; c++) {
+            double v = zi[c] + w[(size_t)c * dd + d];
+            if (v > mx) mx = v;
+            if (c == yi) zy = v;
+        }
+        for (int c = 0; c < nc; c++) sum += exp(zi[c] + w[(size_t)c * dd + d] - mx);
+        f += mx + log(sum) - zy;
+        for (int c = 0; c < nc; c++) zi[c] = (float)(exp(zi[c] + w[(size_t)c * dd + d] - mx) / sum - (c == yi));
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nc, d, n, 1.0f, z, nc, pr->x, d, 0.0f, gf, d);
+    double reg = 0;
+    for (int c = 0; c < nc; c++) {
+        double gb = 0.0;
+        for (int i = 0; i < n; i++) gb += z[(size_t)i * nc + c];
+        g[(size_t)c * dd + d] = gb / n;
         for (int j = 0; j < d; j++) {
             size_t t = (size_t)c * dd + j;
-            g[t] = g[t] / n + pr->l2 * w[t];
+            g[t] = gf[(size_t)c * d + j] / n + pr->l2 * w[t];
             reg += w[t] * w[t];
         }
-    for (int c = 0; c < nc; c++) g[(size_t)c * dd + d] /= n;
+    }
     return f / n + 0.5 * pr->l2 * reg;
 }
 
@@ -245,26 +241,29 @@ static double linear_probe(const float *xtr, const int32_t *ytr, int ntr, const 
     int nval = ntr / 10, nfit = ntr - nval;
     size_t nw = (size_t)nc * (d + 1);
     double *w = calloc(nw, sizeof(double));
+    float *wf = nc_malloc(sizeof(float) * (size_t)nc * d), *gfb = nc_malloc(sizeof(float) * (size_t)nc * d);
+    float *zb = nc_malloc(sizeof(float) * (size_t)ntr * nc);
     double grid[4] = {1e-5, 1e-4, 1e-3, 1e-2}, best_l2 = grid[0], best = -1;
     for (int g = 0; g < 4; g++) {
         memset(w, 0, sizeof(double) * nw);
-        Probe pr = {a, ya, nfit, d, nc, grid[g], NULL};
+        Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb};
         probe_fit(&pr, w, 150);
         double acc = probe_acc(w, a + (size_t)nfit * d, ya + nfit, nval, d, nc);
         if (acc > best) { best = acc; best_l2 = grid[g]; }
     }
     memset(w, 0, sizeof(double) * nw);
-    Probe pr = {a, ya, ntr, d, nc, best_l2, NULL};
+    Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb};
     probe_fit(&pr, w, 300);
     double acc = probe_acc(w, b, yte, nte, d, nc);
     *l2_out = best_l2;
-    free(mu); free(sd); free(a); free(b); free(ya); free(perm); free(w);
+    free(mu); free(sd); free(a); free(b); free(ya); free(perm); free(w); free(wf); free(gfb); free(zb);
     return acc;
 }
 
 int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte,
                  int nte, int d, int nclass, const EvalConfig *c, EvalMetrics *m, NcError *err) {
     if (ntr < 2 || nte < 1) return nc_fail(err, NC_EUSAGE, "evaluation: need train and test images");
+    if (nclass < 2 || nclass > 1024) return nc_fail(err, NC_EUSAGE, "evaluation: %d classes (2 to 1024 are supported)", nclass);
     memset(m, 0, sizeof *m);
     double *mu = nc_malloc(sizeof(double) * nclass * d);
     int *cnt = nc_malloc(sizeof(int) * nclass);
