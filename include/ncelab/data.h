@@ -25,7 +25,8 @@ typedef struct {
 typedef struct {
     int resize_h, resize_w;   /* folder: resize every image to this size (0: sizes must agree) */
     double imbalance_zipf;    /* > 0: keep n_c proportional to c^-S training images of class c (1-based) */
-    uint64_t seed;            /* synth, and which images the imbalance keeps */
+    int train_limit;          /* > 0: keep this many training images (a seeded random subset, after the imbalance) */
+    uint64_t seed;            /* synth, and which images the imbalance and the limit keep */
 } DataOpts;
 
 /* data_load: reads a dataset named by a SPEC:

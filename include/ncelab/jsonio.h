@@ -15,6 +15,8 @@ int json_save(const char *path, const cJSON *doc, NcError *err);
 cJSON *json_number_array(const double *v, int n);
 /* json_number: a number, or null if not finite (JSON has no NaN or Inf). */
 cJSON *json_number(double v);
+/* json_get_number: a number into *out (null reads as NaN); 0 when v is neither. */
+int json_get_number(const cJSON *v, double *out);
 /* json_matrix: an array of rows arrays, row-major r x c. */
 cJSON *json_matrix(const double *a, int r, int c);
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ncelab/core.h"
+#include "ncelab/data.h"
 
 typedef struct {
     char data[512];          /* dataset SPEC (data.h) */
@@ -17,6 +18,9 @@ typedef struct {
     char schedule[32];       /* constant | cosine | step */
     char loss[16];           /* infonce | nce */
     int k, batch, epochs, warmup_epochs, queue, exclude_same_class, threads;
+    int train_limit;         /* > 0: train on this many training images (a seeded subset; data.h) */
+    int knn_monitor;         /* > 0: after every epoch, kNN accuracy on the test split with a bank of
+                                this many training images (backbone features); 0: off */
     float lr, temp, wd;
     uint64_t seed;
     char out[512];           /* output directory */
@@ -32,6 +36,7 @@ typedef struct {
     double collision_rate;   /* mean over the last epoch */
     double train_seconds;    /* wall time of the training steps in this call */
     double imgs_per_sec;
+    double knn_acc;          /* the kNN monitor after the last epoch (NaN when off) */
 } TrainResult;
 
 /* train_run: trains and writes DIR/ckpt.safetensors after every epoch (atomically; tensors:
@@ -39,11 +44,14 @@ typedef struct {
    "optim.state" and "optim.step"; metadata: "config" (JSON), "epoch", "step", "version"),
    DIR/log.csv and DIR/log.json (per epoch: loss, lr, images/s, collision rate, coverage).
    resume: continue from DIR/ckpt.safetensors; its configuration must equal c except for the
-   number of epochs (refused otherwise, nothing overwritten), and with the same thread count
+   number of epochs and the kNN monitor (refused otherwise, nothing overwritten), and with the same thread count
    the weights end as those of an uninterrupted run. The output directory is checked for
    writing before training starts. A non-finite loss stops the run (NC_ENUM naming the epoch
    and step) and leaves the last checkpoint as it was. progress prints a bar on a terminal. */
 int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err);
+
+/* train_data_opts: the data options of a configuration (imbalance, train limit, seed). */
+int train_data_opts(const TrainConfig *c, DataOpts *o, NcError *err);
 
 /* train_checkpoint_config: the configuration a checkpoint was trained with. */
 int train_checkpoint_config(const char *path, TrainConfig *c, NcError *err);

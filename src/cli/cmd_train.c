@@ -1,39 +1,9 @@
 // cmd_train.c -- `ncelab train`: contrastive training with exactly k negatives per anchor.
-#include <stdlib.h>
-#include <string.h>
-
-#include "args.h"
-#include "ncelab/train.h"
-
-static void copy_opt(char *dst, size_t n, const char *v) {
-    if (v) snprintf(dst, n, "%s", v);
-}
+#include "train_opts.h"
 
 int cmd_train(int argc, char **argv) {
-    Opt o[] = {
-        {"data", 1, "SPEC  fmnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR[:coarse] | folder:DIR | synth:N", NULL},
-        {"k", 1, "K  negatives per anchor (required)", NULL},
-        {"out", 1, "DIR  output directory: checkpoint, logs (required)", NULL},
-        {"model", 1, "NAME  convnet (default) or resnet18", NULL},
-        {"positives", 1, "MODE  class (default) | augment | class+augment", NULL},
-        {"aug", 1, "NAME  views for augment positives: simclr (default) | crop_flip | none", NULL},
-        {"batch", 1, "B  anchors per batch (default 256; 2B images a step)", NULL},
-        {"epochs", 1, "E  epochs (default 1)", NULL},
-        {"lr", 1, "LR  peak learning rate (default 0.06 x B / 256)", NULL},
-        {"temp", 1, "T  temperature (default 0.5)", NULL},
-        {"optim", 1, "NAME  sgd (default) | sgd-nesterov | adamw | lars", NULL},
-        {"wd", 1, "WD  weight decay (default 5e-4)", NULL},
-        {"schedule", 1, "NAME  cosine (default) | constant | step", NULL},
-        {"warmup", 1, "E  warm-up epochs of the cosine schedule (default 0)", NULL},
-        {"loss", 1, "NAME  infonce (default) or nce", NULL},
-        {"queue", 1, "Q  embedding queue for k > 2B - 2 (default none)", NULL},
-        {"exclude-same-class", 0, "negatives never share the anchor's class", NULL},
-        {"imbalance", 1, "zipf:S  keep n_c proportional to c^-S training images of class c", NULL},
-        {"seed", 1, "S  seed (default 0)", NULL},
-        {"threads", 1, "T  threads (default: all cores)", NULL},
-        {"resume", 0, "continue from DIR/ckpt.safetensors", NULL},
-    };
-    int no = sizeof o / sizeof o[0], npos, help;
+    Opt o[TRAIN_OPTS_N + 1] = {{"k", 1, "K  negatives per anchor (required)", NULL}};
+    int no = 1 + train_opts_add(o + 1), npos, help;
     const char *pos[1];
     NcError err = {0};
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
@@ -45,50 +15,11 @@ int cmd_train(int argc, char **argv) {
                    "writes DIR/ckpt.safetensors after every epoch.", o, no);
         return 0;
     }
-    TrainConfig c;
-    train_config_default(&c);
     const char *need[3] = {"data", "k", "out"};
     for (int i = 0; i < 3; i++)
         if (!args_get(o, no, need[i])) { nc_fail(&err, NC_EUSAGE, "--%s: required", need[i]); cli_die(&err); }
-    copy_opt(c.data, sizeof c.data, args_get(o, no, "data"));
-    copy_opt(c.out, sizeof c.out, args_get(o, no, "out"));
-    copy_opt(c.model, sizeof c.model, args_get(o, no, "model"));
-    copy_opt(c.positives, sizeof c.positives, args_get(o, no, "positives"));
-    copy_opt(c.aug, sizeof c.aug, args_get(o, no, "aug"));
-    copy_opt(c.optim, sizeof c.optim, args_get(o, no, "optim"));
-    copy_opt(c.schedule, sizeof c.schedule, args_get(o, no, "schedule"));
-    copy_opt(c.loss, sizeof c.loss, args_get(o, no, "loss"));
-    copy_opt(c.imbalance, sizeof c.imbalance, args_get(o, no, "imbalance"));
-    struct { const char *name; int *dst; long lo, hi; } ints[] = {
-        {"k", &c.k, 1, 1000000}, {"batch", &c.batch, 2, 65536}, {"epochs", &c.epochs, 1, 100000},
-        {"warmup", &c.warmup_epochs, 0, 100000}, {"queue", &c.queue, 1, 10000000}, {"threads", &c.threads, 1, 1024},
-    };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        const char *v = args_get(o, no, ints[i].name);
-        char what[48];
-        snprintf(what, sizeof what, "--%s", ints[i].name);
-        long x;
-        if (v) {
-            if (nc_parse_long(v, what, ints[i].lo, ints[i].hi, &x, &err)) cli_die(&err);
-            *ints[i].dst = (int)x;
-        }
-    }
-    c.lr = 0.06f * c.batch / 256.0f;
-    struct { const char *name; float *dst; } flts[] = {{"lr", &c.lr}, {"temp", &c.temp}, {"wd", &c.wd}};
-    for (size_t i = 0; i < 3; i++) {
-        const char *v = args_get(o, no, flts[i].name);
-        char what[48];
-        snprintf(what, sizeof what, "--%s", flts[i].name);
-        double x;
-        if (v) {
-            if (nc_parse_double(v, what, &x, &err)) cli_die(&err);
-            *flts[i].dst = (float)x;
-        }
-    }
-    long seed = 0;
-    if (args_get(o, no, "seed") && nc_parse_long(args_get(o, no, "seed"), "--seed", 0, 2147483647L, &seed, &err)) cli_die(&err);
-    c.seed = (uint64_t)seed;
-    c.exclude_same_class = args_get(o, no, "exclude-same-class") != NULL;
+    TrainConfig c;
+    train_opts_apply(o, no, &c);
     TrainResult r;
     if (train_run(&c, args_get(o, no, "resume") != NULL, &r, &err)) cli_die(&err);
     printf("trained %d epochs in %.1f s (%.0f images/s); final loss %.4f; checkpoint %s/ckpt.safetensors\n",

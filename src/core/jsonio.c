@@ -52,3 +52,9 @@ cJSON *json_matrix(const double *m, int r, int c) {
     for (int i = 0; i < r; i++) cJSON_AddItemToArray(a, json_number_array(m + (size_t)i * c, c));
     return a;
 }
+
+int json_get_number(const cJSON *v, double *out) {
+    if (cJSON_IsNumber(v)) { *out = v->valuedouble; return 1; }
+    if (cJSON_IsNull(v)) { *out = NAN; return 1; }
+    return 0;
+}

@@ -91,5 +91,7 @@ int data_read_packed(const char *path, Dataset *ds, NcError *err);
 /* data_imbalance: keeps round(n_max * c^-s) (at least 1) training images of class c (1-based),
    chosen with the seed and kept in their order; the test split is untouched. */
 void data_imbalance(Dataset *ds, double s, uint64_t seed);
+/* data_limit: keeps n training images (a random subset drawn with seed), in their order. */
+void data_limit(Dataset *ds, int n, uint64_t seed);
 
 #endif

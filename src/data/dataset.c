@@ -173,6 +173,20 @@ void data_free(Dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
+/* Keeps the images of split t whose keep flag is set, in their order. */
+static void split_keep(DataSplit *t, const uint8_t *keep) {
+    size_t isz = (size_t)t->h * t->w * t->c;
+    int m = 0;
+    for (int i = 0; i < t->n; i++)
+        if (keep[i]) {
+            if (m != i) memcpy(t->pixels + (size_t)m * isz, t->pixels + (size_t)i * isz, isz);
+            t->labels[m++] = t->labels[i];
+        }
+    t->n = m;
+    t->pixels = nc_realloc(t->pixels, (size_t)(m > 0 ? m : 1) * isz);
+    t->labels = nc_realloc(t->labels, sizeof(int32_t) * (size_t)(m > 0 ? m : 1));
+}
+
 void data_imbalance(Dataset *ds, double s, uint64_t seed) {
     DataSplit *t = &ds->train;
     int K = ds->num_classes;
@@ -203,20 +217,32 @@ void data_imbalance(Dataset *ds, double s, uint64_t seed) {
             keep[v[j]] = 1;
         }
     }
-    size_t isz = (size_t)t->h * t->w * t->c;
-    int m = 0;
-    for (int i = 0; i < t->n; i++)
-        if (keep[i]) {
-            if (m != i) memcpy(t->pixels + (size_t)m * isz, t->pixels + (size_t)i * isz, isz);
-            t->labels[m++] = t->labels[i];
-        }
-    t->n = m;
-    t->pixels = nc_realloc(t->pixels, (size_t)m * isz);
-    t->labels = nc_realloc(t->labels, sizeof(int32_t) * (size_t)m);
+    split_keep(t, keep);
     free(count);
     free(start);
     free(idx);
     free(fill);
+    free(keep);
+}
+
+void data_limit(Dataset *ds, int n, uint64_t seed) {
+    DataSplit *t = &ds->train;
+    if (n <= 0 || n >= t->n) return;
+    /* a partial Fisher-Yates shuffle picks n images; they keep their order */
+    int *idx = nc_malloc(sizeof(int) * (size_t)t->n);
+    for (int i = 0; i < t->n; i++) idx[i] = i;
+    uint8_t *keep = nc_calloc((size_t)t->n, 1);
+    Rng r;
+    rng_init(&r, seed, 0x4c494d54u, 0, 0);
+    for (int j = 0; j < n; j++) {
+        int k = j + (int)rng_below(&r, (uint64_t)(t->n - j));
+        int tmp = idx[j];
+        idx[j] = idx[k];
+        idx[k] = tmp;
+        keep[idx[j]] = 1;
+    }
+    split_keep(t, keep);
+    free(idx);
     free(keep);
 }
 
@@ -247,6 +273,7 @@ int data_load(const char *spec, const DataOpts *opts, Dataset *ds, NcError *err)
                        opts->resize_w);
     if (!isfinite(opts->imbalance_zipf) || opts->imbalance_zipf < 0 || opts->imbalance_zipf > 20)
         return nc_fail(err, NC_EUSAGE, "imbalance: Zipf exponent %g must be in [0, 20]", opts->imbalance_zipf);
+    if (opts->train_limit < 0) return nc_fail(err, NC_EUSAGE, "train limit: %d images", opts->train_limit);
     strcpy(ds->name, sp.name);
     strcpy(ds->source, sp.path);
     switch (sp.kind) {
@@ -266,6 +293,7 @@ int data_load(const char *spec, const DataOpts *opts, Dataset *ds, NcError *err)
         split_resize(&ds->test, opts->resize_h, opts->resize_w);
     }
     if (opts->imbalance_zipf > 0) data_imbalance(ds, opts->imbalance_zipf, opts->seed);
+    if (opts->train_limit > 0) data_limit(ds, opts->train_limit, opts->seed);
     return NC_OK;
 }
 

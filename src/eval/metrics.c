@@ -52,8 +52,8 @@ static void normalise_rows(float *x, int n, int d) {
 }
 
 /* Weighted kNN (InstDisc): the k most cosine-similar train rows vote with weight exp(cos / T). */
-static double knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte, int d,
-                  int nc, int k, double T) {
+double eval_knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte, int d,
+                int nc, int k, double T) {
     float *a = nc_malloc(sizeof(float) * (size_t)ntr * d), *b = nc_malloc(sizeof(float) * (size_t)nte * d);
     memcpy(a, xtr, sizeof(float) * (size_t)ntr * d);
     memcpy(b, xte, sizeof(float) * (size_t)nte * d);
@@ -279,7 +279,7 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     free(ntr_x);
     free(nte_x);
     class_means(xtr, ytr, ntr, d, nclass, mu, cnt);
-    m->knn_acc = knn(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->knn_k, c->knn_t);
+    m->knn_acc = eval_knn(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->knn_k, c->knn_t);
     m->linear_acc = linear_probe(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->seed, &m->probe_l2);
     /* geometry of the class means */
     double dev = 0;

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "ncelab/train.h"
 #include "ncelab/data.h"
+#include "ncelab/eval.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/loader.h"
 #include "ncelab/loss.h"
@@ -35,6 +36,7 @@ void train_config_default(TrainConfig *c) {
 
 #define CFG_STR(X) X(data) X(imbalance) X(model) X(positives) X(aug) X(optim) X(schedule) X(loss)
 #define CFG_INT(X) X(k) X(batch) X(epochs) X(warmup_epochs) X(queue) X(exclude_same_class) X(threads)
+#define CFG_OPT(X) X(train_limit) X(knn_monitor)  /* optional when read: absent in older checkpoints */
 #define CFG_FLT(X) X(lr) X(temp) X(wd)
 
 char *train_config_json(const TrainConfig *c) {
@@ -42,7 +44,7 @@ char *train_config_json(const TrainConfig *c) {
 #define S(f) cJSON_AddStringToObject(o, #f, c->f);
 #define I(f) cJSON_AddNumberToObject(o, #f, c->f);
 #define F(f) cJSON_AddNumberToObject(o, #f, (double)c->f);
-    CFG_STR(S) CFG_INT(I) CFG_FLT(F)
+    CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(I)
 #undef S
 #undef I
 #undef F
@@ -64,6 +66,9 @@ int train_config_parse(const char *json, const char *what, TrainConfig *c, NcErr
 #undef S
 #undef I
 #undef F
+#define O(f) if ((v = cJSON_GetObjectItemCaseSensitive(o, #f))) { if (!cJSON_IsNumber(v)) goto bad; c->f = (int)v->valuedouble; }
+    CFG_OPT(O)
+#undef O
     if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "seed"))) goto bad;
     c->seed = (uint64_t)v->valuedouble;
     cJSON_Delete(o);
@@ -73,10 +78,11 @@ bad:
     return nc_fail(err, NC_EFILE, "%s: the configuration lacks a field or has one of the wrong type", what);
 }
 
-/* Every field but the number of epochs. */
+/* Every field but the number of epochs and the monitor. */
 static int same_run(const TrainConfig *a, const TrainConfig *b) {
     TrainConfig x = *a, y = *b;
     x.epochs = y.epochs = 0;
+    x.knn_monitor = y.knn_monitor = 0;
     char *s = train_config_json(&x), *t = train_config_json(&y);
     int same = strcmp(s, t) == 0;
     free(s);
@@ -215,9 +221,48 @@ int train_checkpoint_weights(const char *path, void *net, NcError *err) {
     return rc;
 }
 
+int train_data_opts(const TrainConfig *c, DataOpts *o, NcError *err) {
+    memset(o, 0, sizeof *o);
+    o->seed = c->seed;
+    o->train_limit = c->train_limit;
+    if (c->train_limit < 0) return nc_fail(err, NC_EUSAGE, "--train-limit: must be positive, got %d", c->train_limit);
+    if (c->imbalance[0] && (strncmp(c->imbalance, "zipf:", 5) ||
+                            nc_parse_double(c->imbalance + 5, "--imbalance", &o->imbalance_zipf, NULL) ||
+                            !(o->imbalance_zipf > 0) || o->imbalance_zipf > 20))
+        return nc_fail(err, NC_EUSAGE, "--imbalance: expected zipf:S with 0 < S <= 20, got '%s'", c->imbalance);
+    return NC_OK;
+}
+
+/* The kNN monitor: features of `bank` training images (evenly spaced) and of the test split, in
+   evaluation mode; the weighted kNN accuracy (k = 200, T = 0.1). */
+static int knn_monitor(Net *net, const Dataset *ds, const float *mean, const float *sd, int bank, double *acc,
+                       NcError *err) {
+    const DataSplit *tr = &ds->train, *te = &ds->test;
+    DataSplit bk = *tr;
+    bk.n = bank < tr->n ? bank : tr->n;
+    size_t isz = (size_t)tr->h * tr->w * tr->c;
+    bk.pixels = nc_malloc(isz * bk.n);
+    bk.labels = nc_malloc(sizeof(int32_t) * bk.n);
+    for (int i = 0; i < bk.n; i++) {
+        long j = (long)i * tr->n / bk.n;
+        memcpy(bk.pixels + isz * i, tr->pixels + isz * j, isz);
+        bk.labels[i] = tr->labels[j];
+    }
+    int F = net->vals[net->features].c, D = net->vals[net->embeddings].c;
+    float *fb = nc_malloc(sizeof(float) * (size_t)bk.n * F), *hb = nc_malloc(sizeof(float) * (size_t)bk.n * D);
+    float *ft = nc_malloc(sizeof(float) * (size_t)te->n * F), *ht = nc_malloc(sizeof(float) * (size_t)te->n * D);
+    int rc = eval_embed(net, &bk, mean, sd, 256, fb, hb, err);
+    if (!rc) rc = eval_embed(net, te, mean, sd, 256, ft, ht, err);
+    if (!rc) *acc = eval_knn(fb, bk.labels, bk.n, ft, te->labels, te->n, F, ds->num_classes, 200, 0.1);
+    free(bk.pixels); free(bk.labels); free(fb); free(hb); free(ft); free(ht);
+    return rc;
+}
+
 static void log_epoch(FILE *csv, cJSON *log, int epoch, double loss, float lr, double ips, double coll,
-                      double any, double cov, double secs) {
-    fprintf(csv, "%d,%.6f,%.6g,%.1f,%.5f,%.5f,%.3f,%.2f\n", epoch, loss, lr, ips, coll, any, cov, secs);
+                      double any, double cov, double secs, double knn) {
+    fprintf(csv, "%d,%.6f,%.6g,%.1f,%.5f,%.5f,%.3f,%.2f,", epoch, loss, lr, ips, coll, any, cov, secs);
+    if (isfinite(knn)) fprintf(csv, "%.4f", knn);
+    fputc('\n', csv);
     fflush(csv);
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "epoch", epoch);
@@ -228,11 +273,13 @@ static void log_epoch(FILE *csv, cJSON *log, int epoch, double loss, float lr, d
     cJSON_AddItemToObject(e, "any_collision", json_number(any));
     cJSON_AddItemToObject(e, "coverage", json_number(cov));
     cJSON_AddNumberToObject(e, "seconds", secs);
+    if (isfinite(knn)) cJSON_AddNumberToObject(e, "knn_acc", knn);
     cJSON_AddItemToArray(log, e);
 }
 
 int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err) {
     memset(r, 0, sizeof *r);
+    r->knn_acc = NAN;
     int rc;
     /* options first, then the output directory, then the data: fail before any work */
     OptConfig oc;
@@ -254,13 +301,8 @@ int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err) {
     if (rc) return nc_fail(err, NC_EFILE, "%s: the output directory is not writable", c->out);
     if (c->threads > 0) omp_set_num_threads(c->threads);
 
-    DataOpts dopt = {0};
-    dopt.seed = c->seed;
-    if (c->imbalance[0]) {
-        if (strncmp(c->imbalance, "zipf:", 5) || nc_parse_double(c->imbalance + 5, "--imbalance", &dopt.imbalance_zipf, NULL) ||
-            !(dopt.imbalance_zipf > 0))
-            return nc_fail(err, NC_EUSAGE, "--imbalance: expected zipf:S with S > 0, got '%s'", c->imbalance);
-    }
+    DataOpts dopt;
+    if ((rc = train_data_opts(c, &dopt, err))) return rc;
     Dataset ds;
     if ((rc = data_load(c->data, &dopt, &ds, err))) return rc;
     DataSplit *tr = &ds.train;
@@ -316,7 +358,7 @@ int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err) {
     char *csvp = nc_path_join(c->out, "log.csv"), *jsonp = nc_path_join(c->out, "log.json");
     FILE *csv = fopen(csvp, resume ? "a" : "w");
     if (!csv) { rc = nc_fail(err, NC_EFILE, "%s: cannot write", csvp); goto out_exec; }
-    if (!resume) fprintf(csv, "epoch,loss,lr,imgs_per_sec,collision_rate,any_collision,coverage,seconds\n");
+    if (!resume) fprintf(csv, "epoch,loss,lr,imgs_per_sec,collision_rate,any_collision,coverage,seconds,knn_acc\n");
     cJSON *log = NULL;
     if (resume) json_load(jsonp, &log, NULL);
     if (!cJSON_IsArray(log)) { cJSON_Delete(log); log = cJSON_CreateArray(); }
@@ -366,9 +408,14 @@ int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err) {
         r->collision_rate = csum / spe;
         r->imgs_per_sec = (double)spe * N / secs;
         r->epochs_done++;
-        log_epoch(csv, log, ep + 1, lsum / spe, lr, r->imgs_per_sec, csum / spe, asum / spe, vsum / spe, secs);
-        printf("epoch %3d  loss %.4f  lr %.4g  %.0f images/s  collision %.4f  coverage %.2f  (%.1f s)\n", ep + 1,
+        r->knn_acc = NAN;
+        if (c->knn_monitor > 0 && (rc = knn_monitor(&s.net, &ds, lcfg.aug.mean, lcfg.aug.std, c->knn_monitor, &r->knn_acc, err)))
+            break;
+        log_epoch(csv, log, ep + 1, lsum / spe, lr, r->imgs_per_sec, csum / spe, asum / spe, vsum / spe, secs, r->knn_acc);
+        printf("epoch %3d  loss %.4f  lr %.4g  %.0f images/s  collision %.4f  coverage %.2f  (%.1f s)", ep + 1,
                lsum / spe, lr, r->imgs_per_sec, csum / spe, vsum / spe, secs);
+        if (c->knn_monitor > 0) printf("  kNN %.4f", r->knn_acc);
+        printf("\n");
         fflush(stdout);
         if ((rc = ckpt_save(ckpt, c, &s, err))) break;
         if ((rc = json_save(jsonp, log, err))) break;

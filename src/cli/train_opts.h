@@ -1,0 +1,14 @@
+// train_opts.h -- the training options shared by `ncelab train` and `ncelab sweep`.
+#ifndef NCELAB_CLI_TRAIN_OPTS_H
+#define NCELAB_CLI_TRAIN_OPTS_H
+
+#include "args.h"
+#include "ncelab/train.h"
+
+/* The number of training options, and train_opts_add: copies them to o (room for TRAIN_OPTS_N). */
+enum { TRAIN_OPTS_N = 22 };
+int train_opts_add(Opt *o);
+/* train_opts_apply: fills c (from its defaults) with the values given; exits 2 on a bad value. */
+void train_opts_apply(const Opt *o, int no, TrainConfig *c);
+
+#endif

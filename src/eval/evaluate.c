@@ -1,0 +1,98 @@
+// evaluate.c -- a checkpoint evaluated end to end: data, embeddings of both splits, the metrics of
+// the backbone features and of the head, and optionally the embeddings as .npy files.
+#include "ncelab/eval.h"
+#include "ncelab/jsonio.h"
+#include "ncelab/train.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void eval_norm_stats(const Dataset *ds, const DataSplit *s, float mean[3], float sd[3]) {
+    DataStats st;
+    data_stats(ds, s, &st);
+    for (int ch = 0; ch < 3; ch++) {
+        int c = ch < s->c ? ch : 0;
+        mean[ch] = (float)st.mean[c];
+        sd[ch] = (float)(st.std[c] > 1e-6 ? st.std[c] : 1.0);
+    }
+    free(st.per_class);
+}
+
+#define EVAL_FIELDS(X) X(mean_acc) X(linear_acc) X(knn_acc) X(simplex_deviation) X(within_class_ratio) X(probe_l2)
+
+cJSON *eval_metrics_json(const EvalMetrics *m) {
+    cJSON *o = cJSON_CreateObject();
+#define ADD(f) cJSON_AddItemToObject(o, #f, json_number(m->f));
+    EVAL_FIELDS(ADD)
+#undef ADD
+    return o;
+}
+
+int eval_metrics_from_json(const cJSON *o, EvalMetrics *m) {
+    memset(m, 0, sizeof *m);
+    if (!cJSON_IsObject(o)) return 0;
+    const cJSON *v;
+#define GET(f) v = cJSON_GetObjectItemCaseSensitive(o, #f); if (!json_get_number(v, &m->f)) return 0;
+    EVAL_FIELDS(GET)
+#undef GET
+    return 1;
+}
+
+static int write_npys(const char *stem, const float *ftr, const float *htr, const float *fte, const float *hte,
+                      const Dataset *ds, int F, int D, NcError *err) {
+    char p[1100], base[1024];
+    size_t L = strlen(stem);
+    snprintf(base, sizeof base, "%.*s", (int)(L > 4 && strcmp(stem + L - 4, ".npy") == 0 ? L - 4 : L), stem);
+    int ntr = ds->train.n, nte = ds->test.n, rc = NC_OK;
+    struct { const char *suf; const float *a; int n, d; } arr[4] = {
+        {"train_features", ftr, ntr, F}, {"train_head", htr, ntr, D}, {"test_features", fte, nte, F}, {"test_head", hte, nte, D}};
+    for (int i = 0; i < 4 && !rc; i++) {
+        snprintf(p, sizeof p, "%s_%s.npy", base, arr[i].suf);
+        rc = npy_write_f32(p, arr[i].a, arr[i].n, arr[i].d, err);
+    }
+    snprintf(p, sizeof p, "%s_train_labels.npy", base);
+    if (!rc) rc = npy_write_i32(p, ds->train.labels, ntr, err);
+    snprintf(p, sizeof p, "%s_test_labels.npy", base);
+    if (!rc) rc = npy_write_i32(p, ds->test.labels, nte, err);
+    return rc;
+}
+
+int eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,
+                    EvalReport *r, NcError *err) {
+    memset(r, 0, sizeof *r);
+    TrainConfig tc;
+    DataOpts dopt;
+    int rc;
+    if ((rc = train_checkpoint_config(ckpt, &tc, err)) || (rc = train_data_opts(&tc, &dopt, err))) return rc;
+    Dataset ds;
+    if ((rc = data_load(spec ? spec : tc.data, &dopt, &ds, err))) return rc;
+    Net net;
+    if ((rc = net_create(&net, tc.model, ds.train.c, ds.train.h, ds.train.w, err))) { data_free(&ds); return rc; }
+    float *ftr = NULL, *htr = NULL, *fte = NULL, *hte = NULL;
+    if ((rc = train_checkpoint_weights(ckpt, &net, err))) goto out;
+    float mean[3], sd[3];
+    eval_norm_stats(&ds, &ds.train, mean, sd);
+    int F = net.vals[net.features].c, D = net.vals[net.embeddings].c;
+    int ntr = ds.train.n, nte = ds.test.n;
+    ftr = nc_malloc(sizeof(float) * (size_t)ntr * F);
+    htr = nc_malloc(sizeof(float) * (size_t)ntr * D);
+    fte = nc_malloc(sizeof(float) * (size_t)nte * F);
+    hte = nc_malloc(sizeof(float) * (size_t)nte * D);
+    double t0 = nc_now();
+    if ((rc = eval_embed(&net, &ds.train, mean, sd, batch, ftr, htr, err)) ||
+        (rc = eval_embed(&net, &ds.test, mean, sd, batch, fte, hte, err))) goto out;
+    r->embed_seconds = nc_now() - t0;
+    if ((rc = eval_metrics(ftr, ds.train.labels, ntr, fte, ds.test.labels, nte, F, ds.num_classes, ec, &r->features, err)) ||
+        (rc = eval_metrics(htr, ds.train.labels, ntr, hte, ds.test.labels, nte, D, ds.num_classes, ec, &r->head, err)))
+        goto out;
+    r->metric_seconds = nc_now() - t0 - r->embed_seconds;
+    r->ntrain = ntr;
+    r->ntest = nte;
+    r->nclass = ds.num_classes;
+    if (emb_stem) rc = write_npys(emb_stem, ftr, htr, fte, hte, &ds, F, D, err);
+out:
+    free(ftr); free(htr); free(fte); free(hte);
+    net_free(&net);
+    data_free(&ds);
+    return rc;
+}
