@@ -12,6 +12,7 @@ packages=(
   dataset-fashion-mnist            # real data: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev         # libFuzzer for the readers' fuzzing (make fuzz, CI)
   python3                          # XML well-formedness check in tests (optional at run time)
+  chromium                         # tests render report.html headless and check the screenshot
 )
 
 missing=()

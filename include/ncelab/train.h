@@ -55,6 +55,11 @@ int train_data_opts(const TrainConfig *c, DataOpts *o, NcError *err);
 
 /* train_checkpoint_config: the configuration a checkpoint was trained with. */
 int train_checkpoint_config(const char *path, TrainConfig *c, NcError *err);
+/* train_checkpoint_epoch: the number of epochs a checkpoint has completed. */
+int train_checkpoint_epoch(const char *path, int *epoch, NcError *err);
+/* train_config_same: 1 when a and b describe the same run: every field of the configuration
+   JSON but the number of epochs and the kNN monitor (the output directory is not in it). */
+int train_config_same(const TrainConfig *a, const TrainConfig *b);
 /* train_checkpoint_weights: parameters and batch-norm statistics from a checkpoint into net (a
    net of the checkpoint's model and input shape). NC_EFILE naming the file and the tensor. */
 int train_checkpoint_weights(const char *path, void *net, NcError *err);

@@ -3,7 +3,7 @@
 
 int cmd_train(int argc, char **argv) {
     Opt o[TRAIN_OPTS_N + 1] = {{"k", 1, "K  negatives per anchor (required)", NULL}};
-    int no = 1 + train_opts_add(o + 1), npos, help;
+    int no = 1 + train_opts_add(o + 1, 1), npos, help;
     const char *pos[1];
     NcError err = {0};
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
@@ -20,6 +20,9 @@ int cmd_train(int argc, char **argv) {
         if (!args_get(o, no, need[i])) { nc_fail(&err, NC_EUSAGE, "--%s: required", need[i]); cli_die(&err); }
     TrainConfig c;
     train_opts_apply(o, no, &c);
+    long k;
+    if (nc_parse_long(args_get(o, no, "k"), "--k", 1, 1000000, &k, &err)) cli_die(&err);
+    c.k = (int)k;
     TrainResult r;
     if (train_run(&c, args_get(o, no, "resume") != NULL, &r, &err)) cli_die(&err);
     printf("trained %d epochs in %.1f s (%.0f images/s); final loss %.4f; checkpoint %s/ckpt.safetensors\n",

@@ -10,6 +10,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -19,6 +20,7 @@ static const struct {
     {"theory", cmd_theory, "the NCE-optimal representation for k negatives, certified, and its downstream loss"},
     {"train", cmd_train, "contrastive training with exactly k negatives per anchor, checkpointed"},
     {"eval", cmd_eval, "mean classifier, linear probe and kNN of a trained encoder (features and head)"},
+    {"sweep", cmd_sweep, "train and evaluate every (k, seed), resumably: results.json/csv, plots, report.html"},
     {"demo", cmd_demo, "the theory sweep for uniform and Zipf class priors, written under out/"},
     {"bench", cmd_bench, "timings of the theory engine (--theory)"},
     {"data", cmd_data, "dataset info and conversion: ncelab data info SPEC | convert SPEC FILE"},

@@ -28,9 +28,9 @@ static const Opt TRAIN_OPTS[TRAIN_OPTS_N] = {
     {"resume", 0, "continue from DIR/ckpt.safetensors", NULL},
 };
 
-int train_opts_add(Opt *o) {
+int train_opts_add(Opt *o, int with_resume) {
     memcpy(o, TRAIN_OPTS, sizeof TRAIN_OPTS);
-    return TRAIN_OPTS_N;
+    return with_resume ? TRAIN_OPTS_N : TRAIN_OPTS_N - 1;
 }
 
 static void copy_opt(char *dst, size_t n, const char *v) {
@@ -50,7 +50,7 @@ void train_opts_apply(const Opt *o, int no, TrainConfig *c) {
     copy_opt(c->loss, sizeof c->loss, args_get(o, no, "loss"));
     copy_opt(c->imbalance, sizeof c->imbalance, args_get(o, no, "imbalance"));
     struct { const char *name; int *dst; long lo, hi; } ints[] = {
-        {"k", &c->k, 1, 1000000}, {"batch", &c->batch, 2, 65536}, {"epochs", &c->epochs, 1, 100000},
+        {"batch", &c->batch, 2, 65536}, {"epochs", &c->epochs, 1, 100000},
         {"warmup", &c->warmup_epochs, 0, 100000}, {"queue", &c->queue, 1, 10000000}, {"threads", &c->threads, 1, 1024},
         {"train-limit", &c->train_limit, 2, 100000000}, {"knn-monitor", &c->knn_monitor, 1, 100000000},
     };

@@ -5,10 +5,12 @@
 #include "args.h"
 #include "ncelab/train.h"
 
-/* The number of training options, and train_opts_add: copies them to o (room for TRAIN_OPTS_N). */
+/* The number of training options, and train_opts_add: copies them to o (room for TRAIN_OPTS_N),
+   with or without --resume (the last); returns how many. */
 enum { TRAIN_OPTS_N = 22 };
-int train_opts_add(Opt *o);
-/* train_opts_apply: fills c (from its defaults) with the values given; exits 2 on a bad value. */
+int train_opts_add(Opt *o, int with_resume);
+/* train_opts_apply: fills c (from its defaults) with the values given (all but k, which the
+   command reads); exits 2 on a bad value. */
 void train_opts_apply(const Opt *o, int no, TrainConfig *c);
 
 #endif

@@ -78,8 +78,7 @@ bad:
     return nc_fail(err, NC_EFILE, "%s: the configuration lacks a field or has one of the wrong type", what);
 }
 
-/* Every field but the number of epochs and the monitor. */
-static int same_run(const TrainConfig *a, const TrainConfig *b) {
+int train_config_same(const TrainConfig *a, const TrainConfig *b) {
     TrainConfig x = *a, y = *b;
     x.epochs = y.epochs = 0;
     x.knn_monitor = y.knn_monitor = 0;
@@ -175,7 +174,7 @@ static int ckpt_load(const char *path, const TrainConfig *c, TrainState *s, NcEr
     long epoch = 0, step = 0;
     if (!cj) rc = nc_fail(err, NC_EFILE, "%s: not an ncelab checkpoint (no config in the metadata)", path);
     if (!rc) rc = train_config_parse(cj, path, &saved, err);
-    if (!rc && !same_run(&saved, c))
+    if (!rc && !train_config_same(&saved, c))
         rc = nc_fail(err, NC_EUSAGE, "--resume: %s was written by another configuration (%s); refusing to overwrite it", path, cj);
     if (!rc) rc = st_meta_long(&f, "epoch", &epoch, err);
     if (!rc) rc = st_meta_long(&f, "step", &step, err);
@@ -209,6 +208,17 @@ int train_checkpoint_config(const char *path, TrainConfig *c, NcError *err) {
     if (!cj) rc = nc_fail(err, NC_EFILE, "%s: not an ncelab checkpoint (no config in the metadata)", path);
     else rc = train_config_parse(cj, path, c, err);
     st_free(&f);
+    return rc;
+}
+
+int train_checkpoint_epoch(const char *path, int *epoch, NcError *err) {
+    StFile f;
+    long e = 0;
+    int rc = st_load(path, &f, err);
+    if (rc) return rc;
+    rc = st_meta_long(&f, "epoch", &e, err);
+    st_free(&f);
+    *epoch = (int)e;
     return rc;
 }
 

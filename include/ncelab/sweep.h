@@ -1,0 +1,58 @@
+// sweep.h -- the k-sweep: train and evaluate every (k, seed), resumably, summarise mean +- std per
+// k, and put the theory engine's prediction for the dataset's class prior beside it.
+#ifndef NCELAB_SWEEP_H
+#define NCELAB_SWEEP_H
+
+#include <cjson/cJSON.h>
+
+#include "ncelab/eval.h"
+#include "ncelab/theory.h"
+#include "ncelab/train.h"
+
+typedef struct {
+    TrainConfig base;        /* every training option; k, seed and out are set per run */
+    const long *ks;          /* (nk) values of k, increasing */
+    int nk;
+    int seeds;               /* seeds base.seed, base.seed + 1, ... */
+    EvalConfig eval;
+    int eval_batch;
+    char out[512];           /* DIR: DIR/runs/k<K>_seed<S>/ per run */
+} SweepConfig;
+
+typedef struct {
+    long k;
+    int seed, epochs;
+    double final_loss, train_seconds, eval_seconds, imgs_per_sec;
+    double collision_rate;   /* last epoch: fraction of negatives of the anchor's class */
+    double any_collision;    /* last epoch: fraction of anchors with a negative of their class */
+    EvalMetrics features, head;
+    int skipped;             /* 1: read from an earlier run's result.json */
+} SweepRun;
+
+/* The theory engine on the dataset's class prior: N classes, rho from the training split's class
+   counts, R = 1 / sqrt(T) (unit-norm embeddings at temperature T), the training loss. */
+typedef struct {
+    int N;
+    double R;
+    double *rho;             /* (N) */
+    TheorySolution *sol;     /* (nk) */
+    double seconds;
+} SweepTheory;
+
+/* sweep_run: every (k, seed) in order: a run whose result.json matches its configuration is read
+   back and skipped, an unfinished checkpoint is resumed, a finished one only evaluated; then
+   result.json is written. A run directory that holds another configuration is refused (NC_EUSAGE
+   naming it). runs: (nk * seeds) malloc'd. th gets the theory prediction. */
+int sweep_run(const SweepConfig *c, SweepRun **runs, SweepTheory *th, NcError *err);
+void sweep_theory_free(SweepTheory *th, int nk);
+
+/* sweep_write: DIR/results.json ({"config","theory","runs","summary"}, DESIGN.md section 4),
+   DIR/results.csv (one line per run), DIR/summary.csv (mean, std per k and layer),
+   DIR/accuracy_features.svg, DIR/accuracy_head.svg, DIR/collision.svg, DIR/simplex.svg and the
+   self-contained DIR/report.html; all atomically. */
+int sweep_write(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th, NcError *err);
+
+/* sweep_summary_table: mean +- std per k of the three accuracies of each layer, on f. */
+void sweep_summary_table(FILE *f, const SweepConfig *c, const SweepRun *runs);
+
+#endif

@@ -1,0 +1,488 @@
+// sweep_report.c -- a k-sweep's results: JSON, CSV, a terminal table, SVG plots and one
+// self-contained HTML page with the experiments and the theory's prediction side by side.
+#define _POSIX_C_SOURCE 200809L
+#include "ncelab/sweep.h"
+#include "ncelab/jsonio.h"
+#include "ncelab/report.h"
+#include "ncelab/svg.h"
+
+#include <cblas.h>
+#include <dnnl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- mean and std over the seeds of one k ---- */
+
+enum { SM_MEAN, SM_LINEAR, SM_KNN, SM_SIMPLEX, SM_WITHIN, SM_N };
+static const char *SM_NAME[SM_N] = {"mean_acc", "linear_acc", "knn_acc", "simplex_deviation", "within_class_ratio"};
+
+static double metric(const EvalMetrics *m, int i) {
+    switch (i) {
+    case SM_MEAN: return m->mean_acc;
+    case SM_LINEAR: return m->linear_acc;
+    case SM_KNN: return m->knn_acc;
+    case SM_SIMPLEX: return m->simplex_deviation;
+    default: return m->within_class_ratio;
+    }
+}
+
+/* mean and sample std (0 for one value) of v[0..n) */
+static void mean_std(const double *v, int n, double *mean, double *sd) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    *mean = n ? s / n : NAN;
+    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0;
+}
+
+/* stat[(i * 2 + layer) * SM_N + m] over the seeds of k index i; layer 0 features, 1 head */
+static void summarise(const SweepConfig *c, const SweepRun *runs, double *mean, double *sd) {
+    double *v = nc_malloc(sizeof(double) * c->seeds);
+    for (int i = 0; i < c->nk; i++)
+        for (int l = 0; l < 2; l++)
+            for (int m = 0; m < SM_N; m++) {
+                for (int s = 0; s < c->seeds; s++) {
+                    const SweepRun *r = &runs[i * c->seeds + s];
+                    v[s] = metric(l ? &r->head : &r->features, m);
+                }
+                size_t t = (size_t)(i * 2 + l) * SM_N + m;
+                mean_std(v, c->seeds, &mean[t], &sd[t]);
+            }
+    free(v);
+}
+
+/* collision rates over the seeds: what[0] per negative, what[1] any per anchor */
+static void collisions(const SweepConfig *c, const SweepRun *runs, int i, double mean[2], double sd[2]) {
+    double *v = nc_malloc(sizeof(double) * c->seeds), *w = nc_malloc(sizeof(double) * c->seeds);
+    for (int s = 0; s < c->seeds; s++) {
+        v[s] = runs[i * c->seeds + s].collision_rate;
+        w[s] = runs[i * c->seeds + s].any_collision;
+    }
+    mean_std(v, c->seeds, &mean[0], &sd[0]);
+    mean_std(w, c->seeds, &mean[1], &sd[1]);
+    free(v);
+    free(w);
+}
+
+void sweep_summary_table(FILE *f, const SweepConfig *c, const SweepRun *runs) {
+    double *mu = nc_malloc(sizeof(double) * c->nk * 2 * SM_N), *sd = nc_malloc(sizeof(double) * c->nk * 2 * SM_N);
+    summarise(c, runs, mu, sd);
+    fprintf(f, "test accuracy, mean +- std over %d seed%s\n", c->seeds, c->seeds > 1 ? "s" : "");
+    fprintf(f, "%6s | %-44s | %-44s\n", "", "head (the f of the theory)", "backbone features");
+    fprintf(f, "%6s | %14s %14s %14s | %14s %14s %14s\n", "k", "mean clf", "linear", "kNN", "mean clf", "linear", "kNN");
+    for (int i = 0; i < c->nk; i++) {
+        fprintf(f, "%6ld |", c->ks[i]);
+        for (int l = 1; l >= 0; l--) {
+            for (int m = SM_MEAN; m <= SM_KNN; m++) {
+                size_t t = (size_t)(i * 2 + l) * SM_N + m;
+                fprintf(f, " %6.4f+-%6.4f", mu[t], sd[t]);
+            }
+            fprintf(f, "%s", l ? " |" : "\n");
+        }
+    }
+    free(mu);
+    free(sd);
+}
+
+/* ---- JSON and CSV ---- */
+
+static cJSON *theory_json(const SweepTheory *th, int nk) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "classes", th->N);
+    cJSON_AddItemToObject(o, "rho", json_number_array(th->rho, th->N));
+    cJSON_AddNumberToObject(o, "norm", th->R);
+    cJSON_AddNumberToObject(o, "seconds", th->seconds);
+    cJSON *a = cJSON_AddArrayToObject(o, "results");
+    for (int i = 0; i < nk; i++) {
+        const TheorySolution *s = &th->sol[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "k", (double)s->k);
+        cJSON_AddItemToObject(e, "nce_loss", json_number(s->loss));
+        cJSON_AddItemToObject(e, "collision_prob", json_number(s->collision_prob));
+        cJSON_AddItemToObject(e, "simplex_deviation", json_number(s->st.simplex_deviation));
+        cJSON_AddItemToObject(e, "mean_ce", json_number(s->ds.mean_ce));
+        cJSON_AddItemToObject(e, "mean_ce_balanced", json_number(s->ds.mean_ce_balanced));
+        cJSON_AddItemToObject(e, "mean_acc", json_number(s->ds.mean_acc));
+        cJSON_AddItemToObject(e, "gap", json_number(s->cert.gap));
+        cJSON_AddBoolToObject(e, "optimal", s->cert.optimal);
+        cJSON_AddItemToArray(a, e);
+    }
+    return o;
+}
+
+static cJSON *results_json(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th) {
+    cJSON *doc = cJSON_CreateObject();
+    char *cj = train_config_json(&c->base);
+    cJSON *cfg = cJSON_Parse(cj);
+    free(cj);
+    cJSON_DeleteItemFromObject(cfg, "k");
+    cJSON_DeleteItemFromObject(cfg, "seed");
+    cJSON *ka = cJSON_AddArrayToObject(cfg, "ks");
+    for (int i = 0; i < c->nk; i++) cJSON_AddItemToArray(ka, cJSON_CreateNumber((double)c->ks[i]));
+    cJSON_AddNumberToObject(cfg, "seeds", c->seeds);
+    cJSON_AddNumberToObject(cfg, "first_seed", (double)c->base.seed);
+    cJSON_AddNumberToObject(cfg, "knn_k", c->eval.knn_k);
+    cJSON_AddNumberToObject(cfg, "knn_t", c->eval.knn_t);
+    cJSON_AddItemToObject(doc, "config", cfg);
+    cJSON_AddItemToObject(doc, "theory", theory_json(th, c->nk));
+    cJSON *ra = cJSON_AddArrayToObject(doc, "runs");
+    for (int i = 0; i < c->nk * c->seeds; i++) {
+        const SweepRun *r = &runs[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "k", (double)r->k);
+        cJSON_AddNumberToObject(e, "seed", r->seed);
+        cJSON_AddNumberToObject(e, "epochs", r->epochs);
+#define NUM(f) cJSON_AddItemToObject(e, #f, json_number(r->f));
+        NUM(final_loss) NUM(train_seconds) NUM(eval_seconds) NUM(imgs_per_sec) NUM(collision_rate) NUM(any_collision)
+#undef NUM
+        cJSON_AddItemToObject(e, "features", eval_metrics_json(&r->features));
+        cJSON_AddItemToObject(e, "head", eval_metrics_json(&r->head));
+        cJSON_AddItemToArray(ra, e);
+    }
+    double *mu = nc_malloc(sizeof(double) * c->nk * 2 * SM_N), *sd = nc_malloc(sizeof(double) * c->nk * 2 * SM_N);
+    summarise(c, runs, mu, sd);
+    cJSON *sa = cJSON_AddArrayToObject(doc, "summary");
+    for (int i = 0; i < c->nk; i++)
+        for (int l = 0; l < 2; l++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "k", (double)c->ks[i]);
+            cJSON_AddStringToObject(e, "layer", l ? "head" : "features");
+            cJSON_AddNumberToObject(e, "seeds", c->seeds);
+            for (int m = 0; m < SM_N; m++) {
+                char name[64];
+                size_t t = (size_t)(i * 2 + l) * SM_N + m;
+                snprintf(name, sizeof name, "%s_mean", SM_NAME[m]);
+                cJSON_AddItemToObject(e, name, json_number(mu[t]));
+                snprintf(name, sizeof name, "%s_std", SM_NAME[m]);
+                cJSON_AddItemToObject(e, name, json_number(sd[t]));
+            }
+            double cm[2], cs[2];
+            collisions(c, runs, i, cm, cs);
+            cJSON_AddItemToObject(e, "collision_rate_mean", json_number(cm[0]));
+            cJSON_AddItemToObject(e, "any_collision_mean", json_number(cm[1]));
+            cJSON_AddItemToObject(e, "tau_k", json_number(th->sol[i].collision_prob));
+            cJSON_AddItemToArray(sa, e);
+        }
+    free(mu);
+    free(sd);
+    return doc;
+}
+
+/* A growable text buffer for the CSV files and the page. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+} Text;
+
+static void tx_printf(Text *t, const char *fmt, ...) {
+    va_list ap, aq;
+    va_start(ap, fmt);
+    va_copy(aq, ap);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0) { va_end(aq); return; }
+    if (t->n + (size_t)need + 1 > t->cap) {
+        t->cap = (t->n + (size_t)need + 1) * 2;
+        t->s = nc_realloc(t->s, t->cap);
+    }
+    vsnprintf(t->s + t->n, (size_t)need + 1, fmt, aq);
+    va_end(aq);
+    t->n += (size_t)need;
+}
+
+/* text with &, <, > and " escaped */
+static void tx_escape(Text *t, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': tx_printf(t, "&amp;"); break;
+        case '<': tx_printf(t, "&lt;"); break;
+        case '>': tx_printf(t, "&gt;"); break;
+        case '"': tx_printf(t, "&quot;"); break;
+        default: tx_printf(t, "%c", *s);
+        }
+    }
+}
+
+static int tx_save(const char *dir, const char *name, Text *t, NcError *err) {
+    char *p = nc_path_join(dir, name);
+    int rc = nc_write_atomic(p, t->s ? t->s : "", t->n, err);
+    free(p);
+    free(t->s);
+    memset(t, 0, sizeof *t);
+    return rc;
+}
+
+static void results_csv(const SweepConfig *c, const SweepRun *runs, Text *t) {
+    tx_printf(t, "k,seed,epochs,final_loss,train_seconds,eval_seconds,imgs_per_sec,collision_rate,any_collision");
+    for (int l = 0; l < 2; l++)
+        for (int m = 0; m < SM_N; m++) tx_printf(t, ",%s_%s", l ? "head" : "features", SM_NAME[m]);
+    tx_printf(t, "\n");
+    for (int i = 0; i < c->nk * c->seeds; i++) {
+        const SweepRun *r = &runs[i];
+        tx_printf(t, "%ld,%d,%d,%.6f,%.2f,%.2f,%.1f,%.5f,%.5f", r->k, r->seed, r->epochs, r->final_loss, r->train_seconds,
+                  r->eval_seconds, r->imgs_per_sec, r->collision_rate, r->any_collision);
+        for (int l = 0; l < 2; l++)
+            for (int m = 0; m < SM_N; m++) tx_printf(t, ",%.6g", metric(l ? &r->head : &r->features, m));
+        tx_printf(t, "\n");
+    }
+}
+
+static void summary_csv(const SweepConfig *c, const double *mu, const double *sd, const SweepTheory *th, Text *t) {
+    tx_printf(t, "k,layer,seeds");
+    for (int m = 0; m < SM_N; m++) tx_printf(t, ",%s_mean,%s_std", SM_NAME[m], SM_NAME[m]);
+    tx_printf(t, ",tau_k,theory_mean_ce,theory_simplex_deviation\n");
+    for (int i = 0; i < c->nk; i++)
+        for (int l = 0; l < 2; l++) {
+            tx_printf(t, "%ld,%s,%d", c->ks[i], l ? "head" : "features", c->seeds);
+            for (int m = 0; m < SM_N; m++) {
+                size_t x = (size_t)(i * 2 + l) * SM_N + m;
+                tx_printf(t, ",%.6g,%.6g", mu[x], sd[x]);
+            }
+            tx_printf(t, ",%.6g,%.6g,%.6g\n", th->sol[i].collision_prob, th->sol[i].ds.mean_ce,
+                      th->sol[i].st.simplex_deviation);
+        }
+}
+
+/* ---- plots ---- */
+
+static char *plot_accuracy(const SweepConfig *c, const double *mu, const double *sd, int layer) {
+    int n = c->nk;
+    double *x = nc_malloc(sizeof(double) * n), *y = nc_malloc(sizeof(double) * n * 6);
+    for (int i = 0; i < n; i++) {
+        x[i] = (double)c->ks[i];
+        for (int m = 0; m < 3; m++) {
+            size_t t = (size_t)(i * 2 + layer) * SM_N + m;
+            y[m * n + i] = mu[t];
+            y[(3 + m) * n + i] = sd[t];
+        }
+    }
+    SvgSeries s[3] = {
+        {"mean classifier", x, y, y + 3 * n, n, 0, 1},
+        {"linear probe", x, y + n, y + 4 * n, n, 0, 1},
+        {"weighted kNN", x, y + 2 * n, y + 5 * n, n, 0, 1},
+    };
+    char title[160];
+    snprintf(title, sizeof title, "Test accuracy of the %s against k (mean +- std, %d seed%s)",
+             layer ? "head output" : "backbone features", c->seeds, c->seeds > 1 ? "s" : "");
+    SvgPlot p = {title, "number of negatives k", "test accuracy", 1, 0, 0, 0, 0, 0};
+    char *svg = svg_render(&p, s, 3);
+    free(x);
+    free(y);
+    return svg;
+}
+
+static char *plot_collision(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th) {
+    int n = c->nk;
+    double *x = nc_malloc(sizeof(double) * n), *y = nc_malloc(sizeof(double) * n * 6);
+    double q = 0;
+    for (int j = 0; j < th->N; j++) q += th->rho[j] * th->rho[j];
+    for (int i = 0; i < n; i++) {
+        double m[2], s[2];
+        collisions(c, runs, i, m, s);
+        x[i] = (double)c->ks[i];
+        y[i] = m[1];
+        y[n + i] = s[1];
+        y[2 * n + i] = th->sol[i].collision_prob;
+        y[3 * n + i] = m[0];
+        y[4 * n + i] = s[0];
+        y[5 * n + i] = q;
+    }
+    SvgSeries s[4] = {
+        {"anchors with a same-class negative (measured)", x, y, y + n, n, 0, 1},
+        {"tau_k = 1 - sum rho_c (1 - rho_c)^k", x, y + 2 * n, NULL, n, 1, 0},
+        {"negatives of the anchor's class (measured)", x, y + 3 * n, y + 4 * n, n, 0, 1},
+        {"sum rho_c^2", x, y + 5 * n, NULL, n, 1, 0},
+    };
+    SvgPlot p = {"Class collisions against k", "number of negatives k", "rate", 1, 0, 0, 0, 0, 1.05};
+    char *svg = svg_render(&p, s, 4);
+    free(x);
+    free(y);
+    return svg;
+}
+
+static char *plot_simplex(const SweepConfig *c, const double *mu, const double *sd, const SweepTheory *th) {
+    int n = c->nk;
+    double *x = nc_malloc(sizeof(double) * n), *y = nc_malloc(sizeof(double) * n * 5);
+    for (int i = 0; i < n; i++) {
+        x[i] = (double)c->ks[i];
+        for (int l = 0; l < 2; l++) {
+            size_t t = (size_t)(i * 2 + l) * SM_N + SM_SIMPLEX;
+            y[(2 * l) * n + i] = mu[t];
+            y[(2 * l + 1) * n + i] = sd[t];
+        }
+        y[4 * n + i] = th->sol[i].st.simplex_deviation;
+    }
+    SvgSeries s[3] = {
+        {"head class means (measured)", x, y + 2 * n, y + 3 * n, n, 0, 1},
+        {"backbone class means (measured)", x, y, y + n, n, 0, 1},
+        {"NCE optimum of the theory", x, y + 4 * n, NULL, n, 1, 1},
+    };
+    SvgPlot p = {"Distance of the class means from the regular simplex", "number of negatives k",
+                 "max |cos(mu_i, mu_j) + 1/(N-1)|", 1, 0, 0, 0, 0, 0};
+    char *svg = svg_render(&p, s, 3);
+    free(x);
+    free(y);
+    return svg;
+}
+
+/* ---- the page ---- */
+
+/* an SVG document inlined: everything from "<svg" on */
+static void tx_svg(Text *t, const char *svg) {
+    const char *p = svg ? strstr(svg, "<svg") : NULL;
+    tx_printf(t, "<figure>%s</figure>\n", p ? p : "<p>(plot unavailable)</p>");
+}
+
+static void html_summary(Text *t, const SweepConfig *c, const double *mu, const double *sd) {
+    tx_printf(t, "<table><tr><th rowspan=2>k</th><th colspan=3>head (the f of the theory)</th>"
+                 "<th colspan=3>backbone features</th></tr>\n<tr>");
+    for (int l = 0; l < 2; l++) tx_printf(t, "<th>mean classifier</th><th>linear probe</th><th>kNN</th>");
+    tx_printf(t, "</tr>\n");
+    for (int i = 0; i < c->nk; i++) {
+        tx_printf(t, "<tr><td>%ld</td>", c->ks[i]);
+        for (int l = 1; l >= 0; l--)
+            for (int m = SM_MEAN; m <= SM_KNN; m++) {
+                size_t x = (size_t)(i * 2 + l) * SM_N + m;
+                tx_printf(t, "<td>%.4f &plusmn; %.4f</td>", mu[x], sd[x]);
+            }
+        tx_printf(t, "</tr>\n");
+    }
+    tx_printf(t, "</table>\n");
+}
+
+/* The experiments' answer in one sentence: the change of each head accuracy from the smallest k
+   to the largest, against the spread of the seeds. */
+static void html_verdict(Text *t, const SweepConfig *c, const double *mu, const double *sd) {
+    if (c->nk < 2) return;
+    int last = c->nk - 1, worse = 0;
+    tx_printf(t, "<p class=verdict>From k = %ld to k = %ld, the head's test accuracy changed by ", c->ks[0], c->ks[last]);
+    for (int m = SM_MEAN; m <= SM_KNN; m++) {
+        size_t a = (size_t)(0 * 2 + 1) * SM_N + m, b = (size_t)(last * 2 + 1) * SM_N + m;
+        double d = mu[b] - mu[a], noise = 2 * fmax(sd[a], sd[b]);
+        worse |= d < -noise - 0.005;
+        tx_printf(t, "%+.4f (%s)%s", d, m == SM_MEAN ? "mean classifier" : m == SM_LINEAR ? "linear probe" : "kNN",
+                  m == SM_KNN ? ". " : ", ");
+    }
+    tx_printf(t, "%s</p>\n", worse ? "At least one accuracy fell by more than twice the seeds' spread: more negatives "
+                                     "hurt here." : "No accuracy fell by more than twice the seeds' spread: more "
+                                     "negatives did not hurt.");
+}
+
+static void html_theory(Text *t, const SweepConfig *c, const SweepTheory *th) {
+    tx_printf(t, "<p>The latent-class model with the training split's class prior (N = %d, rho = ", th->N);
+    for (int i = 0; i < th->N && i < 12; i++) tx_printf(t, "%s%.4f", i ? ", " : "", th->rho[i]);
+    tx_printf(t, "%s), embeddings in the ball of radius R = 1/sqrt(T) = %.4f (unit vectors at temperature T = %g), "
+                 "solved and certified for every k in %.2f s.</p>\n",
+              th->N > 12 ? ", ..." : "", th->R, c->base.temp, th->seconds);
+    tx_printf(t, "<table><tr><th>k</th><th>&tau;<sub>k</sub></th><th>NCE loss</th><th>mean CE</th>"
+                 "<th>balanced CE</th><th>mean acc</th><th>simplex deviation</th><th>certificate gap</th></tr>\n");
+    for (int i = 0; i < c->nk; i++) {
+        const TheorySolution *s = &th->sol[i];
+        tx_printf(t, "<tr><td>%ld</td><td>%.4f</td><td>%.5f</td><td>%.5f</td><td>%.5f</td><td>%.4f</td><td>%.2e</td>"
+                     "<td>%.1e%s</td></tr>\n", s->k, s->collision_prob, s->loss, s->ds.mean_ce, s->ds.mean_ce_balanced,
+                  s->ds.mean_acc, s->st.simplex_deviation, s->cert.gap, s->cert.optimal ? "" : " (not certified)");
+    }
+    tx_printf(t, "</table>\n");
+}
+
+static void html_runs(Text *t, const SweepConfig *c, const SweepRun *runs) {
+    tx_printf(t, "<table><tr><th>k</th><th>seed</th><th>epochs</th><th>final loss</th><th>train s</th><th>images/s</th>"
+                 "<th>eval s</th><th>collision</th><th>head mean</th><th>head linear</th><th>head kNN</th>"
+                 "<th>features mean</th><th>features linear</th><th>features kNN</th></tr>\n");
+    for (int i = 0; i < c->nk * c->seeds; i++) {
+        const SweepRun *r = &runs[i];
+        tx_printf(t, "<tr><td>%ld</td><td>%d</td><td>%d</td><td>%.4f</td><td>%.0f</td><td>%.0f</td><td>%.0f</td>"
+                     "<td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td></tr>\n",
+                  r->k, r->seed, r->epochs, r->final_loss, r->train_seconds, r->imgs_per_sec, r->eval_seconds,
+                  r->any_collision, r->head.mean_acc, r->head.linear_acc, r->head.knn_acc, r->features.mean_acc,
+                  r->features.linear_acc, r->features.knn_acc);
+    }
+    tx_printf(t, "</table>\n");
+}
+
+static void html_page(Text *t, const SweepConfig *c, const SweepRun *runs, const SweepTheory *th, const double *mu,
+                      const double *sd, char *const svg[5], const char *config_json) {
+    double train_s = 0;
+    for (int i = 0; i < c->nk * c->seeds; i++) train_s += runs[i].train_seconds;
+    tx_printf(t, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>ncelab: ");
+    tx_escape(t, c->base.data);
+    tx_printf(t, "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+                 "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
+                 "text-align:right}th{background:#eef}figure{margin:1em 0}pre{background:#f6f6f6;padding:1em;"
+                 "overflow:auto}figure svg{max-width:100%;height:auto}.two{display:grid;grid-template-columns:1fr 1fr;"
+                 "gap:1em}.verdict{font-size:1.1em;background:#efe;padding:.6em;border-left:4px solid #4a4}"
+                 "</style></head><body>\n");
+    tx_printf(t, "<h1>Do more negatives hurt? A k-sweep on ");
+    tx_escape(t, c->base.data);
+    tx_printf(t, "</h1>\n<p>%s encoder, %s positives, %d epoch%s per run, batch %d, temperature %g, %s; "
+                 "k &isin; {", c->base.model, c->base.positives, c->base.epochs, c->base.epochs > 1 ? "s" : "",
+              c->base.batch, c->base.temp, c->base.optim);
+    for (int i = 0; i < c->nk; i++) tx_printf(t, "%s%ld", i ? ", " : "", c->ks[i]);
+    tx_printf(t, "}, %d seed%s; %.1f minutes of training in all.", c->seeds, c->seeds > 1 ? "s" : "", train_s / 60);
+    if (c->base.imbalance[0]) tx_printf(t, " Training classes imbalanced as %s.", c->base.imbalance);
+    tx_printf(t, "</p>\n<h2>The experiments' answer</h2>\n");
+    html_verdict(t, c, mu, sd);
+    html_summary(t, c, mu, sd);
+    tx_printf(t, "<div class=two>");
+    tx_svg(t, svg[0]);
+    tx_svg(t, svg[1]);
+    tx_printf(t, "</div>\n<h2>The theory's answer</h2>\n");
+    html_theory(t, c, th);
+    tx_printf(t, "<div class=two>");
+    tx_svg(t, svg[4]);
+    tx_svg(t, svg[3]);
+    tx_printf(t, "</div>\n<h2>Collisions, next to the theory's &tau;<sub>k</sub></h2>\n<div class=two>");
+    tx_svg(t, svg[2]);
+    tx_printf(t, "</div>\n");
+    tx_printf(t, "<h2>Runs</h2>\n");
+    html_runs(t, c, runs);
+    tx_printf(t, "<h2>Configuration</h2>\n<pre>");
+    tx_escape(t, config_json);
+    dnnl_version_t const *dv = dnnl_version();
+    time_t now = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+    tx_printf(t, "</pre>\n<p>ncelab %s, oneDNN %d.%d.%d, OpenBLAS (", NCELAB_VERSION, dv->major, dv->minor, dv->patch);
+    tx_escape(t, openblas_get_config());
+    tx_printf(t, "), compiler ");
+    tx_escape(t, __VERSION__);
+    tx_printf(t, "; written %s.</p>\n</body></html>\n", when);
+}
+
+int sweep_write(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th, NcError *err) {
+    int rc;
+    cJSON *doc = results_json(c, runs, th);
+    char *p = nc_path_join(c->out, "results.json");
+    rc = json_save(p, doc, err);
+    free(p);
+    char *config_json = cJSON_Print(cJSON_GetObjectItemCaseSensitive(doc, "config"));
+    cJSON_Delete(doc);
+    double *mu = nc_malloc(sizeof(double) * c->nk * 2 * SM_N), *sd = nc_malloc(sizeof(double) * c->nk * 2 * SM_N);
+    summarise(c, runs, mu, sd);
+    Text t = {0};
+    if (!rc) { results_csv(c, runs, &t); rc = tx_save(c->out, "results.csv", &t, err); }
+    if (!rc) { summary_csv(c, mu, sd, th, &t); rc = tx_save(c->out, "summary.csv", &t, err); }
+    char title[160];
+    snprintf(title, sizeof title, "Theory: downstream losses of the NCE optimum, N = %d, R = %.3g", th->N, th->R);
+    char *svg[5] = {plot_accuracy(c, mu, sd, 1), plot_accuracy(c, mu, sd, 0), plot_collision(c, runs, th),
+                    plot_simplex(c, mu, sd, th), report_theory_svg(NULL, title, th->sol, c->nk)};
+    const char *names[5] = {"accuracy_head.svg", "accuracy_features.svg", "collision.svg", "simplex.svg", "theory.svg"};
+    for (int i = 0; i < 5 && !rc; i++) {
+        if (!svg[i]) { rc = nc_fail(err, NC_EFILE, "%s: cannot render", names[i]); break; }
+        p = nc_path_join(c->out, names[i]);
+        rc = report_write_text(p, svg[i], err);
+        free(p);
+    }
+    if (!rc) {
+        html_page(&t, c, runs, th, mu, sd, svg, config_json ? config_json : "{}");
+        rc = tx_save(c->out, "report.html", &t, err);
+    }
+    for (int i = 0; i < 5; i++) free(svg[i]);
+    free(config_json);
+    free(mu);
+    free(sd);
+    return rc;
+}
