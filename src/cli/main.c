@@ -21,7 +21,7 @@ static const struct {
     {"train", cmd_train, "contrastive training with exactly k negatives per anchor, checkpointed"},
     {"eval", cmd_eval, "mean classifier, linear probe and kNN of a trained encoder (features and head)"},
     {"sweep", cmd_sweep, "train and evaluate every (k, seed), resumably: results.json/csv, plots, report.html"},
-    {"demo", cmd_demo, "the theory sweep for uniform and Zipf class priors, written under out/"},
+    {"demo", cmd_demo, "the theory sweep, then a k-sweep on Fashion-MNIST: out/report.html"},
     {"bench", cmd_bench, "timings of the theory engine (--theory)"},
     {"data", cmd_data, "dataset info and conversion: ncelab data info SPEC | convert SPEC FILE"},
 };

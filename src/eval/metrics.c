@@ -52,6 +52,39 @@ static void normalise_rows(float *x, int n, int d) {
 }
 
 /* Weighted kNN (InstDisc): the k most cosine-similar train rows vote with weight exp(cos / T). */
+/* The class of the weighted vote of the k largest similarities s[0..ntr). */
+static int knn_vote(const float *s, const int32_t *ytr, int ntr, int nc, int k, double T) {
+    /* a min-heap of the k best (value, index) */
+    float hv[1024];
+    int hi[1024], hn = 0, kk = k > 1024 ? 1024 : k;
+    for (int j = 0; j < ntr; j++) {
+        float v = s[j];
+        if (hn < kk) {
+            int p = hn++;
+            while (p > 0 && hv[(p - 1) / 2] > v) { hv[p] = hv[(p - 1) / 2]; hi[p] = hi[(p - 1) / 2]; p = (p - 1) / 2; }
+            hv[p] = v; hi[p] = j;
+        } else if (v > hv[0]) {
+            int p = 0;
+            for (;;) {
+                int l = 2 * p + 1, rr = l + 1, q = p;
+                float qv = v;
+                if (l < hn && hv[l] < qv) { q = l; qv = hv[l]; }
+                if (rr < hn && hv[rr] < qv) { q = rr; }
+                if (q == p) break;
+                hv[p] = hv[q]; hi[p] = hi[q]; p = q;
+            }
+            hv[p] = v; hi[p] = j;
+        }
+    }
+    double votes[1024];
+    int ncc = nc > 1024 ? 1024 : nc;
+    for (int c = 0; c < ncc; c++) votes[c] = 0;
+    for (int t = 0; t < hn; t++) if (ytr[hi[t]] < ncc) votes[ytr[hi[t]]] += exp(hv[t] / T);
+    int best = 0;
+    for (int c = 1; c < ncc; c++) if (votes[c] > votes[best]) best = c;
+    return best;
+}
+
 double eval_knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte, int d,
                 int nc, int k, double T) {
     float *a = nc_malloc(sizeof(float) * (size_t)ntr * d), *b = nc_malloc(sizeof(float) * (size_t)nte * d);
@@ -60,47 +93,22 @@ double eval_knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
     normalise_rows(a, ntr, d);
     normalise_rows(b, nte, d);
     if (k > ntr) k = ntr;
-    int chunk = 128;
-    float *sim = nc_malloc(sizeof(float) * (size_t)chunk * ntr);
+    /* each thread takes chunks of test rows: its own GEMM (OpenBLAS on one thread, see
+       eval_metrics) into its own similarity block, then a heap of the k best per row */
+    enum { CHUNK = 64 };
     long right = 0;
-    for (int i0 = 0; i0 < nte; i0 += chunk) {
-        int m = nte - i0 < chunk ? nte - i0 : chunk;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, ntr, d, 1.0f, b + (size_t)i0 * d, d, a, d, 0.0f, sim, ntr);
-        #pragma omp parallel for reduction(+:right) schedule(dynamic, 4)
-        for (int r = 0; r < m; r++) {
-            const float *s = sim + (size_t)r * ntr;
-            /* a min-heap of the k best (value, index) */
-            float hv[1024];
-            int hi[1024], hn = 0, kk = k > 1024 ? 1024 : k;
-            for (int j = 0; j < ntr; j++) {
-                float v = s[j];
-                if (hn < kk) {
-                    int p = hn++;
-                    while (p > 0 && hv[(p - 1) / 2] > v) { hv[p] = hv[(p - 1) / 2]; hi[p] = hi[(p - 1) / 2]; p = (p - 1) / 2; }
-                    hv[p] = v; hi[p] = j;
-                } else if (v > hv[0]) {
-                    int p = 0;
-                    for (;;) {
-                        int l = 2 * p + 1, rr = l + 1, q = p;
-                        float qv = v;
-                        if (l < hn && hv[l] < qv) { q = l; qv = hv[l]; }
-                        if (rr < hn && hv[rr] < qv) { q = rr; }
-                        if (q == p) break;
-                        hv[p] = hv[q]; hi[p] = hi[q]; p = q;
-                    }
-                    hv[p] = v; hi[p] = j;
-                }
-            }
-            double votes[1024];
-            int ncc = nc > 1024 ? 1024 : nc;
-            for (int c = 0; c < ncc; c++) votes[c] = 0;
-            for (int t = 0; t < hn; t++) if (ytr[hi[t]] < ncc) votes[ytr[hi[t]]] += exp(hv[t] / T);
-            int best = 0;
-            for (int c = 1; c < ncc; c++) if (votes[c] > votes[best]) best = c;
-            right += best == yte[i0 + r];
+    #pragma omp parallel reduction(+:right)
+    {
+        float *sim = nc_malloc(sizeof(float) * (size_t)CHUNK * ntr);
+        #pragma omp for schedule(dynamic, 1)
+        for (int i0 = 0; i0 < nte; i0 += CHUNK) {
+            int m = nte - i0 < CHUNK ? nte - i0 : CHUNK;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, ntr, d, 1.0f, b + (size_t)i0 * d, d, a, d, 0.0f, sim, ntr);
+            for (int r = 0; r < m; r++) right += knn_vote(sim + (size_t)r * ntr, ytr, ntr, nc, k, T) == yte[i0 + r];
         }
+        free(sim);
     }
-    free(a); free(b); free(sim);
+    free(a); free(b);
     return (double)right / nte;
 }
 
@@ -117,23 +125,31 @@ typedef struct {
 static double probe_fg(Probe *pr, const double *w, double *g) {
     int n = pr->n, d = pr->d, nc = pr->nc, dd = d + 1;
     float *wf = pr->wf, *z = pr->z, *gf = pr->gf;
-    for (int c = 0; c < nc; c++)
+    float bias[1024];
+    for (int c = 0; c < nc; c++) {
         for (int j = 0; j < d; j++) wf[(size_t)c * d + j] = (float)w[(size_t)c * dd + j];
+        bias[c] = (float)w[(size_t)c * dd + d];
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, d, 1.0f, pr->x, d, wf, d, 0.0f, z, nc);
     double f = 0.0;
     #pragma omp parallel for reduction(+:f) schedule(static)
     for (int i = 0; i < n; i++) {
         float *zi = z + (size_t)i * nc;
         int yi = pr->y[i];
-        double mx = -INFINITY, sum = 0.0, zy = 0.0;
+        float mx = -INFINITY, zy = 0.0f;
         for (int c = 0; c < nc; c++) {
-            double v = zi[c] + w[(size_t)c * dd + d];
-            if (v > mx) mx = v;
-            if (c == yi) zy = v;
+            zi[c] += bias[c];
+            if (zi[c] > mx) mx = zi[c];
+            if (c == yi) zy = zi[c];
         }
-        for (int c = 0; c < nc; c++) sum += exp(zi[c] + w[(size_t)c * dd + d] - mx);
+        double sum = 0.0;
+        for (int c = 0; c < nc; c++) {
+            zi[c] = expf(zi[c] - mx);
+            sum += zi[c];
+        }
         f += mx + log(sum) - zy;
-        for (int c = 0; c < nc; c++) zi[c] = (float)(exp(zi[c] + w[(size_t)c * dd + d] - mx) / sum - (c == yi));
+        float inv = (float)(1.0 / sum);
+        for (int c = 0; c < nc; c++) zi[c] = zi[c] * inv - (c == yi);
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nc, d, n, 1.0f, z, nc, pr->x, d, 0.0f, gf, d);
     double reg = 0;
@@ -243,17 +259,20 @@ static double linear_probe(const float *xtr, const int32_t *ytr, int ntr, const 
     double *w = calloc(nw, sizeof(double));
     float *wf = nc_malloc(sizeof(float) * (size_t)nc * d), *gfb = nc_malloc(sizeof(float) * (size_t)nc * d);
     float *zb = nc_malloc(sizeof(float) * (size_t)ntr * nc);
-    double grid[4] = {1e-5, 1e-4, 1e-3, 1e-2}, best_l2 = grid[0], best = -1;
+    /* the grid from strong to weak regularisation, each fit warm-started from the previous one;
+       the final fit on all of train starts from the best */
+    double grid[4] = {1e-2, 1e-3, 1e-4, 1e-5}, best_l2 = grid[0], best = -1;
+    double *wbest = calloc(nw, sizeof(double));
     for (int g = 0; g < 4; g++) {
-        memset(w, 0, sizeof(double) * nw);
         Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb};
-        probe_fit(&pr, w, 150);
+        probe_fit(&pr, w, 100);
         double acc = probe_acc(w, a + (size_t)nfit * d, ya + nfit, nval, d, nc);
-        if (acc > best) { best = acc; best_l2 = grid[g]; }
+        if (acc > best) { best = acc; best_l2 = grid[g]; memcpy(wbest, w, sizeof(double) * nw); }
     }
-    memset(w, 0, sizeof(double) * nw);
+    memcpy(w, wbest, sizeof(double) * nw);
+    free(wbest);
     Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb};
-    probe_fit(&pr, w, 300);
+    probe_fit(&pr, w, 150);
     double acc = probe_acc(w, b, yte, nte, d, nc);
     *l2_out = best_l2;
     free(mu); free(sd); free(a); free(b); free(ya); free(perm); free(w); free(wf); free(gfb); free(zb);
@@ -265,6 +284,10 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     if (ntr < 2 || nte < 1) return nc_fail(err, NC_EUSAGE, "evaluation: need train and test images");
     if (nclass < 2 || nclass > 1024) return nc_fail(err, NC_EUSAGE, "evaluation: %d classes (2 to 1024 are supported)", nclass);
     memset(m, 0, sizeof *m);
+    /* OpenBLAS's own threads and the OpenMP team spin against each other on 2 cores (the probe
+       took twice as long): the GEMMs here run on one OpenBLAS thread inside OpenMP regions */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     double *mu = nc_malloc(sizeof(double) * nclass * d);
     int *cnt = nc_malloc(sizeof(int) * nclass);
     /* the mean classifier on unit-normalised embeddings, as the theory's f (the head's rows
@@ -302,5 +325,6 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
         for (int t = 0; t < d; t++) between += cnt[cc] * pow(mu[(size_t)cc * d + t] - gm[t], 2);
     m->within_class_ratio = between > 0 ? within / between : INFINITY;
     free(gm); free(mu); free(cnt);
+    openblas_set_num_threads(blas_threads);
     return NC_OK;
 }

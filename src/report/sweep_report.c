@@ -354,21 +354,23 @@ static void html_summary(Text *t, const SweepConfig *c, const double *mu, const 
 }
 
 /* The experiments' answer in one sentence: the change of each head accuracy from the smallest k
-   to the largest, against the spread of the seeds. */
+   to the largest, against the spread of the seeds (at least one point: with one seed the spread
+   is unknown, and runs of one configuration differ by about that much). */
 static void html_verdict(Text *t, const SweepConfig *c, const double *mu, const double *sd) {
     if (c->nk < 2) return;
     int last = c->nk - 1, worse = 0;
     tx_printf(t, "<p class=verdict>From k = %ld to k = %ld, the head's test accuracy changed by ", c->ks[0], c->ks[last]);
     for (int m = SM_MEAN; m <= SM_KNN; m++) {
         size_t a = (size_t)(0 * 2 + 1) * SM_N + m, b = (size_t)(last * 2 + 1) * SM_N + m;
-        double d = mu[b] - mu[a], noise = 2 * fmax(sd[a], sd[b]);
-        worse |= d < -noise - 0.005;
+        double d = mu[b] - mu[a], tol = fmax(2 * fmax(sd[a], sd[b]), 0.01);
+        worse |= d < -tol;
         tx_printf(t, "%+.4f (%s)%s", d, m == SM_MEAN ? "mean classifier" : m == SM_LINEAR ? "linear probe" : "kNN",
                   m == SM_KNN ? ". " : ", ");
     }
-    tx_printf(t, "%s</p>\n", worse ? "At least one accuracy fell by more than twice the seeds' spread: more negatives "
-                                     "hurt here." : "No accuracy fell by more than twice the seeds' spread: more "
-                                     "negatives did not hurt.");
+    tx_printf(t, "%s%s</p>\n", worse ? "At least one accuracy fell by more than the noise (twice the seeds' std, at least "
+                                      "one point): more negatives hurt here." : "No accuracy fell by more than the noise "
+                                      "(twice the seeds' std, at least one point): more negatives did not hurt.",
+              c->seeds < 2 ? " With one seed the spread is not measured: run more seeds (--seeds) to tell." : "");
 }
 
 static void html_theory(Text *t, const SweepConfig *c, const SweepTheory *th) {
