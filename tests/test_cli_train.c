@@ -124,6 +124,32 @@ int main(void) {
     rc = cli_run("train --data synth:4 --k 4 --model vgg --out %s/d", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "vgg"), "unknown model: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
 
+    /* the kNN monitor logs the test accuracy per epoch; --train-limit trains (and evaluates) on a subset */
+    snprintf(p, sizeof p, "%s/m", cli_dir);
+    rc = cli_run("train --data synth:4:16:300 --k 6 --batch 16 --threads 2 --epochs 2 --knn-monitor 200 --train-limit 400 --out %s", p);
+    CHECK(rc == 0 && strstr(cli_out, "kNN "), "--knn-monitor 200 --train-limit 400 (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    cJSON *mlog;
+    char mp[600];
+    snprintf(mp, sizeof mp, "%s/log.json", p);
+    double k1 = NAN, k2 = NAN;
+    if (json_load(mp, &mlog, &err) == NC_OK) {
+        const cJSON *v1 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(mlog, 0), "knn_acc");
+        const cJSON *v2 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(mlog, 1), "knn_acc");
+        if (cJSON_IsNumber(v1) && cJSON_IsNumber(v2)) { k1 = v1->valuedouble; k2 = v2->valuedouble; }
+        cJSON_Delete(mlog);
+    }
+    CHECK(k1 > 0.5 && k2 > 0.5 && k2 <= 1, "log.json: kNN test accuracy after each epoch (%.3f, %.3f; 4 separable classes)", k1, k2);
+    /* 400 images at batch 16: 25 steps an epoch */
+    snprintf(mp, sizeof mp, "%s/ckpt.safetensors", p);
+    rc = cli_run("eval --checkpoint %s --json %s/m.json", mp, cli_dir);
+    snprintf(mp, sizeof mp, "%s/m.json", cli_dir);
+    cJSON *mj = NULL;
+    json_load(mp, &mj, &err);
+    const cJSON *nt = cJSON_GetObjectItemCaseSensitive(mj, "train_images");
+    CHECK(rc == 0 && cJSON_IsNumber(nt) && nt->valuedouble == 400, "eval uses the checkpoint's training subset (%g images)",
+          cJSON_IsNumber(nt) ? nt->valuedouble : -1.0);
+    cJSON_Delete(mj);
+
     /* eval: the JSON contract and the embeddings for numpy */
     rc = cli_run("eval --checkpoint %s --json %s/eval.json --embeddings %s/emb", pa, cli_dir, cli_dir);
     cJSON *ev;
