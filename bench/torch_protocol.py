@@ -204,13 +204,13 @@ def linear_probe(xtr, ytr, xte, yte, nc, seed):
     """Standardised features; L2 from the grid by the accuracy on a held-out 10% of train (each fit
     warm-started from the previous), then a refit on all of train. Returns (test accuracy, l2)."""
     mu, sd = xtr.double().mean(0), xtr.double().std(0, unbiased=False) + 1e-8
-    a, t = (xtr.double() - mu) / sd, (xte.double() - mu) / sd
+    a, t = ((xtr.double() - mu) / sd).float(), ((xte.double() - mu) / sd).float()   # float32, as ncelab's GEMMs
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(a)))
     a, ya = a[perm], ytr[perm]
     nval = len(a) // 10
     nfit = len(a) - nval
-    W = torch.zeros(nc, a.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(nc, dtype=torch.float64, requires_grad=True)
+    W = torch.zeros(nc, a.shape[1], requires_grad=True)
+    b = torch.zeros(nc, requires_grad=True)
     best, best_l2, best_w = -1.0, PROBE_GRID[0], None
     for l2 in PROBE_GRID:
         probe_fit(W, b, a[:nfit], ya[:nfit], l2, 100)

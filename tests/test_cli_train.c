@@ -1,7 +1,7 @@
 // test_cli_train.c -- ncelab train and eval end to end on synthetic data: logs, checkpoints that
 // numpy reads, a run killed mid-epoch and resumed ending with the same weights as an
 // uninterrupted one, refusals that overwrite nothing, and the eval JSON contract.
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include "check.h"
 #include "cli_util.h"
 #include "ncelab/jsonio.h"
@@ -123,6 +123,21 @@ int main(void) {
     CHECK(rc == 2 && strstr(cli_err, "k"), "k larger than the pool without a queue: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
     rc = cli_run("train --data synth:4 --k 4 --model vgg --out %s/d", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "vgg"), "unknown model: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+
+    /* a NaN loss in epoch 2 (injected at step 100 of 75 a epoch) stops the run naming the step and
+       keeps the checkpoint of epoch 1 */
+    snprintf(p, sizeof p, "%s/nan", cli_dir);
+    setenv("NCELAB_FAULT_NAN_STEP", "100", 1);
+    rc = cli_run(TRAIN " --epochs 3 --out %s", p);
+    unsetenv("NCELAB_FAULT_NAN_STEP");
+    CHECK(rc == 3 && strstr(cli_err, "epoch 2, step 25") && strstr(cli_err, "not finite"),
+          "a NaN loss stops the run naming the epoch and step (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    char np_[600];
+    snprintf(np_, sizeof np_, "%s/ckpt.safetensors", p);
+    StFile nf;
+    long nep = -1;
+    if (st_load(np_, &nf, &err) == NC_OK) { st_meta_long(&nf, "epoch", &nep, &err); st_free(&nf); }
+    CHECK(nep == 1, "... and keeps the last good checkpoint, of epoch %ld", nep);
 
     /* the kNN monitor logs the test accuracy per epoch; --train-limit trains (and evaluates) on a subset */
     snprintf(p, sizeof p, "%s/m", cli_dir);

@@ -373,6 +373,9 @@ int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err) {
     if (resume) json_load(jsonp, &log, NULL);
     if (!cJSON_IsArray(log)) { cJSON_Delete(log); log = cJSON_CreateArray(); }
 
+    /* fault injection for the tests: NCELAB_FAULT_NAN_STEP=S makes the loss of step S NaN */
+    const char *fault = getenv("NCELAB_FAULT_NAN_STEP");
+    long fault_step = fault ? atol(fault) : -1;
     double t_all = nc_now();
     for (int ep = s.epoch; ep < c->epochs && rc == NC_OK; ep++) {
         Progress pb;
@@ -395,6 +398,7 @@ int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err) {
             float loss;
             if ((rc = contrast_loss(lt, nnx_embeddings(x), B, D, b->s.neg, c->k, s.has_queue ? s.queue.emb : NULL,
                                     s.has_queue ? s.queue.Q : 0, c->temp, &loss, dz, err))) break;
+            if (s.step == fault_step) loss = NAN;
             if (!isfinite(loss)) {
                 rc = nc_fail(err, NC_ENUM, "epoch %d, step %d: the loss is not finite; the last checkpoint is kept", ep + 1, st);
                 break;
