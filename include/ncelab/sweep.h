@@ -45,6 +45,9 @@ typedef struct {
    naming it). runs: (nk * seeds) malloc'd. th gets the theory prediction. */
 int sweep_run(const SweepConfig *c, SweepRun **runs, SweepTheory *th, NcError *err);
 void sweep_theory_free(SweepTheory *th, int nk);
+/* sweep_run_json: {"k","seed","epochs","final_loss","train_seconds","eval_seconds","imgs_per_sec",
+   "collision_rate","any_collision","features":{M},"head":{M}} */
+cJSON *sweep_run_json(const SweepRun *r);
 
 /* sweep_write: DIR/results.json ({"config","theory","runs","summary"}, DESIGN.md section 4),
    DIR/results.csv (one line per run), DIR/summary.csv (mean, std per k and layer),

@@ -130,16 +130,7 @@ static cJSON *results_json(const SweepConfig *c, const SweepRun *runs, const Swe
     cJSON_AddItemToObject(doc, "theory", theory_json(th, c->nk));
     cJSON *ra = cJSON_AddArrayToObject(doc, "runs");
     for (int i = 0; i < c->nk * c->seeds; i++) {
-        const SweepRun *r = &runs[i];
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "k", (double)r->k);
-        cJSON_AddNumberToObject(e, "seed", r->seed);
-        cJSON_AddNumberToObject(e, "epochs", r->epochs);
-#define NUM(f) cJSON_AddItemToObject(e, #f, json_number(r->f));
-        NUM(final_loss) NUM(train_seconds) NUM(eval_seconds) NUM(imgs_per_sec) NUM(collision_rate) NUM(any_collision)
-#undef NUM
-        cJSON_AddItemToObject(e, "features", eval_metrics_json(&r->features));
-        cJSON_AddItemToObject(e, "head", eval_metrics_json(&r->head));
+        cJSON *e = sweep_run_json(&runs[i]);
         cJSON_AddItemToArray(ra, e);
     }
     double *mu = nc_malloc(sizeof(double) * c->nk * 2 * SM_N), *sd = nc_malloc(sizeof(double) * c->nk * 2 * SM_N);

@@ -9,12 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* result.json of one run: {"config":{...},"k","seed","epochs","final_loss",...,"features","head"} */
-static int run_save(const char *path, const TrainConfig *c, const SweepRun *r, NcError *err) {
+cJSON *sweep_run_json(const SweepRun *r) {
     cJSON *doc = cJSON_CreateObject();
-    char *cj = train_config_json(c);
-    cJSON_AddItemToObject(doc, "config", cJSON_Parse(cj));
-    free(cj);
     cJSON_AddNumberToObject(doc, "k", (double)r->k);
     cJSON_AddNumberToObject(doc, "seed", r->seed);
     cJSON_AddNumberToObject(doc, "epochs", r->epochs);
@@ -23,6 +19,15 @@ static int run_save(const char *path, const TrainConfig *c, const SweepRun *r, N
 #undef NUM
     cJSON_AddItemToObject(doc, "features", eval_metrics_json(&r->features));
     cJSON_AddItemToObject(doc, "head", eval_metrics_json(&r->head));
+    return doc;
+}
+
+/* result.json of one run: the run's JSON and its training configuration */
+static int run_save(const char *path, const TrainConfig *c, const SweepRun *r, NcError *err) {
+    cJSON *doc = sweep_run_json(r);
+    char *cj = train_config_json(c);
+    cJSON_AddItemToObject(doc, "config", cJSON_Parse(cj));
+    free(cj);
     int rc = json_save(path, doc, err);
     cJSON_Delete(doc);
     return rc;
