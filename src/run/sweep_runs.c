@@ -154,6 +154,11 @@ int sweep_run(const SweepConfig *c, SweepRun **runs, SweepTheory *th, NcError *e
     for (int i = 0; i < c->nk; i++)
         if (c->ks[i] < 1 || (i && c->ks[i] <= c->ks[i - 1]))
             return nc_fail(err, NC_EUSAGE, "--k: values must be positive and increasing");
+    long kmax = c->ks[c->nk - 1], pool = 2L * c->base.batch - 2;
+    if (c->base.queue > 0) pool = c->base.queue;
+    if (kmax > pool)
+        return nc_fail(err, NC_EUSAGE, "--k: k = %ld is more than the %ld candidates (%s); lower k or raise %s", kmax, pool,
+                       c->base.queue > 0 ? "the queue" : "2B - 2 other rows of the batch", c->base.queue > 0 ? "--queue" : "--batch or use --queue");
     int rc = nc_mkdir_p(c->out, err);
     if (rc) return rc;
     char *probe = nc_path_join(c->out, ".write-test");
