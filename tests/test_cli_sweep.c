@@ -165,7 +165,7 @@ int main(void) {
     CHECK(system(cmd) == 0, "started a sweep in the background");
     struct stat st;
     int waited = 0;
-    while (stat(p, &st) != 0 && waited < 1200) { struct timespec ts = {0, 50000000}; nanosleep(&ts, NULL); waited++; }
+    while (stat(p, &st) != 0 && waited < 12000) { struct timespec ts = {0, 50000000}; nanosleep(&ts, NULL); waited++; }
     snprintf(cmd, sizeof cmd, "kill -9 $(cat %s/pid) 2>/dev/null; sleep 0.2", cli_dir);
     int killed = system(cmd) == 0;
     snprintf(p, sizeof p, "%s/runs/k4_seed5/result.json", b);

@@ -71,7 +71,7 @@ int main(void) {
     CHECK(system(cmd) == 0, "started a run in the background");
     struct stat stt;
     int waited = 0;
-    while (stat(p, &stt) != 0 && waited < 600) { struct timespec ts = {0, 100000000}; nanosleep(&ts, NULL); waited++; }
+    while (stat(p, &stt) != 0 && waited < 6000) { struct timespec ts = {0, 100000000}; nanosleep(&ts, NULL); waited++; }
     snprintf(cmd, sizeof cmd, "kill -9 $(cat %s/pid) 2>/dev/null; sleep 0.2", cli_dir);
     if (system(cmd) != 0) printf("(the run had already finished)\n");
     StFile mid;
