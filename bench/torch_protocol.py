@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch_step import infonce, load_models, sample_negatives
+from torch_step import infonce, load_models, sample_negatives, save_json
 
 DATA = "/usr/share/datasets/fashion-mnist"
 KNN_K, KNN_T = 200, 0.1
@@ -307,11 +307,7 @@ def main():
            "wd": a.wd, "seed": a.seed, "train_images": len(xtr), "test_images": len(xte),
            "final_loss": final_loss, "torch_version": torch.__version__, "engine": "pytorch"}
     if a.json:
-        tmp = a.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, a.json)
+        save_json(a.json, res)
     return 0
 
 

@@ -36,6 +36,15 @@ def load_models():
     return mod
 
 
+def save_json(path, obj):
+    """Writes obj as indented JSON to a temporary name, then renames it."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
 def sample_negatives(B, k, gen):
     """B x k indices into the 2B rows: for anchor i, k distinct rows other than i and B+i, uniform
     without replacement (top-k of i.i.d. uniform scores with the two forbidden rows at -inf)."""
@@ -125,11 +134,7 @@ def main():
              " +tunables" if res["glibc_tunables"] else "", res["imgs_per_sec"], res["ms_per_step"],
              a.steps, res["ms_min"], res["ms_max"], res["peak_rss_mb"], cpu_util))
     if a.json:
-        tmp = a.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, a.json)
+        save_json(a.json, res)
     return 0
 
 
