@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch_step import infonce, load_models, sample_negatives, save_json
+from torch_step import infonce, load_models, check_batch_k, sample_negatives, save_json
 
 DATA = "/usr/share/datasets/fashion-mnist"
 KNN_K, KNN_T = 200, 0.1
@@ -265,11 +265,7 @@ def main():
     ap.add_argument("--train-limit", type=int, default=0, metavar="N", help="a seeded subset of N training images")
     ap.add_argument("--json", metavar="FILE", help="write the result as JSON")
     a = ap.parse_args()
-    if a.batch < 2:
-        ap.error("--batch: need at least 2, got %d" % a.batch)
-    if not 1 <= a.k <= 2 * a.batch - 2:
-        ap.error("--k: %d negatives is not in [1, %d], the other images of a batch of %d"
-                 % (a.k, 2 * a.batch - 2, a.batch))
+    check_batch_k(ap, a.batch, a.k)
     if a.epochs < 1 or a.threads < 1 or a.train_limit < 0 or not a.lr > 0 or not a.temp > 0 or a.wd < 0:
         ap.error("--epochs and --threads must be at least 1, --lr and --temp positive, --wd and --train-limit >= 0")
 

@@ -36,6 +36,14 @@ def load_models():
     return mod
 
 
+def check_batch_k(ap, batch, k):
+    """Exits through argparse unless batch >= 2 and 1 <= k <= 2 batch - 2."""
+    if batch < 2:
+        ap.error("--batch: need at least 2, got %d" % batch)
+    if not 1 <= k <= 2 * batch - 2:
+        ap.error("--k: %d negatives is not in [1, %d], the other images of a batch of %d" % (k, 2 * batch - 2, batch))
+
+
 def save_json(path, obj):
     """Writes obj as indented JSON to a temporary name, then renames it."""
     tmp = path + ".tmp"
@@ -80,11 +88,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", metavar="FILE", help="write the result as JSON")
     a = ap.parse_args()
-    if a.batch < 2:
-        ap.error("--batch: need at least 2, got %d" % a.batch)
-    if not 1 <= a.k <= 2 * a.batch - 2:
-        ap.error("--k: %d negatives is not in [1, %d], the other images of a batch of %d"
-                 % (a.k, 2 * a.batch - 2, a.batch))
+    check_batch_k(ap, a.batch, a.k)
     if a.threads < 1 or a.steps < 1 or a.warmup < 0:
         ap.error("--threads and --steps must be at least 1, --warmup at least 0")
 

@@ -187,6 +187,18 @@ static void split_keep(DataSplit *t, const uint8_t *keep) {
     t->labels = nc_realloc(t->labels, sizeof(int32_t) * (size_t)(m > 0 ? m : 1));
 }
 
+/* Marks `want` of the n indices v[] in keep, drawn uniformly without replacement by a partial
+   Fisher-Yates shuffle (v is permuted). */
+static void keep_random(int *v, int n, long want, Rng *r, uint8_t *keep) {
+    for (long j = 0; j < want; j++) {
+        long k = j + (long)rng_below(r, (uint64_t)(n - j));
+        int tmp = v[j];
+        v[j] = v[k];
+        v[k] = tmp;
+        keep[v[j]] = 1;
+    }
+}
+
 void data_imbalance(Dataset *ds, double s, uint64_t seed) {
     DataSplit *t = &ds->train;
     int K = ds->num_classes;
@@ -205,17 +217,9 @@ void data_imbalance(Dataset *ds, double s, uint64_t seed) {
         long want = lround(nmax * pow(c + 1.0, -s));
         if (want < 1) want = 1;
         if (want > count[c]) want = count[c];
-        /* partial Fisher-Yates over the class's images: the first `want` are kept */
         Rng r;
         rng_init(&r, seed, 0x1b1a, (uint32_t)c, 0);
-        int *v = idx + start[c];
-        for (long j = 0; j < want; j++) {
-            long k = j + (long)rng_below(&r, (uint64_t)(count[c] - j));
-            int tmp = v[j];
-            v[j] = v[k];
-            v[k] = tmp;
-            keep[v[j]] = 1;
-        }
+        keep_random(idx + start[c], count[c], want, &r, keep);
     }
     split_keep(t, keep);
     free(count);
@@ -228,19 +232,13 @@ void data_imbalance(Dataset *ds, double s, uint64_t seed) {
 void data_limit(Dataset *ds, int n, uint64_t seed) {
     DataSplit *t = &ds->train;
     if (n <= 0 || n >= t->n) return;
-    /* a partial Fisher-Yates shuffle picks n images; they keep their order */
+    /* n images drawn at random; they keep their order */
     int *idx = nc_malloc(sizeof(int) * (size_t)t->n);
     for (int i = 0; i < t->n; i++) idx[i] = i;
     uint8_t *keep = nc_calloc((size_t)t->n, 1);
     Rng r;
     rng_init(&r, seed, 0x4c494d54u, 0, 0);
-    for (int j = 0; j < n; j++) {
-        int k = j + (int)rng_below(&r, (uint64_t)(t->n - j));
-        int tmp = idx[j];
-        idx[j] = idx[k];
-        idx[k] = tmp;
-        keep[idx[j]] = 1;
-    }
+    keep_random(idx, t->n, n, &r, keep);
     split_keep(t, keep);
     free(idx);
     free(keep);
