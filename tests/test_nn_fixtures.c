@@ -1,6 +1,7 @@
 // test_nn_fixtures.c -- the engine against PyTorch: fixtures written by tests/ref/make_fixtures.py
 // (features, embeddings, losses, every gradient, running statistics, 5-step optimiser runs),
 // compared tensor by tensor on both backends, printing the worst element of each.
+#define _POSIX_C_SOURCE 200809L  /* setenv */
 #include "check.h"
 #include "ncelab/loss.h"
 #include "ncelab/net.h"
@@ -172,7 +173,15 @@ int main(void) {
     /* oneDNN sums in another order: in this 4-image batch two pre-activations of layer2.1.add lie
        within 2e-5 of zero and change sign, so those two ReLUs pass a different gradient back and
        the gradients of layers 1-2 differ by up to a few percent of their largest element (their
-       norms agree to 3e-5). Layers 3-4, the head and all forward values agree to 1e-5. */
+       norms agree to 3e-5). Layers 3-4, the head and all forward values agree to 1e-5. The
+       Winograd convolutions of layers 1-2 (conv_wino.c, tested on their own to 2e-5) round
+       differently again and flip other near-zero pre-activations: layer 3's gradients then differ
+       by up to 6% of their largest element. So the
+       direct oneDNN convolutions are checked at 5e-2 and the Winograd ones at 1e-1; the forward
+       values and the gradient norms keep their tight tolerances in both. */
+    setenv("NCELAB_WINOGRAD", "0", 1);
     check_model("resnet18.safetensors", "resnet18", 3, 32, 32, 2, 2, NN_BACKEND_DNNL, 0, 0, 3, 5e-2);
+    unsetenv("NCELAB_WINOGRAD");
+    check_model("resnet18.safetensors", "resnet18", 3, 32, 32, 2, 2, NN_BACKEND_DNNL, 0, 0, 0, 1e-1);
     return check_done();
 }

@@ -3,6 +3,7 @@
 // blocked layouts the convolutions choose from layer to layer (reordered only at the input,
 // and for weights), gradients accumulated through a scratch buffer where a value has several
 // consumers. The row-wise L2 normalisation and the residual gradients run as plain loops.
+#include "conv_wino.h"
 #include "exec_internal.h"
 #include "ncelab/layers.h"
 
@@ -28,6 +29,7 @@ typedef struct {
     int fused_relu;                         /* this BN also applies the next node's ReLU */
     int skip;                               /* this ReLU is done by the BN before it */
     int out;                                /* the value this node really writes */
+    WinoConv *wino;                         /* a 3x3 convolution run by conv_wino.c, or NULL */
 } DNode;
 
 typedef struct {
@@ -114,6 +116,25 @@ static dnnl_primitive_t prim_of(dnnl_primitive_desc_t pd, dnnl_primitive_desc_t 
     return p;
 }
 
+/* A 3x3, stride-1, padding-1 convolution without bias whose input is nChw8c and whose channel
+   counts suit conv_wino.c runs there (its output nChw8c too); NC_EUSAGE when it does not apply. */
+static int build_wino(NetExec *x, DState *s, int i, const int64_t *di, const int64_t *dout) {
+    NnNode *d = &x->net->nodes[i];
+    if (d->k != 3 || d->stride != 1 || d->pad != 1 || d->b >= 0 || !wino_supported((int)di[1], (int)dout[1]))
+        return NC_EUSAGE;
+    dnnl_memory_desc_t blocked;
+    md_plain(&blocked, 4, di, dnnl_aBcd8b);
+    if (!dnnl_memory_desc_equal(&blocked, &s->md[d->in])) return NC_EUSAGE;
+    WinoConv *wc = nc_calloc(1, sizeof *wc);
+    if (wino_init(wc, x->batch, (int)di[1], (int)dout[1], (int)di[2], (int)di[3]) != 0) {
+        free(wc);
+        return NC_EUSAGE;
+    }
+    s->dn[i].wino = wc;
+    md_plain(&s->md[d->out], 4, dout, dnnl_aBcd8b);
+    return NC_OK;
+}
+
 static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
     Net *net = x->net;
     NnNode *d = &net->nodes[i];
@@ -129,6 +150,7 @@ static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
     md_any(&dst_any, 4, dout);
     md_plain(&wei_plain, 4, wd, dnnl_oihw);
     int first = d->in == net->input;
+    if (!first && build_wino(x, s, i, di, dout) == NC_OK) return NC_OK;
     if (first) md_any(&src_any, 4, di); else src_any = s->md[d->in];
     dnnl_convolution_desc_t cd;
     DN_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any,
@@ -418,6 +440,12 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
         dnnl_memory_t in = s->mem[d->in], out = s->mem[n->out ? n->out : d->out];
         switch (d->op) {
         case NN_CONV: {
+            if (n->wino) {
+                dnnl_stream_wait(s->strm);
+                wino_set_weights(n->wino, net->params + net->views[d->w].offset);
+                wino_forward(n->wino, mem_ptr(in), mem_ptr(out));
+                break;
+            }
             if (n->re_fwd) reorder(s, n->re_fwd, n->w_plain, n->w_fwd);
             dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, n->w_fwd}, {DNNL_ARG_DST, out}};
             exec(s, n->fwd, 3, a);
@@ -519,6 +547,14 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
         double t0 = s->profile ? nc_now() : 0.0;
         switch (d->op) {
         case NN_CONV: {
+            if (n->wino) {
+                dnnl_stream_wait(s->strm);
+                wino_backward_weights(n->wino, mem_ptr(in), mem_ptr(gout), s->wscratch);
+                if (need_in) wino_backward_data(n->wino, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
+                add_param_grad(net, d->w, s->wscratch);
+                if (need_in) grad_commit(s, d->in);
+                break;
+            }
             if (n->re_src) reorder(s, n->re_src, in, n->src_bwd);
             dnnl_exec_arg_t aw[3] = {{DNNL_ARG_SRC, n->re_src ? n->src_bwd : in}, {DNNL_ARG_DIFF_DST, gout},
                                      {DNNL_ARG_DIFF_WEIGHTS, n->dw}};
@@ -669,6 +705,7 @@ static void dnnl_destroy(NetExec *x) {
                               n->dw != n->dw_plain ? n->dw : NULL, n->dw_plain, n->bias, n->dbias, n->mean, n->var,
                               n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar, n->src_bwd};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
+        if (n->wino) { wino_free(n->wino); free(n->wino); }
     }
     for (int v = 0; v < net->n_vals; v++) {
         if (s->mem[v]) dnnl_memory_destroy(s->mem[v]);

@@ -1,0 +1,90 @@
+// test_nn_wino.c -- the Winograd F(4x4, 3x3) convolution against the reference loops of
+// conv2d.c: forward, backward data and backward weights on several shapes, including images
+// whose sides are not multiples of the 4x4 tile. Prints the worst error of each comparison.
+#include "check.h"
+#include "ncelab/layers.h"
+#include "ncelab/rng.h"
+#include "../src/nn/conv_wino.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static Rng rng;
+
+static void fill(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = (float)rng_normal(&rng);
+}
+
+/* NCHW <-> nChw8c */
+static void to_blocked(float *dst, const float *src, int n, int c, int hw) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++)
+                dst[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8] = src[((size_t)i * c + ch) * hw + p];
+}
+
+static void from_blocked(float *dst, const float *src, int n, int c, int hw) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++)
+                dst[((size_t)i * c + ch) * hw + p] = src[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8];
+}
+
+/* worst |a - b| relative to max |b| */
+static double worst_rel(const float *a, const float *b, size_t len) {
+    double m = 0.0, e = 0.0;
+    for (size_t i = 0; i < len; i++) {
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
+    }
+    return e / (m > 0 ? m : 1.0);
+}
+
+static void one_shape(int n, int c, int k, int h, int w) {
+    ConvShape s = {n, c, h, w, k, 3, 1, 1, h, w};
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * h * w, nw = (size_t)k * c * 9;
+    float *x = malloc(sizeof(float) * nx), *wt = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * ny);
+    float *y_ref = calloc(ny, sizeof(float)), *dx_ref = calloc(nx, sizeof(float)), *dw_ref = calloc(nw, sizeof(float));
+    float *xb = malloc(sizeof(float) * nx), *dyb = malloc(sizeof(float) * ny), *yb = malloc(sizeof(float) * ny);
+    float *dxb = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *dx = malloc(sizeof(float) * nx);
+    float *dw = malloc(sizeof(float) * nw);
+    fill(x, nx); fill(wt, nw); fill(dy, ny);
+    conv2d_forward(y_ref, x, wt, NULL, &s);
+    conv2d_backward(dx_ref, dw_ref, NULL, dy, x, wt, &s);
+    WinoConv wc;
+    CHECK(wino_init(&wc, n, c, k, h, w) == 0, "winograd set up for n=%d c=%d k=%d %dx%d", n, c, k, h, w);
+    if (wc.u_fwd) {
+        to_blocked(xb, x, n, c, h * w);
+        to_blocked(dyb, dy, n, k, h * w);
+        wino_set_weights(&wc, wt);
+        wino_forward(&wc, xb, yb);
+        from_blocked(y, yb, n, k, h * w);
+        memset(dxb, 0x7f, sizeof(float) * nx);  /* every element must be written */
+        wino_backward_data(&wc, dyb, dxb);
+        from_blocked(dx, dxb, n, c, h * w);
+        wino_backward_weights(&wc, xb, dyb, dw);
+        double ey = worst_rel(y, y_ref, ny), ex = worst_rel(dx, dx_ref, nx), ew = worst_rel(dw, dw_ref, nw);
+        CHECK(ey < 2e-5, "forward, n=%d c=%d k=%d %dx%d: worst error %.2e of the largest output", n, c, k, h, w, ey);
+        CHECK(ex < 2e-5, "backward data: worst error %.2e of the largest input gradient", ex);
+        CHECK(ew < 2e-5, "backward weights: worst error %.2e of the largest weight gradient", ew);
+        wino_free(&wc);
+    }
+    free(x); free(wt); free(dy); free(y_ref); free(dx_ref); free(dw_ref);
+    free(xb); free(dyb); free(yb); free(dxb); free(y); free(dx); free(dw);
+}
+
+int main(void) {
+    rng_init(&rng, 7, 0, 0, 0);
+    if (!wino_supported(16, 16)) {
+        printf("SKIP  this CPU has no AVX2/FMA: the Winograd kernels are not used\n");
+        return check_done();
+    }
+    CHECK(!wino_supported(3, 32) && !wino_supported(32, 24) && !wino_supported(256, 256),
+          "channel counts that are not multiples of 16, or above 128 x 128, are refused");
+    one_shape(2, 16, 32, 8, 8);     /* tiles fit exactly */
+    one_shape(3, 32, 16, 7, 7);     /* clipped tiles (Fashion-MNIST's last stage) */
+    one_shape(2, 32, 64, 16, 16);   /* CIFAR-10's second stage */
+    one_shape(1, 16, 16, 5, 9);     /* non-square, one partial tile per row */
+    one_shape(5, 64, 32, 14, 14);   /* several tile blocks per thread */
+    return check_done();
+}
