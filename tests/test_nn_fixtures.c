@@ -174,7 +174,7 @@ int main(void) {
        within 2e-5 of zero and change sign, so those two ReLUs pass a different gradient back and
        the gradients of layers 1-2 differ by up to a few percent of their largest element (their
        norms agree to 3e-5). Layers 3-4, the head and all forward values agree to 1e-5. The
-       Winograd convolutions of layers 1-2 (conv_wino.c, tested on their own to 2e-5) round
+       Winograd convolutions (conv_wino.c, tested on their own to 2e-5) round
        differently again and flip other near-zero pre-activations: layer 3's gradients then differ
        by up to 6% of their largest element. So the
        direct oneDNN convolutions are checked at 5e-2 and the Winograd ones at 1e-1; the forward

@@ -77,8 +77,9 @@ static int bench_model(const Opt *o, int no) {
     printf("  %.1f images/s   %.2f ms/step (median of %d)   peak RSS %.0f MB\n", r.imgs_per_sec, r.ms_per_step,
            c.steps, r.peak_rss_mb);
     if (r.conv_ms > 0)
-        printf("  convolutions: %.1f GFLOP/step in %.1f ms = %.0f GFLOP/s, %.0f%% of the measured FMA peak (%.0f GFLOP/s); "
-               "the rest of the step %.1f ms\n", r.conv_gflop, r.conv_ms, r.conv_gflops,
+        printf("  convolutions: %.1f GFLOP/step (counted as direct convolutions) in %.1f ms = %.0f GFLOP/s, %.0f%% of the "
+               "measured FMA peak (%.0f GFLOP/s; above 100%%: Winograd multiplies less); the rest of the step %.1f ms\n",
+               r.conv_gflop, r.conv_ms, r.conv_gflops,
                r.fma_peak_gflops > 0 ? 100.0 * r.conv_gflops / r.fma_peak_gflops : 0.0, r.fma_peak_gflops, r.other_ms);
     const char *jpath = args_get(o, no, "json");
     if (jpath) {

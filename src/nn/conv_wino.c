@@ -6,6 +6,7 @@
 // instead of 144. Per block of tb tiles a thread
 //   1. transforms the input patches:  V[xi][t][c]   = (B^T d B)[xi]      (36, tb, C)
 //   2. multiplies, per point xi:      M[xi][t][k]   = sum_c V[xi][t][c] U[xi][c][k]
+//      (U stored in panels of 16 filters, [xi][k / 16][c][16], read contiguously)
 //   3. transforms M back to 4x4 output tiles.
 // The backward data pass is the same with the filters rotated and transposed. The weight
 // gradient uses the transposed algorithm F(3x3, 4x4) on the same points:
@@ -25,10 +26,6 @@ typedef __m256 v8;
 
 int wino_supported(int c, int k) {
     if (c % 16 || k % 16 || c <= 0 || k <= 0) return 0;
-    /* Every block of tiles reads all 36 c x k transformed filters: beyond 128 x 128 channels
-       (2.4 MB of them) that costs more than the multiplications saved. Measured on ResNet-18:
-       2.7x faster than oneDNN's direct kernels at 64 and 128 channels, 10-25% slower at 256, 512. */
-    if ((long)c * k > 128L * 128) return 0;
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
     const char *off = getenv("NCELAB_WINOGRAD");
@@ -137,8 +134,13 @@ static Tile tile_at(const WinoConv *wc, long t) {
     return r;
 }
 
-/* V[xi][tl][c] (row stride cn) = B^T d B for the 6x6 patch (padding 1) of tile t of x (cn channels). */
+/* Rows of V, M and Y: cn floats, padded by 16 in the global mode, where a row stride of a
+   power-of-two channel count (512 floats = 2 KiB) maps the rows of a GEMM onto a few L1 sets. */
+static int row_stride(const WinoConv *wc, int cn) { return wc->global ? cn + 16 : cn; }
+
+/* V[xi][tl][c] = B^T d B for the 6x6 patch (padding 1) of tile t of x (cn channels). */
 static void input_tile(const WinoConv *wc, const float *x, int cn, Tile tt, float *V, int tl, int tb) {
+    int ld = row_stride(wc, cn);
     int H = wc->h, W = wc->w, CB = cn / 8;
     for (int cb = 0; cb < CB; cb++) {
         const float *base = x + (size_t)(tt.n * CB + cb) * H * W * 8;
@@ -155,19 +157,20 @@ static void input_tile(const WinoConv *wc, const float *x, int cn, Tile tt, floa
         for (int j = 0; j < 6; j++) {
             for (int r = 0; r < 6; r++) col[r] = tr[r][j];
             bt6(out, col);
-            for (int i = 0; i < 6; i++) _mm256_storeu_ps(V + ((size_t)(i * 6 + j) * tb + tl) * cn + cb * 8, out[i]);
+            for (int i = 0; i < 6; i++) _mm256_storeu_ps(V + ((size_t)(i * 6 + j) * tb + tl) * ld + cb * 8, out[i]);
         }
     }
 }
 
-/* y tile (kn channels) = A^T M A from M[xi][tl][k] (row stride kn), clipped to the image. */
+/* y tile (kn channels) = A^T M A from M[xi][tl][k], clipped to the image. */
 static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int tb, Tile tt, float *y) {
+    int ld = row_stride(wc, kn);
     int H = wc->h, W = wc->w, KB = kn / 8;
     for (int kb = 0; kb < KB; kb++) {
         float *base = y + (size_t)(tt.n * KB + kb) * H * W * 8;
         v8 m[6], tr[6][4], col[6], out[4];
         for (int i = 0; i < 6; i++) {
-            for (int j = 0; j < 6; j++) m[j] = _mm256_loadu_ps(M + ((size_t)(i * 6 + j) * tb + tl) * kn + kb * 8);
+            for (int j = 0; j < 6; j++) m[j] = _mm256_loadu_ps(M + ((size_t)(i * 6 + j) * tb + tl) * ld + kb * 8);
             at4(tr[i], m);
         }
         for (int b = 0; b < 4; b++) {
@@ -181,8 +184,9 @@ static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int 
     }
 }
 
-/* Y[xi][tl][k] (row stride kn) = A g A^T for the 4x4 output-gradient tile (zero outside). */
+/* Y[xi][tl][k] = A g A^T for the 4x4 output-gradient tile (zero outside). */
 static void grad_tile(const WinoConv *wc, const float *dy, int kn, Tile tt, float *Y, int tl, int tb) {
+    int ld = row_stride(wc, kn);
     int H = wc->h, W = wc->w, KB = kn / 8;
     for (int kb = 0; kb < KB; kb++) {
         const float *base = dy + (size_t)(tt.n * KB + kb) * H * W * 8;
@@ -198,7 +202,7 @@ static void grad_tile(const WinoConv *wc, const float *dy, int kn, Tile tt, floa
         for (int j = 0; j < 6; j++) {
             for (int a = 0; a < 4; a++) col[a] = tr[a][j];
             a6(out, col);
-            for (int i = 0; i < 6; i++) _mm256_storeu_ps(Y + ((size_t)(i * 6 + j) * tb + tl) * kn + kb * 8, out[i]);
+            for (int i = 0; i < 6; i++) _mm256_storeu_ps(Y + ((size_t)(i * 6 + j) * tb + tl) * ld + kb * 8, out[i]);
         }
     }
 }
@@ -212,19 +216,32 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
     wc->tiles_y = (h + 3) / 4;
     wc->tiles_x = (w + 3) / 4;
     wc->tiles = (long)n * wc->tiles_y * wc->tiles_x;
-    /* V and M of a block within about 384 KiB (the L2 cache is 512 KiB on the machines we measure) */
-    int tb = 98304 / (NXI * (c + k));
-    const char *env = getenv("NCELAB_WINO_TB");
-    if (env && atoi(env) > 0) tb = atoi(env);
-    tb = tb < 6 ? 6 : tb / 6 * 6;
-    wc->tb = tb;
     wc->nthr = omp_get_max_threads();
     int cmax = c > k ? c : k;
-    wc->per_thread = (size_t)2 * NXI * tb * cmax;
+    /* Blocked: each block of tb tiles reads all 36 c x k transformed filters, which pays while
+       they are small. Beyond 128 x 128 channels (2.4 MB of them) the whole batch is transformed
+       first and the 36 products run over all tiles at once (global), if that fits in 512 MiB. */
+    wc->global = (long)c * k > 128L * 128;
+    if (wc->global) {
+        size_t need = (size_t)2 * NXI * wc->tiles * (cmax + 16);
+        if (need > ((size_t)512 << 20) / sizeof(float)) { memset(wc, 0, sizeof *wc); return -1; }
+        wc->tb = (int)wc->tiles;
+        wc->per_thread = need;
+        wc->scratch = nc_malloc(sizeof(float) * need);
+        wc->dw_acc = nc_malloc(sizeof(float) * (size_t)NXI * c * k);
+    } else {
+        /* V and M of a block within about 384 KiB (the L2 cache is 512 KiB on the machines we measure) */
+        int tb = 98304 / (NXI * (c + k));
+        const char *env = getenv("NCELAB_WINO_TB");
+        if (env && atoi(env) > 0) tb = atoi(env);
+        tb = tb < 6 ? 6 : tb / 6 * 6;
+        wc->tb = tb;
+        wc->per_thread = (size_t)2 * NXI * tb * cmax;
+        wc->scratch = nc_malloc(sizeof(float) * wc->per_thread * wc->nthr);
+        wc->dw_acc = nc_malloc(sizeof(float) * (size_t)NXI * c * k * wc->nthr);
+    }
     wc->u_fwd = nc_malloc(sizeof(float) * NXI * c * k);
     wc->u_bwd = nc_malloc(sizeof(float) * NXI * c * k);
-    wc->scratch = nc_malloc(sizeof(float) * wc->per_thread * wc->nthr);
-    wc->dw_acc = nc_malloc(sizeof(float) * (size_t)NXI * c * k * wc->nthr);
     return 0;
 }
 
@@ -250,23 +267,60 @@ static void filter_transform(const float *g, int rotate, float *u36) {
 
 void wino_set_weights(WinoConv *wc, const float *w) {
     int C = wc->c, K = wc->k;
-    #pragma omp parallel for schedule(static) num_threads(wc->nthr)
-    for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
-            float u[NXI], r[NXI];
-            filter_transform(w + ((size_t)k * C + c) * 9, 0, u);
-            filter_transform(w + ((size_t)k * C + c) * 9, 1, r);
-            for (int xi = 0; xi < NXI; xi++) {
-                wc->u_fwd[((size_t)xi * C + c) * K + k] = u[xi];
-                wc->u_bwd[((size_t)xi * K + k) * C + c] = r[xi];
+    /* one panel row at a time: the 16 filters' values at a point are 16 contiguous floats */
+    #pragma omp parallel num_threads(wc->nthr)
+    {
+        float t[16][NXI];
+        #pragma omp for collapse(2) schedule(static)
+        for (int kb = 0; kb < K / 16; kb++)
+            for (int c = 0; c < C; c++) {
+                for (int j = 0; j < 16; j++) filter_transform(w + ((size_t)(kb * 16 + j) * C + c) * 9, 0, t[j]);
+                for (int xi = 0; xi < NXI; xi++) {
+                    float *dst = wc->u_fwd + (((size_t)xi * (K / 16) + kb) * C + c) * 16;
+                    for (int j = 0; j < 16; j++) dst[j] = t[j][xi];
+                }
             }
-        }
+        #pragma omp for collapse(2) schedule(static)
+        for (int cb = 0; cb < C / 16; cb++)
+            for (int k = 0; k < K; k++) {
+                for (int j = 0; j < 16; j++) filter_transform(w + ((size_t)k * C + cb * 16 + j) * 9, 1, t[j]);
+                for (int xi = 0; xi < NXI; xi++) {
+                    float *dst = wc->u_bwd + (((size_t)xi * (C / 16) + cb) * K + k) * 16;
+                    for (int j = 0; j < 16; j++) dst[j] = t[j][xi];
+                }
+            }
+    }
 }
 
 /* ---- passes ---- */
 
 /* dst (cout channels) = src (cin channels) conv the filters whose transforms are U (36, cin, cout). */
+/* The global mode of wino_conv: all tiles transformed, then per (point, block of 96 tiles) the
+   product with every filter, then all tiles transformed back. */
+static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst) {
+    int T = (int)wc->tiles, nb = (T + 95) / 96, lv = row_stride(wc, cin), lm = row_stride(wc, cout);
+    float *V = wc->scratch, *M = V + (size_t)NXI * T * lv;
+    #pragma omp parallel num_threads(wc->nthr)
+    {
+        #pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) input_tile(wc, src, cin, tile_at(wc, t), V, t, T);
+        #pragma omp for schedule(static)
+        for (int job = 0; job < NXI * nb; job++) {
+            int xi = job / nb, t0 = job % nb * 96, t1 = t0 + 96 < T ? t0 + 96 : T;
+            const float *Vx = V + (size_t)xi * T * lv, *Ux = U + (size_t)xi * cin * cout;
+            float *Mx = M + (size_t)xi * T * lm;
+            for (int kb = 0; kb < cout; kb += 16)
+                for (int t = t0; t < t1; t += 6)
+                    kern_any(t1 - t < 6 ? t1 - t : 6, cin, Vx + (size_t)t * lv, lv, 1, Ux + (size_t)kb * cin, 16,
+                             Mx + (size_t)t * lm + kb, lm, 0);
+        }
+        #pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) output_tile(wc, M, cout, t, T, tile_at(wc, t), dst);
+    }
+}
+
 static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst) {
+    if (wc->global) { wino_conv_global(wc, U, cin, cout, src, dst); return; }
     long nblk = (wc->tiles + wc->tb - 1) / wc->tb;
     int tb = wc->tb;
     #pragma omp parallel for schedule(static) num_threads(wc->nthr)
@@ -281,7 +335,7 @@ static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const flo
             float *Mx = M + (size_t)xi * tb * cout;
             for (int kb = 0; kb < cout; kb += 16)
                 for (int t = 0; t < tn; t += 6)
-                    kern_any(tn - t < 6 ? tn - t : 6, cin, Vx + (size_t)t * cin, cin, 1, Ux + kb, cout,
+                    kern_any(tn - t < 6 ? tn - t : 6, cin, Vx + (size_t)t * cin, cin, 1, Ux + (size_t)kb * cin, 16,
                              Mx + (size_t)t * cout + kb, cout, 0);
         }
         for (int tl = 0; tl < tn; tl++) output_tile(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst);
@@ -292,12 +346,35 @@ void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u_
 
 void wino_backward_data(WinoConv *wc, const float *dy, float *dx) { wino_conv(wc, wc->u_bwd, wc->k, wc->c, dy, dx); }
 
+/* The global mode: D[xi] (C, K) = sum over all tiles of V[xi]^T Y[xi], one GEMM per point. */
+static void backward_weights_global(WinoConv *wc, const float *x, const float *dy) {
+    int C = wc->c, K = wc->k, T = (int)wc->tiles, lv = row_stride(wc, C), ly = row_stride(wc, K);
+    float *V = wc->scratch, *Y = V + (size_t)NXI * T * lv;
+    #pragma omp parallel num_threads(wc->nthr)
+    {
+        #pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) {
+            Tile tt = tile_at(wc, t);
+            input_tile(wc, x, C, tt, V, t, T);
+            grad_tile(wc, dy, K, tt, Y, t, T);
+        }
+        #pragma omp for schedule(static)
+        for (int job = 0; job < NXI * (K / 16); job++) {
+            int xi = job / (K / 16), kb = job % (K / 16) * 16;
+            const float *Vx = V + (size_t)xi * T * lv, *Yx = Y + (size_t)xi * T * ly;
+            float *Dx = wc->dw_acc + (size_t)xi * C * K;
+            for (int c = 0; c < C; c += 4) kern(4, T, Vx + c, 1, lv, Yx + kb, ly, Dx + (size_t)c * K + kb, K, 0);
+        }
+    }
+}
+
 void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw) {
-    int C = wc->c, K = wc->k, tb = wc->tb, nthr = wc->nthr;
+    int C = wc->c, K = wc->k, tb = wc->tb, nthr = wc->global ? 1 : wc->nthr;
     size_t dsz = (size_t)NXI * C * K;
     long nblk = (wc->tiles + tb - 1) / tb;
-    memset(wc->dw_acc, 0, sizeof(float) * dsz * nthr);
-    #pragma omp parallel for schedule(static) num_threads(nthr)
+    if (wc->global) { backward_weights_global(wc, x, dy); nblk = 0; }
+    else memset(wc->dw_acc, 0, sizeof(float) * dsz * nthr);
+    #pragma omp parallel for schedule(static) num_threads(wc->nthr)
     for (long blk = 0; blk < nblk; blk++) {
         int tid = omp_get_thread_num();
         float *V = wc->scratch + (size_t)tid * wc->per_thread;
@@ -318,22 +395,27 @@ void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float 
                     kern(4, tn, Vx + c, 1, C, Yx + kb, K, Dx + (size_t)c * K + kb, K, 1);
         }
     }
-    /* the threads' sums, in thread order, then G^T D G per filter */
-    #pragma omp parallel for schedule(static) num_threads(nthr)
-    for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
-            double z[NXI], t[6][3], o[3];
-            for (int xi = 0; xi < NXI; xi++) {
-                double s = 0.0;
-                for (int th = 0; th < nthr; th++) s += wc->dw_acc[th * dsz + ((size_t)xi * C + c) * K + k];
-                z[xi] = s;
-            }
-            for (int i = 0; i < 6; i++) gt3(t[i], z + i * 6, 1);       /* along x */
-            for (int s = 0; s < 3; s++) {                               /* along y */
-                double col[6];
-                for (int i = 0; i < 6; i++) col[i] = t[i][s];
-                gt3(o, col, 1);
-                for (int r = 0; r < 3; r++) dw[((size_t)k * C + c) * 9 + r * 3 + s] = (float)o[r];
+    /* the threads' sums (one in the global mode), in thread order, then G^T D G per filter;
+       16 filters at a time, so that each of the 36 points is read as one cache line */
+    #pragma omp parallel for collapse(2) schedule(static) num_threads(wc->nthr)
+    for (int c = 0; c < C; c++)
+        for (int kb = 0; kb < K; kb += 16) {
+            double z[16][NXI];
+            for (int xi = 0; xi < NXI; xi++)
+                for (int j = 0; j < 16; j++) {
+                    double sum = 0.0;
+                    for (int th = 0; th < nthr; th++) sum += wc->dw_acc[th * dsz + ((size_t)xi * C + c) * K + kb + j];
+                    z[j][xi] = sum;
+                }
+            for (int j = 0; j < 16; j++) {
+                double t[6][3], o[3];
+                for (int i = 0; i < 6; i++) gt3(t[i], z[j] + i * 6, 1);    /* along x */
+                for (int q = 0; q < 3; q++) {                               /* along y */
+                    double col[6];
+                    for (int i = 0; i < 6; i++) col[i] = t[i][q];
+                    gt3(o, col, 1);
+                    for (int r = 0; r < 3; r++) dw[((size_t)(kb + j) * C + c) * 9 + r * 3 + q] = (float)o[r];
+                }
             }
         }
 }

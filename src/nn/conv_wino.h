@@ -11,18 +11,20 @@ typedef struct {
     long tiles;               /* n tiles_y tiles_x */
     int tb;                   /* tiles per block, the unit of work of one thread */
     int nthr;
-    float *u_fwd;             /* (36, c, k) transformed weights of the forward pass */
-    float *u_bwd;             /* (36, k, c) transformed rotated weights of the backward-data pass */
-    float *scratch;           /* per thread: V (36, tb, max(c, k)) and M (36, tb, max(c, k)) */
-    float *dw_acc;            /* per thread: (36, c, k) weight-gradient sums */
+    int global;               /* 1: all tiles at once (tb = tiles; large c k), 0: blocks of tb */
+    float *u_fwd;             /* (36, k/16, c, 16) transformed weights of the forward pass */
+    float *u_bwd;             /* (36, c/16, k, 16) transformed rotated weights, backward data */
+    float *scratch;           /* per thread (global: shared): V and M, each (36, tb, max(c, k)) */
+    float *dw_acc;            /* per thread (global: one): (36, c, k) weight-gradient sums */
     size_t per_thread;        /* floats of scratch per thread */
 } WinoConv;
 
-/* wino_supported: whether this CPU runs the kernels and (c, k) suit them (multiples of 16,
-   c k <= 128 x 128); NCELAB_WINOGRAD=0 turns the kernels off. */
+/* wino_supported: whether this CPU runs the kernels and (c, k) suit them (multiples of 16);
+   NCELAB_WINOGRAD=0 turns the kernels off. */
 int wino_supported(int c, int k);
 
-/* wino_init: buffers for a batch of n; 0 on success, -1 when unsupported. */
+/* wino_init: buffers for a batch of n; 0 on success, -1 when unsupported (or when the global
+   mode would need more than 512 MiB). */
 int wino_init(WinoConv *wc, int n, int c, int k, int h, int w);
 void wino_free(WinoConv *wc);
 
