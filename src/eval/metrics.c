@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,40 +119,60 @@ typedef struct {
     const int32_t *y;
     int n, d, nc;            /* nc <= 1024 */
     double l2;
-    float *wf, *z, *gf;      /* scratch: (nc, d), (n, nc), (nc, d) */
+    float *wf, *z, *gf;      /* scratch: (nc, d), (n, nc), (nthr, nc, d) */
+    int nthr;                /* threads; each takes a block of rows */
 } Probe;
 
-/* f and g in two GEMMs: Z = X W^T + b (n, nc), then softmax minus one-hot in Z, G = Z^T X. */
+/* f and g in two GEMMs: Z = X W^T + b (n, nc), then softmax minus one-hot in Z, G = Z^T X. Each
+   thread does both for its block of rows on one OpenBLAS thread; the partial G and f are summed
+   in thread order, so the result depends only on the thread count. */
 static double probe_fg(Probe *pr, const double *w, double *g) {
-    int n = pr->n, d = pr->d, nc = pr->nc, dd = d + 1;
+    int n = pr->n, d = pr->d, nc = pr->nc, dd = d + 1, T = pr->nthr;
     float *wf = pr->wf, *z = pr->z, *gf = pr->gf;
     float bias[1024];
+    double fpart[256] = {0};
     for (int c = 0; c < nc; c++) {
         for (int j = 0; j < d; j++) wf[(size_t)c * d + j] = (float)w[(size_t)c * dd + j];
         bias[c] = (float)w[(size_t)c * dd + d];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, d, 1.0f, pr->x, d, wf, d, 0.0f, z, nc);
-    double f = 0.0;
-    #pragma omp parallel for reduction(+:f) schedule(static)
-    for (int i = 0; i < n; i++) {
-        float *zi = z + (size_t)i * nc;
-        int yi = pr->y[i];
-        float mx = -INFINITY, zy = 0.0f;
-        for (int c = 0; c < nc; c++) {
-            zi[c] += bias[c];
-            if (zi[c] > mx) mx = zi[c];
-            if (c == yi) zy = zi[c];
+    #pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num();
+        int i0 = (int)((long)n * t / T), i1 = (int)((long)n * (t + 1) / T);
+        float *gt = gf + (size_t)t * nc * d;
+        if (i1 > i0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, i1 - i0, nc, d, 1.0f, pr->x + (size_t)i0 * d, d, wf,
+                        d, 0.0f, z + (size_t)i0 * nc, nc);
+        double f = 0.0;
+        for (int i = i0; i < i1; i++) {
+            float *zi = z + (size_t)i * nc;
+            int yi = pr->y[i];
+            float mx = -INFINITY, zy = 0.0f;
+            for (int c = 0; c < nc; c++) {
+                zi[c] += bias[c];
+                if (zi[c] > mx) mx = zi[c];
+                if (c == yi) zy = zi[c];
+            }
+            double sum = 0.0;
+            for (int c = 0; c < nc; c++) {
+                zi[c] = expf(zi[c] - mx);
+                sum += zi[c];
+            }
+            f += mx + log(sum) - zy;
+            float inv = (float)(1.0 / sum);
+            for (int c = 0; c < nc; c++) zi[c] = zi[c] * inv - (c == yi);
         }
-        double sum = 0.0;
-        for (int c = 0; c < nc; c++) {
-            zi[c] = expf(zi[c] - mx);
-            sum += zi[c];
-        }
-        f += mx + log(sum) - zy;
-        float inv = (float)(1.0 / sum);
-        for (int c = 0; c < nc; c++) zi[c] = zi[c] * inv - (c == yi);
+        fpart[t] = f;
+        if (i1 > i0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nc, d, i1 - i0, 1.0f, z + (size_t)i0 * nc, nc,
+                        pr->x + (size_t)i0 * d, d, 0.0f, gt, d);
+        else
+            memset(gt, 0, sizeof(float) * nc * d);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nc, d, n, 1.0f, z, nc, pr->x, d, 0.0f, gf, d);
+    double f = 0.0;
+    for (int t = 0; t < T; t++) f += fpart[t];
+    for (int t = 1; t < T; t++)
+        for (size_t i = 0; i < (size_t)nc * d; i++) gf[i] += gf[(size_t)t * nc * d + i];
     double reg = 0;
     for (int c = 0; c < nc; c++) {
         double gb = 0.0;
@@ -257,21 +278,22 @@ static double linear_probe(const float *xtr, const int32_t *ytr, int ntr, const 
     int nval = ntr / 10, nfit = ntr - nval;
     size_t nw = (size_t)nc * (d + 1);
     double *w = calloc(nw, sizeof(double));
-    float *wf = nc_malloc(sizeof(float) * (size_t)nc * d), *gfb = nc_malloc(sizeof(float) * (size_t)nc * d);
+    int nthr = omp_get_max_threads() < 256 ? omp_get_max_threads() : 256;
+    float *wf = nc_malloc(sizeof(float) * (size_t)nc * d), *gfb = nc_malloc(sizeof(float) * (size_t)nc * d * nthr);
     float *zb = nc_malloc(sizeof(float) * (size_t)ntr * nc);
     /* the grid from strong to weak regularisation, each fit warm-started from the previous one;
        the final fit on all of train starts from the best */
     double grid[4] = {1e-2, 1e-3, 1e-4, 1e-5}, best_l2 = grid[0], best = -1;
     double *wbest = calloc(nw, sizeof(double));
     for (int g = 0; g < 4; g++) {
-        Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb};
+        Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb, nthr};
         probe_fit(&pr, w, 100);
         double acc = probe_acc(w, a + (size_t)nfit * d, ya + nfit, nval, d, nc);
         if (acc > best) { best = acc; best_l2 = grid[g]; memcpy(wbest, w, sizeof(double) * nw); }
     }
     memcpy(w, wbest, sizeof(double) * nw);
     free(wbest);
-    Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb};
+    Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb, nthr};
     probe_fit(&pr, w, 150);
     double acc = probe_acc(w, b, yte, nte, d, nc);
     *l2_out = best_l2;
