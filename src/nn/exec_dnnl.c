@@ -3,11 +3,13 @@
 // blocked layouts the convolutions choose from layer to layer (reordered only at the input,
 // and for weights), gradients accumulated through a scratch buffer where a value has several
 // consumers. The row-wise L2 normalisation and the residual gradients run as plain loops.
+#include "bn_relu_pool.h"
 #include "conv_wino.h"
 #include "exec_internal.h"
 #include "ncelab/layers.h"
 
 #include <dnnl.h>
+#include <omp.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -30,6 +32,9 @@ typedef struct {
     int skip;                               /* this ReLU is done by the BN before it */
     int out;                                /* the value this node really writes */
     WinoConv *wino;                         /* a 3x3 convolution run by conv_wino.c, or NULL */
+    int pool;                               /* BN: the max pool it runs with its ReLU (bn_relu_pool.c), or 0 */
+    uint8_t *pidx;                          /* ... the pool's window positions */
+    double *pscr;                           /* ... per-thread sums */
 } DNode;
 
 typedef struct {
@@ -216,6 +221,25 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     if (n->fused_relu) s->dn[i + 1].skip = 1;
     const dnnl_memory_desc_t *md = &s->md[d->in];
     s->md[n->out] = *md;  /* a fused BN's own output value gets no memory */
+    /* BN + ReLU + a 2x2 max pool of stride 2 that reads the ReLU alone: one kernel on nChw8c */
+    NnNode *np = n->fused_relu && i + 2 < net->n_nodes ? &net->nodes[i + 2] : NULL;
+    const NnVal *vin = &net->vals[d->in];
+    int64_t di[4];
+    value_dims(x, d->in, di);
+    dnnl_memory_desc_t blocked;
+    md_plain(&blocked, 4, di, dnnl_aBcd8b);
+    if (np && np->op == NN_MAXPOOL && np->k == 2 && np->stride == 2 && np->in == nx->out &&
+        s->consumers[nx->out] == 1 && bnp_supported(c, vin->h, vin->w) && dnnl_memory_desc_equal(&blocked, md)) {
+        int64_t dp[4];
+        value_dims(x, np->out, dp);
+        memset(&s->md[n->out], 0, sizeof s->md[n->out]);
+        n->pool = i + 2;
+        s->dn[i + 2].skip = 1;
+        n->out = np->out;
+        md_plain(&s->md[n->out], 4, dp, dnnl_aBcd8b);
+        n->pidx = nc_malloc((size_t)x->batch * c * dp[2] * dp[3]);
+        n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+    }
     unsigned flags = dnnl_use_scale | dnnl_use_shift | (n->fused_relu ? dnnl_fuse_norm_relu : 0);
     dnnl_batch_normalization_desc_t bd;
     dnnl_primitive_desc_t fpd, pd;
@@ -250,6 +274,7 @@ static int build_pool(NetExec *x, DState *s, int i, NcError *err) {
     Net *net = x->net;
     NnNode *d = &net->nodes[i];
     DNode *n = &s->dn[i];
+    if (n->skip) return NC_OK;  /* run by the batch norm before it */
     const NnVal *vi = &net->vals[d->in];
     int64_t dout[4];
     int nd = value_dims(x, d->out, dout);
@@ -452,11 +477,17 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
             break;
         }
         case NN_BN: {
+            const NnVal *vi = &net->vals[d->in];
             if (training) {
                 dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}, {DNNL_ARG_SCALE, n->scale},
                                         {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->mean},
                                         {DNNL_ARG_VARIANCE, n->var}, {DNNL_ARG_WORKSPACE, n->ws}};
-                exec(s, n->fwd, n->fused_relu ? 7 : 6, a);
+                if (n->pool) {
+                    dnnl_stream_wait(s->strm);
+                    bnp_stats(mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(in), x->batch, vi->c, vi->h, vi->w, n->pscr);
+                } else {
+                    exec(s, n->fwd, n->fused_relu ? 7 : 6, a);
+                }
                 /* running statistics, PyTorch's way: the unbiased batch variance */
                 int c = net->vals[d->in].c;
                 double m = (double)x->batch * net->vals[d->in].h * net->vals[d->in].w;
@@ -473,6 +504,13 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                     rm[ch] = (1.0f - mo) * rm[ch] + mo * bm[ch];
                     rv[ch] = (1.0f - mo) * rv[ch] + mo * bv[ch] * corr;
                 }
+                if (n->pool)
+                    bnp_forward(mem_ptr(out), n->pidx, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift),
+                                net->bn_eps, x->batch, vi->c, vi->h, vi->w);
+            } else if (n->pool) {
+                dnnl_stream_wait(s->strm);
+                bnp_forward(mem_ptr(out), n->pidx, mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
+                            mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
             } else {
                 dnnl_exec_arg_t a[6] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}, {DNNL_ARG_SCALE, n->scale},
                                         {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->rmean},
@@ -576,7 +614,15 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                                      {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_SCALE, n->scale}, {DNNL_ARG_SHIFT, n->shift},
                                      {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}, {DNNL_ARG_DIFF_SCALE, n->dscale},
                                      {DNNL_ARG_DIFF_SHIFT, n->dshift}, {DNNL_ARG_WORKSPACE, n->ws}};
-            exec(s, n->bwd_data, n->fused_relu ? 10 : 9, a);
+            if (n->pool) {
+                const NnVal *vi = &net->vals[d->in];
+                dnnl_stream_wait(s->strm);
+                bnp_backward(mem_ptr(grad_target(s, d->in)), mem_ptr(n->dscale), mem_ptr(n->dshift), mem_ptr(gout),
+                             n->pidx, mem_ptr(in), mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale), net->bn_eps,
+                             x->batch, vi->c, vi->h, vi->w, n->pscr);
+            } else {
+                exec(s, n->bwd_data, n->fused_relu ? 10 : 9, a);
+            }
             dnnl_stream_wait(s->strm);
             add_param_grad(net, d->w, mem_ptr(n->dscale));
             add_param_grad(net, d->b, mem_ptr(n->dshift));
@@ -706,6 +752,8 @@ static void dnnl_destroy(NetExec *x) {
                               n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar, n->src_bwd};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
         if (n->wino) { wino_free(n->wino); free(n->wino); }
+        free(n->pidx);
+        free(n->pscr);
     }
     for (int v = 0; v < net->n_vals; v++) {
         if (s->mem[v]) dnnl_memory_destroy(s->mem[v]);

@@ -1,0 +1,197 @@
+// bn_relu_pool.c -- batch norm, ReLU and 2x2 max pooling (stride 2) in two passes over the
+// activations instead of five, on oneDNN's nChw8c layout with AVX2/FMA. The convnet's first
+// block spends most of its time moving its 32 x H x W activations through memory; this keeps
+// one read for the statistics and one for normalise + ReLU + pool, and the same in backward.
+// The plain-loop layers (batchnorm.c, relu.c, maxpool.c) are its reference.
+//
+// Max pooling routes the gradient to the first maximum of its window; after a ReLU that is the
+// first maximum of the pre-activations when it is positive, and nowhere otherwise. So the
+// forward pass keeps one byte per pooled value: the window position 0-3, or 4 for none.
+#include "bn_relu_pool.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+typedef __m256 v8;
+
+int bnp_supported(int c, int h, int w) {
+    if (c % 8 || c > 1024 || h % 2 || w % 2 || h < 2 || w < 2) return 0;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    const char *off = getenv("NCELAB_FUSED_POOL");
+    return !(off && *off == '0');
+}
+
+/* Per-channel sums over (n, h, w) of the thread's images, shifted by the first pixel of each
+   channel against cancellation: s1 = sum (x - s), s2 = sum (x - s)^2, in double. */
+void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int w, double *scratch) {
+    int CB = c / 8, hw = h * w, T = omp_get_max_threads();
+    const float *shift = x;  /* image 0, pixel 0: 8 channels per block, at x + cb hw 8 */
+    memset(scratch, 0, sizeof(double) * 2 * c * T);
+    #pragma omp parallel num_threads(T)
+    {
+        double *p1 = scratch + (size_t)omp_get_thread_num() * 2 * c, *p2 = p1 + c;
+        #pragma omp for schedule(static)
+        for (int i = 0; i < n; i++)
+            for (int cb = 0; cb < CB; cb++) {
+                const float *src = x + ((size_t)i * CB + cb) * hw * 8;
+                v8 s = _mm256_loadu_ps(shift + (size_t)cb * hw * 8);
+                double a1[8] = {0}, a2[8] = {0};
+                for (int y = 0; y < h; y++) {  /* float sums over one row, double across rows */
+                    v8 r1 = _mm256_setzero_ps(), r2 = _mm256_setzero_ps();
+                    for (int xx = 0; xx < w; xx++) {
+                        v8 v = _mm256_sub_ps(_mm256_loadu_ps(src + ((size_t)y * w + xx) * 8), s);
+                        r1 = _mm256_add_ps(r1, v);
+                        r2 = _mm256_fmadd_ps(v, v, r2);
+                    }
+                    float f1[8], f2[8];
+                    _mm256_storeu_ps(f1, r1);
+                    _mm256_storeu_ps(f2, r2);
+                    for (int l = 0; l < 8; l++) { a1[l] += f1[l]; a2[l] += f2[l]; }
+                }
+                for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
+            }
+    }
+    double m = (double)n * hw;
+    for (int ch = 0; ch < c; ch++) {
+        double s1 = 0, s2 = 0;
+        for (int t = 0; t < T; t++) { s1 += scratch[(size_t)t * 2 * c + ch]; s2 += scratch[(size_t)t * 2 * c + c + ch]; }
+        double mu = s1 / m, v = s2 / m - mu * mu;
+        mean[ch] = (float)(shift[(size_t)(ch / 8) * hw * 8 + ch % 8] + mu);
+        var[ch] = (float)(v > 0 ? v : 0);
+    }
+}
+
+/* The four inputs of pooled pixel (oy, ox) of one channel block. */
+#define WINDOW(src, oy, ox, w)                                                     \
+    const float *p0_ = (src) + ((size_t)(2 * (oy)) * (w) + 2 * (ox)) * 8;           \
+    v8 x0 = _mm256_loadu_ps(p0_), x1 = _mm256_loadu_ps(p0_ + 8);                    \
+    v8 x2 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8), x3 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8 + 8)
+
+void bnp_forward(float *y, uint8_t *idx, const float *x, const float *mean, const float *var, const float *gamma,
+                 const float *beta, float eps, int n, int c, int h, int w) {
+    int CB = c / 8, oh = h / 2, ow = w / 2;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int cb = 0; cb < CB; cb++) {
+            float sc[8], sh[8];
+            for (int l = 0; l < 8; l++) {
+                int ch = cb * 8 + l;
+                sc[l] = gamma[ch] / sqrtf(var[ch] + eps);
+                sh[l] = beta[ch] - mean[ch] * sc[l];
+            }
+            v8 vs = _mm256_loadu_ps(sc), vb = _mm256_loadu_ps(sh), zero = _mm256_setzero_ps();
+            const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
+            float *dst = y + ((size_t)i * CB + cb) * oh * ow * 8;
+            uint8_t *ix = idx + ((size_t)i * CB + cb) * oh * ow * 8;
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    WINDOW(src, oy, ox, w);
+                    v8 a = _mm256_fmadd_ps(x0, vs, vb), b = _mm256_fmadd_ps(x1, vs, vb);
+                    v8 cc = _mm256_fmadd_ps(x2, vs, vb), d = _mm256_fmadd_ps(x3, vs, vb);
+                    /* first maximum: a later value wins only when strictly larger */
+                    v8 m = a, k = zero;
+                    v8 gt = _mm256_cmp_ps(b, m, _CMP_GT_OQ);
+                    m = _mm256_blendv_ps(m, b, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(1), gt);
+                    gt = _mm256_cmp_ps(cc, m, _CMP_GT_OQ);
+                    m = _mm256_blendv_ps(m, cc, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(2), gt);
+                    gt = _mm256_cmp_ps(d, m, _CMP_GT_OQ);
+                    m = _mm256_blendv_ps(m, d, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(3), gt);
+                    v8 pos = _mm256_cmp_ps(m, zero, _CMP_GT_OQ);
+                    k = _mm256_blendv_ps(_mm256_set1_ps(4), k, pos);
+                    _mm256_storeu_ps(dst + ((size_t)oy * ow + ox) * 8, _mm256_max_ps(m, zero));
+                    float kf[8];
+                    _mm256_storeu_ps(kf, k);
+                    uint8_t *o = ix + ((size_t)oy * ow + ox) * 8;
+                    for (int l = 0; l < 8; l++) o[l] = (uint8_t)kf[l];
+                }
+        }
+}
+
+/* The pooled gradient of one window, routed: g where the window's index is pos, else 0. */
+static inline v8 routed(v8 g, v8 k, float pos) {
+    return _mm256_and_ps(g, _mm256_cmp_ps(k, _mm256_set1_ps(pos), _CMP_EQ_OQ));
+}
+
+static inline v8 load_idx(const uint8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const uint8_t *idx, const float *x,
+                  const float *mean, const float *var, const float *gamma, float eps, int n, int c, int h, int w,
+                  double *scratch) {
+    int CB = c / 8, oh = h / 2, ow = w / 2, T = omp_get_max_threads();
+    memset(scratch, 0, sizeof(double) * 2 * c * T);
+    /* pass 1: sum dy and sum dy (x - mean) over the positions the gradient reaches */
+    #pragma omp parallel num_threads(T)
+    {
+        double *p1 = scratch + (size_t)omp_get_thread_num() * 2 * c, *p2 = p1 + c;
+        #pragma omp for schedule(static)
+        for (int i = 0; i < n; i++)
+            for (int cb = 0; cb < CB; cb++) {
+                const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
+                const float *g = dy + ((size_t)i * CB + cb) * oh * ow * 8;
+                const uint8_t *ix = idx + ((size_t)i * CB + cb) * oh * ow * 8;
+                v8 mu = _mm256_loadu_ps(mean + cb * 8);
+                double a1[8] = {0}, a2[8] = {0};
+                for (int oy = 0; oy < oh; oy++) {
+                    v8 r1 = _mm256_setzero_ps(), r2 = _mm256_setzero_ps();
+                    for (int ox = 0; ox < ow; ox++) {
+                        WINDOW(src, oy, ox, w);
+                        size_t o = ((size_t)oy * ow + ox) * 8;
+                        v8 gv = _mm256_loadu_ps(g + o), k = load_idx(ix + o);
+                        v8 xs = _mm256_blendv_ps(x0, x1, _mm256_cmp_ps(k, _mm256_set1_ps(1), _CMP_EQ_OQ));
+                        xs = _mm256_blendv_ps(xs, x2, _mm256_cmp_ps(k, _mm256_set1_ps(2), _CMP_EQ_OQ));
+                        xs = _mm256_blendv_ps(xs, x3, _mm256_cmp_ps(k, _mm256_set1_ps(3), _CMP_EQ_OQ));
+                        gv = _mm256_and_ps(gv, _mm256_cmp_ps(k, _mm256_set1_ps(4), _CMP_LT_OQ));
+                        r1 = _mm256_add_ps(r1, gv);
+                        r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(xs, mu), r2);
+                    }
+                    float f1[8], f2[8];
+                    _mm256_storeu_ps(f1, r1);
+                    _mm256_storeu_ps(f2, r2);
+                    for (int l = 0; l < 8; l++) { a1[l] += f1[l]; a2[l] += f2[l]; }
+                }
+                for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
+            }
+    }
+    double m = (double)n * h * w;
+    float ka[1024], kb[1024], kc[1024];  /* dx = kc (dy - ka - (x - mean) kb) */
+    for (int ch = 0; ch < c; ch++) {
+        double s1 = 0, s2 = 0;
+        for (int t = 0; t < T; t++) { s1 += scratch[(size_t)t * 2 * c + ch]; s2 += scratch[(size_t)t * 2 * c + c + ch]; }
+        double invstd = 1.0 / sqrt((double)var[ch] + eps);
+        dbeta[ch] = (float)s1;
+        dgamma[ch] = (float)(s2 * invstd);
+        ka[ch] = (float)(s1 / m);
+        kb[ch] = (float)(s2 * invstd * invstd / m);
+        kc[ch] = (float)(gamma[ch] * invstd);
+    }
+    /* pass 2: every input position's gradient */
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int cb = 0; cb < CB; cb++) {
+            const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
+            const float *g = dy + ((size_t)i * CB + cb) * oh * ow * 8;
+            const uint8_t *ix = idx + ((size_t)i * CB + cb) * oh * ow * 8;
+            float *out = dx + ((size_t)i * CB + cb) * h * w * 8;
+            v8 mu = _mm256_loadu_ps(mean + cb * 8), va = _mm256_loadu_ps(ka + cb * 8);
+            v8 vb = _mm256_loadu_ps(kb + cb * 8), vc = _mm256_loadu_ps(kc + cb * 8);
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    WINDOW(src, oy, ox, w);
+                    size_t o = ((size_t)oy * ow + ox) * 8;
+                    v8 gv = _mm256_loadu_ps(g + o), k = load_idx(ix + o);
+                    v8 xs[4] = {x0, x1, x2, x3};
+                    float *q = out + ((size_t)(2 * oy) * w + 2 * ox) * 8;
+                    float *qs[4] = {q, q + 8, q + (size_t)w * 8, q + (size_t)w * 8 + 8};
+                    for (int p = 0; p < 4; p++) {
+                        v8 t = _mm256_sub_ps(routed(gv, k, (float)p), va);
+                        t = _mm256_fnmadd_ps(_mm256_sub_ps(xs[p], mu), vb, t);
+                        _mm256_storeu_ps(qs[p], _mm256_mul_ps(t, vc));
+                    }
+                }
+        }
+}

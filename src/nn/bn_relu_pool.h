@@ -1,0 +1,29 @@
+// bn_relu_pool.h -- batch norm (training statistics or given ones), ReLU and 2x2 max pooling with
+// stride 2 fused, on oneDNN's nChw8c layout (AVX2/FMA). Reference: batchnorm.c, relu.c, maxpool.c.
+#ifndef NCELAB_NN_BN_RELU_POOL_H
+#define NCELAB_NN_BN_RELU_POOL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+/* bnp_supported: whether this CPU runs the kernels and the shape suits them (c % 8 == 0, even
+   h and w, c <= 1024); NCELAB_FUSED_POOL=0 turns them off. */
+int bnp_supported(int c, int h, int w);
+
+/* bnp_stats: mean and biased variance (c) of x (n, c, h, w) per channel. scratch: 2 c doubles
+   per OpenMP thread. */
+void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int w, double *scratch);
+
+/* bnp_forward: y (n, c, h/2, w/2) = maxpool(relu(gamma (x - mean) / sqrt(var + eps) + beta));
+   idx (n, c, h/2, w/2 bytes, nChw8c order): the window position 0-3 of the first maximum, 4 when
+   the maximum is not positive (no gradient flows). */
+void bnp_forward(float *y, uint8_t *idx, const float *x, const float *mean, const float *var, const float *gamma,
+                 const float *beta, float eps, int n, int c, int h, int w);
+
+/* bnp_backward: dx (n, c, h, w), dgamma and dbeta (c), all overwritten, from dy (n, c, h/2, w/2),
+   for batch statistics mean and var (training mode). scratch as for bnp_stats. */
+void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const uint8_t *idx, const float *x,
+                  const float *mean, const float *var, const float *gamma, float eps, int n, int c, int h, int w,
+                  double *scratch);
+
+#endif

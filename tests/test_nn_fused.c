@@ -1,0 +1,101 @@
+// test_nn_fused.c -- the fused batch norm + ReLU + 2x2 max pool of bn_relu_pool.c against the
+// chain of plain-loop layers (batchnorm.c, relu.c, maxpool.c): statistics, forward in training
+// and evaluation mode, and the gradients of the input, gamma and beta. Prints the worst errors.
+#include "check.h"
+#include "ncelab/layers.h"
+#include "ncelab/rng.h"
+#include "../src/nn/bn_relu_pool.h"
+
+#include <omp.h>
+#include <string.h>
+
+static Rng rng;
+
+static void to_blocked(float *dst, const float *src, int n, int c, int hw) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++)
+                dst[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8] = src[((size_t)i * c + ch) * hw + p];
+}
+
+static void from_blocked(float *dst, const float *src, int n, int c, int hw) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++)
+                dst[((size_t)i * c + ch) * hw + p] = src[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8];
+}
+
+static double worst_rel(const float *a, const float *b, size_t len) {
+    double m = 0.0, e = 0.0;
+    for (size_t i = 0; i < len; i++) {
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
+    }
+    return e / (m > 0 ? m : 1.0);
+}
+
+static void one_shape(int n, int c, int h, int w) {
+    int hw = h * w, oh = h / 2, ow = w / 2;
+    size_t nx = (size_t)n * c * hw, ny = (size_t)n * c * oh * ow;
+    float *x = malloc(sizeof(float) * nx), *xb = malloc(sizeof(float) * nx), *gamma = malloc(sizeof(float) * c);
+    float *beta = malloc(sizeof(float) * c), *dy = malloc(sizeof(float) * ny), *dyb = malloc(sizeof(float) * ny);
+    float *bn = malloc(sizeof(float) * nx), *re = malloc(sizeof(float) * nx), *y_ref = malloc(sizeof(float) * ny);
+    float *mean_ref = malloc(sizeof(float) * c), *invstd = malloc(sizeof(float) * c);
+    float *dre = calloc(nx, sizeof(float)), *dbn = calloc(nx, sizeof(float)), *dx_ref = calloc(nx, sizeof(float));
+    float *dg_ref = calloc(c, sizeof(float)), *db_ref = calloc(c, sizeof(float));
+    float *mean = malloc(sizeof(float) * c), *var = malloc(sizeof(float) * c), *yb = malloc(sizeof(float) * ny);
+    float *y = malloc(sizeof(float) * ny), *dxb = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
+    float *dg = malloc(sizeof(float) * c), *db = malloc(sizeof(float) * c), *var_ref = malloc(sizeof(float) * c);
+    uint8_t *idx = malloc(ny);
+    double *scr = malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+    /* a mean far from zero per channel (the statistics' shift), unit-ish spread */
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++) x[((size_t)i * c + ch) * hw + p] = (float)(3.0 * ch - 20.0 + rng_normal(&rng));
+    for (int ch = 0; ch < c; ch++) { gamma[ch] = (float)(1.0 + 0.3 * rng_normal(&rng)); beta[ch] = (float)(0.2 * rng_normal(&rng)); }
+    for (size_t i = 0; i < ny; i++) dy[i] = (float)rng_normal(&rng);
+    batchnorm_forward_train(bn, mean_ref, invstd, NULL, NULL, x, gamma, beta, n, c, hw, 1e-5f, 0.1f);
+    relu_forward(re, bn, (long)nx);
+    maxpool2d_forward(y_ref, re, n, c, h, w, 2, 2);
+    maxpool2d_backward(dre, dy, re, y_ref, n, c, h, w, 2, 2);
+    relu_backward(dbn, dre, re, (long)nx);
+    batchnorm_backward(dx_ref, dg_ref, db_ref, dbn, x, mean_ref, invstd, gamma, n, c, hw);
+    for (int ch = 0; ch < c; ch++) var_ref[ch] = 1.0f / (invstd[ch] * invstd[ch]) - 1e-5f;
+    to_blocked(xb, x, n, c, hw);
+    to_blocked(dyb, dy, n, c, oh * ow);
+    bnp_stats(mean, var, xb, n, c, h, w, scr);
+    bnp_forward(yb, idx, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
+    from_blocked(y, yb, n, c, oh * ow);
+    bnp_backward(dxb, dg, db, dyb, idx, xb, mean, var, gamma, 1e-5f, n, c, h, w, scr);
+    from_blocked(dx, dxb, n, c, hw);
+    double em = worst_rel(mean, mean_ref, c), ev = worst_rel(var, var_ref, c), ey = worst_rel(y, y_ref, ny);
+    double ex = worst_rel(dx, dx_ref, nx), eg = worst_rel(dg, dg_ref, c), eb = worst_rel(db, db_ref, c);
+    CHECK(em < 1e-6 && ev < 1e-4, "n=%d c=%d %dx%d: batch mean worst %.1e, variance %.1e", n, c, h, w, em, ev);
+    CHECK(ey < 1e-5, "forward (training statistics): worst %.1e of the largest output", ey);
+    CHECK(ex < 1e-4, "input gradient: worst %.1e of the largest", ex);
+    CHECK(eg < 1e-4 && eb < 1e-5, "gamma gradient worst %.1e, beta gradient %.1e", eg, eb);
+    /* evaluation mode: given statistics */
+    for (int ch = 0; ch < c; ch++) { mean[ch] = (float)(3.0 * ch - 19.5); var[ch] = 2.0f; invstd[ch] = 1.0f / sqrtf(2.0f + 1e-5f); }
+    batchnorm_forward_eval(bn, x, gamma, beta, mean, var, n, c, hw, 1e-5f);
+    relu_forward(re, bn, (long)nx);
+    maxpool2d_forward(y_ref, re, n, c, h, w, 2, 2);
+    bnp_forward(yb, idx, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
+    from_blocked(y, yb, n, c, oh * ow);
+    CHECK((ey = worst_rel(y, y_ref, ny)) < 1e-5, "forward (given statistics): worst %.1e of the largest output", ey);
+    free(x); free(xb); free(gamma); free(beta); free(dy); free(dyb); free(bn); free(re); free(y_ref);
+    free(mean_ref); free(invstd); free(dre); free(dbn); free(dx_ref); free(dg_ref); free(db_ref); free(mean);
+    free(var); free(yb); free(y); free(dxb); free(dx); free(dg); free(db); free(var_ref); free(idx); free(scr);
+}
+
+int main(void) {
+    rng_init(&rng, 11, 0, 0, 0);
+    if (!bnp_supported(8, 2, 2)) {
+        printf("SKIP  this CPU has no AVX2/FMA: the fused kernels are not used\n");
+        return check_done();
+    }
+    CHECK(!bnp_supported(12, 8, 8) && !bnp_supported(16, 7, 8), "channels not a multiple of 8 or odd sides are refused");
+    one_shape(3, 16, 6, 10);
+    one_shape(5, 32, 28, 28);
+    one_shape(2, 8, 2, 2);
+    return check_done();
+}
