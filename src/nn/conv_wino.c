@@ -13,6 +13,9 @@
 //   dW = G^T [sum_t (A dY_t A^T) . (B^T d_t B)] G,
 // so the input transform of step 1 is shared and the sums over tiles are GEMMs again.
 // Blocks are spread over threads in a fixed order, so results depend only on the thread count.
+// Above 128 x 128 channels every block would re-read megabytes of U: there (the global mode)
+// steps 1-3 each run over all tiles of the batch at once, the products split by point and
+// block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
 #include "conv_wino.h"
 #include "ncelab/core.h"
 
