@@ -1,6 +1,7 @@
 // test_nn_fused.c -- the fused batch norm + ReLU + 2x2 max pool of bn_relu_pool.c against the
 // chain of plain-loop layers (batchnorm.c, relu.c, maxpool.c): statistics, forward in training
 // and evaluation mode, and the gradients of the input, gamma and beta. Prints the worst errors.
+#include "blocked_util.h"
 #include "check.h"
 #include "ncelab/layers.h"
 #include "ncelab/rng.h"
@@ -10,29 +11,6 @@
 #include <string.h>
 
 static Rng rng;
-
-static void to_blocked(float *dst, const float *src, int n, int c, int hw) {
-    for (int i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++)
-                dst[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8] = src[((size_t)i * c + ch) * hw + p];
-}
-
-static void from_blocked(float *dst, const float *src, int n, int c, int hw) {
-    for (int i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++)
-                dst[((size_t)i * c + ch) * hw + p] = src[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8];
-}
-
-static double worst_rel(const float *a, const float *b, size_t len) {
-    double m = 0.0, e = 0.0;
-    for (size_t i = 0; i < len; i++) {
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
-    }
-    return e / (m > 0 ? m : 1.0);
-}
 
 static void one_shape(int n, int c, int h, int w) {
     int hw = h * w, oh = h / 2, ow = w / 2;

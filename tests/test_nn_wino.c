@@ -2,6 +2,7 @@
 // conv2d.c: forward, backward data and backward weights on several shapes, including images
 // whose sides are not multiples of the 4x4 tile, in the blocked and the global mode. Prints the
 // worst error of each comparison.
+#include "blocked_util.h"
 #include "check.h"
 #include "ncelab/layers.h"
 #include "ncelab/rng.h"
@@ -17,30 +18,6 @@ static void fill(float *v, size_t n) {
 }
 
 /* NCHW <-> nChw8c */
-static void to_blocked(float *dst, const float *src, int n, int c, int hw) {
-    for (int i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++)
-                dst[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8] = src[((size_t)i * c + ch) * hw + p];
-}
-
-static void from_blocked(float *dst, const float *src, int n, int c, int hw) {
-    for (int i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++)
-                dst[((size_t)i * c + ch) * hw + p] = src[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8];
-}
-
-/* worst |a - b| relative to max |b| */
-static double worst_rel(const float *a, const float *b, size_t len) {
-    double m = 0.0, e = 0.0;
-    for (size_t i = 0; i < len; i++) {
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
-    }
-    return e / (m > 0 ? m : 1.0);
-}
-
 static void one_shape(int n, int c, int k, int h, int w) {
     ConvShape s = {n, c, h, w, k, 3, 1, 1, h, w};
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * h * w, nw = (size_t)k * c * 9;

@@ -24,6 +24,21 @@ int bnp_supported(int c, int h, int w) {
     return !(off && *off == '0');
 }
 
+/* Sums over one row are kept in float, across rows in double (a1, a2: 8 lanes). */
+static inline void add_row(double *a1, double *a2, v8 r1, v8 r2) {
+    float f1[8], f2[8];
+    _mm256_storeu_ps(f1, r1);
+    _mm256_storeu_ps(f2, r2);
+    for (int l = 0; l < 8; l++) { a1[l] += f1[l]; a2[l] += f2[l]; }
+}
+
+/* Channel ch's two sums over the T threads' partials (2 c doubles each), in thread order. */
+static void thread_sums(double *s1, double *s2, const double *scratch, int T, int c, int ch) {
+    *s1 = 0.0;
+    *s2 = 0.0;
+    for (int t = 0; t < T; t++) { *s1 += scratch[(size_t)t * 2 * c + ch]; *s2 += scratch[(size_t)t * 2 * c + c + ch]; }
+}
+
 /* Per-channel sums over (n, h, w) of the thread's images, shifted by the first pixel of each
    channel against cancellation: s1 = sum (x - s), s2 = sum (x - s)^2, in double. */
 void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int w, double *scratch) {
@@ -46,18 +61,15 @@ void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int
                         r1 = _mm256_add_ps(r1, v);
                         r2 = _mm256_fmadd_ps(v, v, r2);
                     }
-                    float f1[8], f2[8];
-                    _mm256_storeu_ps(f1, r1);
-                    _mm256_storeu_ps(f2, r2);
-                    for (int l = 0; l < 8; l++) { a1[l] += f1[l]; a2[l] += f2[l]; }
+                    add_row(a1, a2, r1, r2);
                 }
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
     }
     double m = (double)n * hw;
     for (int ch = 0; ch < c; ch++) {
-        double s1 = 0, s2 = 0;
-        for (int t = 0; t < T; t++) { s1 += scratch[(size_t)t * 2 * c + ch]; s2 += scratch[(size_t)t * 2 * c + c + ch]; }
+        double s1, s2;
+        thread_sums(&s1, &s2, scratch, T, c, ch);
         double mu = s1 / m, v = s2 / m - mu * mu;
         mean[ch] = (float)(shift[(size_t)(ch / 8) * hw * 8 + ch % 8] + mu);
         var[ch] = (float)(v > 0 ? v : 0);
@@ -149,10 +161,7 @@ void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const
                         r1 = _mm256_add_ps(r1, gv);
                         r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(xs, mu), r2);
                     }
-                    float f1[8], f2[8];
-                    _mm256_storeu_ps(f1, r1);
-                    _mm256_storeu_ps(f2, r2);
-                    for (int l = 0; l < 8; l++) { a1[l] += f1[l]; a2[l] += f2[l]; }
+                    add_row(a1, a2, r1, r2);
                 }
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
@@ -160,8 +169,8 @@ void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const
     double m = (double)n * h * w;
     float ka[1024], kb[1024], kc[1024];  /* dx = kc (dy - ka - (x - mean) kb) */
     for (int ch = 0; ch < c; ch++) {
-        double s1 = 0, s2 = 0;
-        for (int t = 0; t < T; t++) { s1 += scratch[(size_t)t * 2 * c + ch]; s2 += scratch[(size_t)t * 2 * c + c + ch]; }
+        double s1, s2;
+        thread_sums(&s1, &s2, scratch, T, c, ch);
         double invstd = 1.0 / sqrt((double)var[ch] + eps);
         dbeta[ch] = (float)s1;
         dgamma[ch] = (float)(s2 * invstd);
