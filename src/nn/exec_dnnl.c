@@ -245,7 +245,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     dnnl_primitive_desc_t fpd, pd;
     DN_CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, md, net->bn_eps, flags), "batch norm");
     DN_CHECK(dnnl_primitive_desc_create(&fpd, &bd, NULL, s->eng, NULL), "batch norm");
-    if (n->fused_relu) n->ws = mem_new(s, dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), NULL);
+    if (n->fused_relu && !n->pool) n->ws = mem_new(s, dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), NULL);
     int64_t cd[1] = {c};
     dnnl_memory_desc_t vmd;
     md_plain(&vmd, 1, cd, dnnl_x);
@@ -257,6 +257,10 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     n->dshift = mem_new(s, &vmd, NULL);
     n->rmean = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat]);
     n->rvar = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat] + c);
+    if (n->pool) {  /* bn_relu_pool.c does the rest: no oneDNN primitives */
+        dnnl_primitive_desc_destroy(fpd);
+        return NC_OK;
+    }
     dnnl_batch_normalization_desc_t bb;
     DN_CHECK(dnnl_batch_normalization_backward_desc_init(&bb, dnnl_backward, md, md, net->bn_eps, flags), "batch norm backward");
     DN_CHECK(dnnl_primitive_desc_create(&pd, &bb, NULL, s->eng, fpd), "batch norm backward");
