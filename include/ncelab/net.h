@@ -86,6 +86,16 @@ int nnx_embed_dim(const NetExec *x);
    (callers zero them once per step). Needs a training forward just before. */
 int nnx_backward(NetExec *x, const float *d_embeddings, NcError *err);
 void nnx_free(NetExec *x);
+/* Synchronised batch norm for data-parallel steps. fn replaces buf (n doubles) by the sum of
+   every replica's buf (an all-reduce; ctx is passed through; 0 or an NcError code). With a sync
+   set, a training forward computes each batch norm's batch statistics over the union of the
+   replicas' batches (one call per batch norm: the per-channel sums of x and x^2 and the count),
+   and backward the two per-channel sums of its input gradient likewise (one call), so P replicas
+   on slices of one batch compute what a single executor computes on the whole batch: the same
+   outputs, running statistics, and parameter gradients whose sum over the replicas is the single
+   executor's. NULL (the default): local statistics, unchanged behaviour. */
+typedef int (*NnAllreduce)(void *ctx, double *buf, int n, NcError *err);
+void nnx_set_sync(NetExec *x, NnAllreduce fn, void *ctx);
 /* nnx_profile: on = 1 starts timing every layer (each then waits for its result, so the step
    is slightly slower); nnx_profile_seconds gives the time spent in layers of type op since, in
    the forward (backward = 0) or backward pass. The reference backend reports 0. */

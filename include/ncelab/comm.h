@@ -1,0 +1,59 @@
+// comm.h -- the communicator of data-parallel runs: a small table of collective operations with a
+// single-process implementation (no MPI linked) and an MPI one (when ncelab is built with MPI).
+#ifndef NCELAB_COMM_H
+#define NCELAB_COMM_H
+
+#include <stddef.h>
+
+#include "ncelab/core.h"
+
+typedef struct Comm Comm;
+
+/* Every operation is collective: all ranks of the communicator call it in the same order with
+   the same sizes. Each returns NC_OK or an error code with err filled (naming the operation).
+   Buffers of different ranks never alias. Results do not depend on timing: the same ranks and
+   inputs give bit-identical outputs. */
+struct Comm {
+    int rank, size;
+    const char *kind;        /* "single" or "mpi" */
+    /* buf (n) is replaced by the element-wise sum over the ranks */
+    int (*allreduce_f32)(Comm *c, float *buf, size_t n, NcError *err);
+    int (*allreduce_f64)(Comm *c, double *buf, size_t n, NcError *err);
+    /* the largest of every rank's value (an error flag agreed by all ranks, a maximum epoch) */
+    int (*allreduce_max_i64)(Comm *c, long long *buf, size_t n, NcError *err);
+    /* recv (size * bytes) = the send buffers (bytes each) of ranks 0, 1, ... in order */
+    int (*allgather)(Comm *c, const void *send, void *recv, size_t bytes, NcError *err);
+    /* recv (n) = sum over ranks of block `rank` of their send (size * n) */
+    int (*reduce_scatter_f32)(Comm *c, const float *send, float *recv, size_t n, NcError *err);
+    /* buf (bytes) of rank root copied to every rank */
+    int (*bcast)(Comm *c, void *buf, size_t bytes, int root, NcError *err);
+    int (*barrier)(Comm *c, NcError *err);
+    /* ends the whole job at once with exit code `code` (after the caller printed why) */
+    _Noreturn void (*abort)(Comm *c, int code);
+    /* the ranks with the same color form a new communicator, ordered by key (MPI_Comm_split) */
+    int (*split)(Comm *c, int color, int key, Comm **out, NcError *err);
+    void (*destroy)(Comm *c);
+    void *impl;
+};
+
+/* comm_single: the communicator of one process (rank 0 of 1): every operation is a copy or a
+   no-op. Statically allocated; comm_free on it does nothing. */
+Comm *comm_single(void);
+
+/* comm_launched_by_mpi: 1 when the environment shows an MPI launcher (mpirun, srun: the
+   OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK variables), 0 otherwise. */
+int comm_launched_by_mpi(void);
+
+/* comm_mpi_world: initialises MPI (MPI_Init_thread, funnelled) and returns MPI_COMM_WORLD as a
+   Comm, with errors returned rather than fatal. NC_EUSAGE "built without MPI" when ncelab was
+   built without it. comm_mpi_finalize ends MPI (after the world comm is freed). */
+int comm_mpi_world(int *argc, char ***argv, Comm **out, NcError *err);
+void comm_mpi_finalize(void);
+
+/* comm_free: releases a communicator made by comm_mpi_world or split. */
+void comm_free(Comm *c);
+
+/* 1 when ncelab was built with MPI. */
+int comm_have_mpi(void);
+
+#endif
