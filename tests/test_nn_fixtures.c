@@ -78,8 +78,8 @@ static void check_model(const char *file, const char *model, int c, int h, int w
     cmp("features", nnx_features(x), "features", 1e-4);
     cmp("embeddings", nnx_embeddings(x), "embeddings", 1e-4);
     float loss, nce;
-    contrast_loss(LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, &err);
-    contrast_loss(LOSS_NCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &nce, NULL, &err);
+    contrast_loss(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, &err);
+    contrast_loss(NC_LOSS_NCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &nce, NULL, &err);
     cmp("InfoNCE loss", &loss, "loss", 1e-5);
     cmp("binary NCE loss", &nce, "nce_loss", 1e-5);
     cmp("d loss / d embeddings", dz, "d_embeddings", 1e-4);
@@ -141,7 +141,7 @@ static void check_model(const char *file, const char *model, int c, int h, int w
         for (int s = 0; s < opt_steps; s++) {
             memset(net.grads, 0, sizeof(float) * net.n_param_floats);
             nnx_forward(x, input, 1, &err);
-            contrast_loss(LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &traj[s], dz, &err);
+            contrast_loss(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &traj[s], dz, &err);
             nnx_backward(x, dz, &err);
             optim_step(&opt, lrs[o]);
         }

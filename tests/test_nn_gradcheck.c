@@ -208,15 +208,15 @@ static void test_losses(void) {
     for (int i = 0; i < 48; i++) same[i] = (i % D == 0) ? 1.0f : 0.0f;
     float loss;
     int32_t nb[12] = {1, 2, 3, 0, 2, 3, 0, 1, 3, 0, 1, 2};
-    contrast_loss(LOSS_INFONCE, same, B, D, nb, k, NULL, 0, 0.5f, &loss, NULL, &err);
+    contrast_loss(NC_LOSS_INFONCE, same, B, D, nb, k, NULL, 0, 0.5f, &loss, NULL, &err);
     CHECK(fabs(loss - log(4.0)) < 1e-6, "identical embeddings: InfoNCE = log(1+k) = %.6f (got %.6f)", log(4.0), loss);
     int32_t bad[12] = {1, 2, 3, 0, 2, 5, 0, 1, 3, 0, 1, 2};
-    CHECK(contrast_loss(LOSS_INFONCE, z, B, D, bad, k, NULL, 0, 0.5f, &loss, NULL, &err) == NC_EUSAGE && strstr(err.msg, "anchor 1"),
+    CHECK(contrast_loss(NC_LOSS_INFONCE, z, B, D, bad, k, NULL, 0, 0.5f, &loss, NULL, &err) == NC_EUSAGE && strstr(err.msg, "anchor 1"),
           "an anchor's own positive as a negative is refused: %s", err.msg);
     bad[5] = 99;
-    CHECK(contrast_loss(LOSS_INFONCE, z, B, D, bad, k, NULL, 0, 0.5f, &loss, NULL, &err) == NC_EUSAGE && strstr(err.msg, "out of range"),
+    CHECK(contrast_loss(NC_LOSS_INFONCE, z, B, D, bad, k, NULL, 0, 0.5f, &loss, NULL, &err) == NC_EUSAGE && strstr(err.msg, "out of range"),
           "an index out of range is refused: %s", err.msg);
-    CHECK(contrast_loss(LOSS_INFONCE, z, B, D, nb, 0, NULL, 0, 0.5f, &loss, NULL, &err) == NC_EUSAGE, "k = 0 is refused: %s", err.msg);
+    CHECK(contrast_loss(NC_LOSS_INFONCE, z, B, D, nb, 0, NULL, 0, 0.5f, &loss, NULL, &err) == NC_EUSAGE, "k = 0 is refused: %s", err.msg);
 }
 
 /* Whole models, both backends: for every parameter tensor, the derivative of sum w . embeddings

@@ -30,7 +30,7 @@ static void test_enumeration(void) {
             memcpy(P, Pv, sizeof Pv);
         }
         TheoryModel m;
-        theory_model_init(&m, N, rho, cases[ci].overlap ? P : NULL, M, cases[ci].R, 0, THEORY_INFONCE, &err);
+        theory_model_init(&m, N, rho, cases[ci].overlap ? P : NULL, M, cases[ci].R, 0, NC_LOSS_INFONCE, &err);
         double G[16], C[16], Cref[16];
         random_gram(G, M, M, cases[ci].R, 100 + ci);
         double worst_l = 0, worst_g = 0;
@@ -51,7 +51,7 @@ static void test_enumeration(void) {
 /* Central finite differences along symmetric directions, for large k where enumeration cannot go. */
 static void test_finite_differences(void) {
     long ks[] = {1, 7, 1000, 1000000, 1000000000};
-    int losses[] = {THEORY_INFONCE, THEORY_NCE};
+    int losses[] = {NC_LOSS_INFONCE, NC_LOSS_NCE};
     for (int li = 0; li < 2; li++) {
         int N = 5, M = 5;
         double rho[5];
@@ -95,7 +95,7 @@ static void test_monte_carlo(void) {
     NcError err;
     theory_rho_parse("zipf:1", N, rho, &err);
     TheoryModel m;
-    theory_model_init(&m, N, rho, NULL, N, 1.5, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, N, rho, NULL, N, 1.5, 0, NC_LOSS_INFONCE, &err);
     double G[25];
     random_gram(G, N, N, 1.5, 11);
     long k = 10000;
@@ -135,7 +135,7 @@ static void test_closed_forms(void) {
     double rho[2] = {0.5, 0.5};
     NcError err;
     TheoryModel m;
-    theory_model_init(&m, N, rho, NULL, N, 1.0, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, N, rho, NULL, N, 1.0, 0, NC_LOSS_INFONCE, &err);
     double G[4] = {1.0, -1.0, -1.0, 1.0};
     double L = theory_loss(&m, 1, G, NULL);
     double ref = 0.5 * log(2.0) + 0.5 * log1p(exp(-2.0));
@@ -152,7 +152,7 @@ static void test_closed_forms(void) {
     theory_model_free(&m);
     double rho5[5];
     theory_rho_parse("zipf:1.5", 5, rho5, &err);
-    theory_model_init(&m, 5, rho5, NULL, 5, 4.0, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, 5, rho5, NULL, 5, 4.0, 0, NC_LOSS_INFONCE, &err);
     double G5[25];
     random_gram(G5, 5, 5, 4.0, 3);
     worst = 0;

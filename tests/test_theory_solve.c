@@ -8,7 +8,7 @@ static void simplex_case(int N, double R) {
     NcError err;
     TheoryModel m;
     theory_rho_parse("uniform", N, rho, &err);
-    theory_model_init(&m, N, rho, NULL, 0, R, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, N, rho, NULL, 0, R, 0, NC_LOSS_INFONCE, &err);
     TheorySolveOpts o;
     theory_solve_opts_default(&o);
     long ks[] = {1, 2, 16, 1024, 1000000};
@@ -37,7 +37,7 @@ static void test_certificate(void) {
     NcError err;
     TheoryModel m;
     theory_rho_parse("zipf:1", N, rho, &err);
-    theory_model_init(&m, N, rho, NULL, 0, 1.0, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, N, rho, NULL, 0, 1.0, 0, NC_LOSS_INFONCE, &err);
     TheorySolveOpts o;
     theory_solve_opts_default(&o);
     TheorySolution s;
@@ -77,7 +77,7 @@ static void test_zipf_and_nce(void) {
     NcError err;
     TheoryModel m;
     theory_rho_parse("zipf:1", N, rho, &err);
-    theory_model_init(&m, N, rho, NULL, 0, 1.0, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, N, rho, NULL, 0, 1.0, 0, NC_LOSS_INFONCE, &err);
     TheorySolveOpts o;
     theory_solve_opts_default(&o);
     long ks[] = {1, 4, 16, 64, 256, 1024, 4096};
@@ -94,7 +94,7 @@ static void test_zipf_and_nce(void) {
     theory_model_free(&m);
     /* binary NCE: also convex, also certified */
     theory_rho_parse("uniform", 4, rho, &err);
-    theory_model_init(&m, 4, rho, NULL, 0, 1.5, 0, THEORY_NCE, &err);
+    theory_model_init(&m, 4, rho, NULL, 0, 1.5, 0, NC_LOSS_NCE, &err);
     TheorySolution t;
     theory_solve(&m, 16, NULL, &o, &t, &err);
     CHECK(t.cert.optimal && t.st.simplex_deviation < 1e-6, "nce loss, uniform N=4, k=16: certified simplex (dev %.1e)",
@@ -115,7 +115,7 @@ static void test_overlap_and_rank(void) {
     double eps[2] = {0.0, 0.1};
     for (int i = 0; i < 2; i++) {
         theory_support_banded(4, 12, eps[i], &P);
-        theory_model_init(&m, 4, rho, P, 12, 1.0, 0, THEORY_INFONCE, &err);
+        theory_model_init(&m, 4, rho, P, 12, 1.0, 0, NC_LOSS_INFONCE, &err);
         theory_solve(&m, 32, NULL, &o, &s, &err);
         CHECK(s.cert.optimal && s.st.simplex_deviation < 1e-6,
               "4 classes x 3 points, overlap eps=%.1f: certified (gap %.1e), class means a simplex (dev %.1e)",
@@ -129,7 +129,7 @@ static void test_overlap_and_rank(void) {
         free(P);
     }
     theory_rho_parse("uniform", 3, rho, &err);
-    theory_model_init(&m, 3, rho, NULL, 0, 1.0, 2, THEORY_INFONCE, &err);
+    theory_model_init(&m, 3, rho, NULL, 0, 1.0, 2, NC_LOSS_INFONCE, &err);
     theory_solve(&m, 8, NULL, &o, &s, &err);
     CHECK(s.cert.optimal && s.st.simplex_deviation < 1e-6 && s.st.rank == 2,
           "d = 2 for N = 3: the triangle, certified (dev %.1e)", s.st.simplex_deviation);

@@ -51,6 +51,10 @@ int nc_write_atomic(const char *path, const void *data, size_t len, NcError *err
 /* nc_mkdir_p: creates a directory and its parents (like mkdir -p). */
 int nc_mkdir_p(const char *path, NcError *err);
 
+/* nc_dir_writable: NC_OK when a file can be written into dir (a probe file is written through
+   nc_write_atomic and removed); NC_EFILE naming dir otherwise. */
+int nc_dir_writable(const char *dir, NcError *err);
+
 /* nc_path_join: "dir/name" in a malloc'd string. */
 char *nc_path_join(const char *dir, const char *name);
 
@@ -71,6 +75,13 @@ int nc_parse_long(const char *s, const char *what, long lo, long hi, long *out, 
    is not allowed; ranges a..b are powers of two starting at a. Values in [1, 1e9], strictly
    increasing after sorting and de-duplication. *ks is malloc'd. NC_EUSAGE naming what. */
 int nc_parse_klist(const char *s, const char *what, long **ks, int *n, NcError *err);
+
+/* The contrastive loss, one enum for the theory engine and the trainer: InfoNCE or the binary
+   NCE of Gutmann and Hyvarinen. nc_loss_parse reads "infonce" or "nce" (NC_EUSAGE naming what);
+   nc_loss_name gives the name back. */
+typedef enum { NC_LOSS_INFONCE = 0, NC_LOSS_NCE = 1 } NcLoss;
+int nc_loss_parse(const char *s, const char *what, NcLoss *out, NcError *err);
+const char *nc_loss_name(NcLoss loss);
 
 /* nc_now: monotonic seconds. */
 double nc_now(void);

@@ -45,6 +45,11 @@ typedef struct {
 int data_load(const char *spec, const DataOpts *opts, Dataset *ds, NcError *err);
 void data_free(Dataset *ds);
 
+/* data_select: out = a copy of full (loaded without imbalance or train limit) with opts'
+   imbalance and train limit applied, keyed by opts->seed: the training split data_load with opts
+   would give, for sources that do not depend on the seed (every source but synth). */
+void data_select(const Dataset *full, const DataOpts *opts, Dataset *out);
+
 /* data_convert: writes ds to one packed file (magic "NCEDATA1", version, shapes, class names,
    pixels, labels, CRC-32 checksum) atomically; data_load("packed:FILE") reads it back with one read. */
 int data_convert(const Dataset *ds, const char *path, NcError *err);
@@ -56,5 +61,10 @@ typedef struct {
     double mean[4], std[4];  /* per channel, pixel values scaled to [0, 1] */
 } DataStats;
 void data_stats(const Dataset *ds, const DataSplit *s, DataStats *st);
+
+/* data_norm_stats: the input normalisation of training and evaluation: per-channel mean and std
+   of split s (pixel values in [0, 1]); a std below 1e-6 becomes 1; channels beyond the image's
+   repeat channel 0. */
+void data_norm_stats(const Dataset *ds, const DataSplit *s, float mean[3], float std[3]);
 
 #endif

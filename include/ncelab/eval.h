@@ -51,21 +51,16 @@ typedef struct {
     double embed_seconds, metric_seconds;
 } EvalReport;
 
-/* eval_checkpoint: loads a checkpoint written by train_run and the dataset (spec, or the one it
-   was trained on when NULL, with its imbalance and train limit), embeds both splits in chunks of
-   `batch` and evaluates both layers. emb_stem (or NULL) writes STEM_{train,test}_{features,head,
-   labels}.npy. */
-int eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,
-                    EvalReport *r, NcError *err);
+/* eval_net: embeds both splits of ds with net (inputs normalised with mean and std per channel,
+   data_norm_stats), in chunks of `batch`, and evaluates both layers. emb_stem (or NULL) writes
+   STEM_{train,test}_{features,head,labels}.npy. */
+int eval_net(Net *net, const Dataset *ds, const float *mean, const float *std, const EvalConfig *ec, int batch,
+             const char *emb_stem, EvalReport *r, NcError *err);
 
 /* eval_metrics_json: {"mean_acc","linear_acc","knn_acc","simplex_deviation","within_class_ratio",
    "probe_l2"} (DESIGN.md section 4); eval_metrics_from_json reads it back (0 when malformed). */
 cJSON *eval_metrics_json(const EvalMetrics *m);
 int eval_metrics_from_json(const cJSON *o, EvalMetrics *m);
-
-/* eval_norm_stats: per-channel mean and std (pixel values in [0, 1]) of a split, as training
-   normalises its inputs; channels beyond the image's repeat channel 0. */
-void eval_norm_stats(const Dataset *ds, const DataSplit *s, float mean[3], float sd[3]);
 
 /* npy_write: a float32 (rows, cols) or int32 (rows) array as a .npy file (version 1.0), atomically. */
 int npy_write_f32(const char *path, const float *a, int rows, int cols, NcError *err);

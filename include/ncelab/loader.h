@@ -15,6 +15,9 @@ typedef struct {
     int prefetch;            /* 1: a background thread prepares the next batch while the current
                                 one is used; 0: loader_next renders the batch itself */
     int start_epoch, start_step;   /* the first batch to produce (to resume a run) */
+    int part, parts;         /* data-parallel ranks: parts > 1 renders only the rows of rank
+                                `part`: anchors part B/parts .. (part+1) B/parts - 1 and their
+                                positives (B a multiple of parts); 0: every row */
 } LoaderConfig;
 
 /* loader_config_default: B 256, k 16, augment positives, simclr_cifar views, seed 0,
@@ -30,7 +33,8 @@ void loader_config_default(LoaderConfig *cfg);
 typedef struct {
     SamplerBatch s;
     int C, H, W;             /* channels and output size of every image */
-    float *x;                /* (2B, C, H, W) */
+    float *x;                /* (2B, C, H, W); with parts > 1 (2B/parts, C, H, W): the part's
+                                anchors, then their positives */
 } Batch;
 
 typedef struct Loader Loader;

@@ -6,8 +6,6 @@
 
 #include "ncelab/core.h"
 
-typedef enum { LOSS_INFONCE = 0, LOSS_NCE = 1 } LossType;
-
 /* contrast_loss: z (2B, D) normalised embeddings, rows 0..B-1 the anchors and B..2B-1 their
    positives; neg (B, k) row indices of each anchor's negatives: r < 2B names a batch row,
    r >= 2B names row r - 2B of queue (Q, D) (embeddings of earlier batches, no gradient).
@@ -17,8 +15,15 @@ typedef enum { LOSS_INFONCE = 0, LOSS_NCE = 1 } LossType;
    *loss = mean over anchors; dz (2B, D, may be NULL) is overwritten with d loss / d z.
    NC_EUSAGE naming the anchor and the index when an index is out of range or names the anchor
    itself or its positive; k >= 1, T > 0. */
-int contrast_loss(LossType type, const float *z, int B, int D, const int32_t *neg, int k,
+int contrast_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k,
                   const float *queue, int Q, float T, float *loss, float *dz, NcError *err);
+
+/* contrast_loss_part: the part of contrast_loss that anchors a0..a1-1 contribute, for a batch
+   whose anchors are shared out (data-parallel ranks): *loss = sum over those anchors of loss_i / B,
+   and dz (2B, D, may be NULL) is overwritten with its gradient, which reaches every row that those
+   anchors use. The parts of ranks covering [0, B) sum to contrast_loss's loss and dz. */
+int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
+                       int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err);
 
 /* contrast_random_negatives: for each anchor i, k rows drawn uniformly without replacement
    from the 2B - 2 rows other than i and B + i (k <= 2B - 2), keyed by (seed, step, anchor).

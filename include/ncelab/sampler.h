@@ -71,6 +71,10 @@ void queue_free(EmbQueue *q);
 
 typedef struct Sampler Sampler;
 
+/* sampler_check_pool: k distinct negatives need k <= 2B - 2 rows of the batch, or else a queue of
+   Q >= k slots; NC_EUSAGE naming --k or --queue otherwise. */
+int sampler_check_pool(int B, int k, int queue, NcError *err);
+
 /* sampler_create: a sampler over split s (kept by pointer, must outlive the sampler). Checks
    the configuration: B in [2, n], k >= 1, k <= 2B - 2 unless a queue Q >= k is given, labels
    >= 0, and for class positives that no class has a single image (the error names the class).

@@ -39,11 +39,23 @@ typedef struct {
     double seconds;
 } SweepTheory;
 
-/* sweep_run: every (k, seed) in order: a run whose result.json matches its configuration is read
-   back and skipped, an unfinished checkpoint is resumed, a finished one only evaluated; then
-   result.json is written. A run directory that holds another configuration is refused (NC_EUSAGE
-   naming it). runs: (nk * seeds) malloc'd. th gets the theory prediction. */
-int sweep_run(const SweepConfig *c, SweepRun **runs, SweepTheory *th, NcError *err);
+/* How a sweep reports (the library prints nothing); any member may be NULL. what is one of
+   "finished earlier" (read back from its result.json), "training", "resuming", "trained earlier;
+   evaluating". */
+typedef struct {
+    TrainReport train;       /* each run's steps and epochs */
+    void (*run_start)(void *ctx, int i, int n, const SweepRun *r, const char *what);
+    void (*run_done)(void *ctx, int i, int n, const SweepRun *r);
+    void *ctx;
+} SweepReport;
+
+/* sweep_run: loads the dataset once, solves the theory for its class prior, then every (k, seed)
+   in order: a run whose result.json matches its configuration is read back and skipped, an
+   unfinished checkpoint is resumed, a finished one only evaluated; the trained net is evaluated
+   in memory on the loaded data, then result.json is written. A run directory that holds another
+   configuration is refused (NC_EUSAGE naming it). comm: NULL for one process. runs: (nk * seeds)
+   malloc'd. th gets the theory prediction. */
+int sweep_run(const SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err);
 void sweep_theory_free(SweepTheory *th, int nk);
 /* sweep_run_json: {"k","seed","epochs","final_loss","train_seconds","eval_seconds","imgs_per_sec",
    "collision_rate","any_collision","features":{M},"head":{M}} */

@@ -6,15 +6,13 @@
 
 #include "ncelab/core.h"
 
-enum { THEORY_INFONCE = 0, THEORY_NCE = 1 };
-
 /* The latent-class model of Saunshi et al. (2019). Classes c = 0..N-1 with prior rho; class c
    draws points x = 0..M-1 from row c of P (N x M, row-stochastic). Default: M = N, P = I
    (non-overlapping classes). Representations f: points -> R^d with |f(x)| <= R. */
 typedef struct {
     int N, M, d;
     double R;
-    int loss;              /* THEORY_INFONCE or THEORY_NCE */
+    NcLoss loss;           /* NC_LOSS_INFONCE or NC_LOSS_NCE (core.h) */
     int overlapping;       /* 0 when P is the identity */
     double *rho;           /* (N) class prior */
     double *P;             /* (N, M) class-conditional distributions */
@@ -36,7 +34,7 @@ int theory_support_load(const char *path, int *N, int *M, double **P, NcError *e
 /* theory_model_init: builds the model (copies rho and P; P == NULL means the identity with
    M = N). d <= 0 means d = M. R must be in (0, 20]. */
 int theory_model_init(TheoryModel *m, int N, const double *rho, const double *P, int M,
-                      double R, int d, int loss, NcError *err);
+                      double R, int d, NcLoss loss, NcError *err);
 void theory_model_free(TheoryModel *m);
 
 /* Workspace of the one-dimensional integral, sized for up to n outcomes. */

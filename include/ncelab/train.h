@@ -1,12 +1,19 @@
-// train.h -- contrastive training with exactly k negatives per anchor, logged per epoch, with
-// safetensors checkpoints that a run resumes from.
+// train.h -- contrastive training with exactly k negatives per anchor: the configuration (strings
+// as the user gives them, checked once into typed settings), the run loop with per-epoch logs and
+// resumable safetensors checkpoints, and the evaluation of a checkpoint.
 #ifndef NCELAB_TRAIN_H
 #define NCELAB_TRAIN_H
 
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "ncelab/augment.h"
+#include "ncelab/comm.h"
 #include "ncelab/core.h"
 #include "ncelab/data.h"
+#include "ncelab/eval.h"
+#include "ncelab/optim.h"
 
 typedef struct {
     char data[512];          /* dataset SPEC (data.h) */
@@ -23,49 +30,90 @@ typedef struct {
                                 this many training images (backbone features); 0: off */
     float lr, temp, wd;
     uint64_t seed;
-    char out[512];           /* output directory */
+    int ranks;               /* data-parallel processes that trained it (1: one); recorded, but a
+                                run resumes on any number (train_config_same ignores it) */
+    char out[512];           /* output directory (not part of the configuration's JSON) */
 } TrainConfig;
 
 /* train_config_default: convnet, class positives, simclr views, sgd, cosine (no warm-up),
    infonce, k 16, batch 256, 1 epoch, lr 0.06 x batch / 256, T 0.5, wd 5e-4, seed 0. */
 void train_config_default(TrainConfig *c);
 
+/* The configuration's strings, checked and turned into typed settings. */
 typedef struct {
-    int epochs_done;         /* epochs completed in this call */
-    double final_loss;       /* mean loss of the last epoch */
-    double collision_rate;   /* mean over the last epoch */
-    double train_seconds;    /* wall time of the training steps in this call */
-    double imgs_per_sec;
-    double knn_acc;          /* the kNN monitor after the last epoch (NaN when off) */
-} TrainResult;
+    OptConfig optim;
+    LrKind schedule;
+    NcLoss loss;
+    int positives;           /* SAMPLER_POS_* */
+    AugConfig aug;           /* the views' preset; mean and std are set from the data */
+    DataOpts data;           /* imbalance, train limit, seed */
+} TrainSettings;
 
-/* train_run: trains and writes DIR/ckpt.safetensors after every epoch (atomically; tensors:
-   the parameters under their PyTorch names, each batch norm's running_mean/running_var,
-   "optim.state" and "optim.step"; metadata: "config" (JSON), "epoch", "step", "version"),
-   DIR/log.csv and DIR/log.json (per epoch: loss, lr, images/s, collision rate, coverage).
-   resume: continue from DIR/ckpt.safetensors; its configuration must equal c except for the
-   number of epochs and the kNN monitor (refused otherwise, nothing overwritten), and with the same thread count
-   the weights end as those of an uninterrupted run. The output directory is checked for
-   writing before training starts. A non-finite loss stops the run (NC_ENUM naming the epoch
-   and step) and leaves the last checkpoint as it was. progress prints a bar on a terminal. */
-int train_run(const TrainConfig *c, int resume, TrainResult *r, NcError *err);
+/* train_config_check: every option of c validated at once, before any file is touched or data
+   read: optimiser, schedule, loss, positives, views, imbalance, lr and T positive and finite,
+   epochs >= 1, batch >= 2, k within the batch's 2B - 2 rows or the queue. NC_EUSAGE with one line
+   naming the option. */
+int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err);
 
-/* train_data_opts: the data options of a configuration (imbalance, train limit, seed). */
-int train_data_opts(const TrainConfig *c, DataOpts *o, NcError *err);
-
-/* train_checkpoint_config: the configuration a checkpoint was trained with. */
-int train_checkpoint_config(const char *path, TrainConfig *c, NcError *err);
-/* train_checkpoint_epoch: the number of epochs a checkpoint has completed. */
-int train_checkpoint_epoch(const char *path, int *epoch, NcError *err);
-/* train_config_same: 1 when a and b describe the same run: every field of the configuration
-   JSON but the number of epochs and the kNN monitor (the output directory is not in it). */
-int train_config_same(const TrainConfig *a, const TrainConfig *b);
-/* train_checkpoint_weights: parameters and batch-norm statistics from a checkpoint into net (a
-   net of the checkpoint's model and input shape). NC_EFILE naming the file and the tensor. */
-int train_checkpoint_weights(const char *path, void *net, NcError *err);
-/* train_config_json: the configuration as a JSON object text (malloc'd); train_config_parse
-   reads it back (NC_EFILE naming what for a malformed text). */
+/* train_config_json: the configuration as a JSON object text (malloc'd), every field but out;
+   train_config_parse reads it back (NC_EFILE naming what for a malformed text; fields absent in
+   older checkpoints take their defaults). */
 char *train_config_json(const TrainConfig *c);
 int train_config_parse(const char *json, const char *what, TrainConfig *c, NcError *err);
+/* train_config_same: 1 when a and b describe the same run: every field of the configuration
+   JSON but the number of epochs, the kNN monitor and the number of ranks. */
+int train_config_same(const TrainConfig *a, const TrainConfig *b);
+
+/* One epoch's log line. */
+typedef struct {
+    int epoch;               /* 1-based */
+    double loss;             /* mean over the epoch's steps */
+    float lr;                /* the last step's learning rate */
+    double imgs_per_sec;
+    double collision_rate;   /* fraction of negatives of the anchor's class */
+    double any_collision;    /* fraction of anchors with at least one such negative */
+    double coverage;         /* mean number of distinct classes among an anchor's negatives */
+    double seconds;          /* wall time of the epoch's steps */
+    double knn_acc;          /* the kNN monitor after the epoch (NaN when off) */
+} TrainEpoch;
+
+/* train_epoch_json: {"epoch","loss","lr","imgs_per_sec","collision_rate","any_collision",
+   "coverage","seconds"[,"knn_acc"]} (a log.json entry); train_epoch_from_json reads it back
+   (absent numbers are NaN; 0 and epoch 0 when o is not such an object, NULL included). */
+cJSON *train_epoch_json(const TrainEpoch *e);
+int train_epoch_from_json(const cJSON *o, TrainEpoch *e);
+
+/* How a run reports: the library prints nothing; the CLI draws the progress bar and the lines.
+   Any member may be NULL. */
+typedef struct {
+    void (*step)(void *ctx, int epoch, int step, int steps);   /* after each step (epoch 1-based) */
+    void (*epoch)(void *ctx, const TrainEpoch *e);             /* after each epoch's checkpoint */
+    void *ctx;
+} TrainReport;
+
+typedef struct {
+    int epochs_done;         /* epochs completed in this call */
+    TrainEpoch last;         /* the last epoch (of this call or, when none ran, of the checkpoint) */
+    double train_seconds;    /* wall time of the training steps in this call */
+    double total_seconds;    /* of every epoch of the run, earlier calls included */
+} TrainResult;
+
+/* train_run: checks c, loads its dataset and trains, writing DIR/ckpt.safetensors after every
+   epoch (atomically; docs/checkpoint.md: the parameters under their PyTorch names, each batch
+   norm's running_mean/running_var, "optim.state", "optim.step", the queue; metadata "config",
+   "epoch", "step", "seconds", "last_epoch", "version"), DIR/log.csv and DIR/log.json.
+   resume: continue from DIR/ckpt.safetensors; its configuration must equal c except for the
+   number of epochs and the kNN monitor (refused otherwise, nothing overwritten), and
+   the weights end as those of an uninterrupted run. A non-finite loss stops the run (NC_ENUM
+   naming the epoch and step) and leaves the last checkpoint as it was. comm: the data-parallel
+   communicator (NULL: one process); rank 0 writes every file. */
+int train_run(const TrainConfig *c, int resume, Comm *comm, const TrainReport *rep, TrainResult *r, NcError *err);
+
+/* train_eval_checkpoint: loads a checkpoint written by train_run and the dataset (spec, or the
+   one it was trained on when NULL, with its imbalance and train limit), embeds both splits in
+   chunks of `batch` and evaluates both layers (eval_net). emb_stem (or NULL) writes
+   STEM_{train,test}_{features,head,labels}.npy. */
+int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,
+                          EvalReport *r, NcError *err);
 
 #endif

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "train_opts.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/report.h"
 #include "ncelab/sweep.h"
@@ -39,7 +40,9 @@ static int demo_sweep(const char *dir, const char *data, double *secs) {
     double t0 = nc_now();
     SweepRun *runs;
     SweepTheory th;
-    if (sweep_run(&c, &runs, &th, &err) || sweep_write(&c, runs, &th, &err)) cli_die(&err);
+    SweepPrinter sp = {.train = {.epochs = c.base.epochs}};
+    SweepReport rep = sweep_printer(&sp);
+    if (sweep_run(&c, NULL, &rep, &runs, &th, &err) || sweep_write(&c, runs, &th, &err)) cli_die(&err);
     *secs = nc_now() - t0;
     printf("\n");
     sweep_summary_table(stdout, &c, runs);
@@ -111,7 +114,7 @@ int cmd_demo(int argc, char **argv) {
     double t0 = nc_now();
     for (int i = 0; i < 2; i++) {
         double rho[10];
-        if (theory_rho_parse(specs[i], 10, rho, &err) || theory_model_init(&m[i], 10, rho, NULL, 0, 1.0, 0, THEORY_INFONCE, &err))
+        if (theory_rho_parse(specs[i], 10, rho, &err) || theory_model_init(&m[i], 10, rho, NULL, 0, 1.0, 0, NC_LOSS_INFONCE, &err))
             cli_die(&err);
         sol[i] = nc_malloc(sizeof(TheorySolution) * nk);
         if (theory_sweep(&m[i], ks, nk, &so, sol[i], NULL, NULL, &err)) cli_die(&err);

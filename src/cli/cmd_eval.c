@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "ncelab/ckpt.h"
 #include "ncelab/eval.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/net.h"
@@ -52,9 +53,9 @@ int cmd_eval(int argc, char **argv) {
     }
     const char *spec = args_get(o, no, "data");
     EvalReport r;
-    if (eval_checkpoint(ck, spec, &ec, (int)batch, args_get(o, no, "embeddings"), &r, &err)) cli_die(&err);
+    if (train_eval_checkpoint(ck, spec, &ec, (int)batch, args_get(o, no, "embeddings"), &r, &err)) cli_die(&err);
     TrainConfig tc;
-    if (!spec && train_checkpoint_config(ck, &tc, &err) == NC_OK) spec = tc.data;
+    if (!spec && ckpt_read_config(ck, &tc, &err) == NC_OK) spec = tc.data;
     const EvalMetrics *mf = &r.features, *mh = &r.head;
     printf("%s on %s (%d train, %d test images; embedded in %.1f s, evaluated in %.1f s)\n", ck, spec, r.ntrain, r.ntest,
            r.embed_seconds, r.metric_seconds);

@@ -58,7 +58,9 @@ int cmd_sweep(int argc, char **argv) {
     if (c.base.threads > 0) omp_set_num_threads(c.base.threads);
     SweepRun *runs;
     SweepTheory th;
-    if (sweep_run(&c, &runs, &th, &err) || sweep_write(&c, runs, &th, &err)) cli_die(&err);
+    SweepPrinter sp = {.train = {.epochs = c.base.epochs, .knn = c.base.knn_monitor > 0}};
+    SweepReport rep = sweep_printer(&sp);
+    if (sweep_run(&c, cli_comm(), &rep, &runs, &th, &err) || sweep_write(&c, runs, &th, &err)) cli_die(&err);
     printf("\n");
     sweep_summary_table(stdout, &c, runs);
     printf("\nwrote %s/results.json, results.csv, summary.csv, *.svg and report.html\n", c.out);

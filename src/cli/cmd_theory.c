@@ -14,20 +14,14 @@ static void on_progress(void *ctx, int done, int total) {
     progress_update(ctx, done);
 }
 
-static int parse_loss(const char *s, int *loss, NcError *err) {
-    if (!s || strcmp(s, "infonce") == 0) *loss = THEORY_INFONCE;
-    else if (strcmp(s, "nce") == 0) *loss = THEORY_NCE;
-    else return nc_fail(err, NC_EUSAGE, "--loss: expected infonce or nce, got '%s'", s);
-    return NC_OK;
-}
-
 /* Builds the model from --classes/--rho/--support/--norm/--dim/--loss; N may come from the
    support file, or from n_hint (> 0) when neither gives it. */
 static void model_from_options(TheoryModel *m, const Opt *o, int no, int n_hint) {
     NcError err = {0};
     const char *support = args_get(o, no, "support"), *classes = args_get(o, no, "classes");
     double *P = NULL, R = 1.0;
-    int N = n_hint, M = 0, loss = THEORY_INFONCE;
+    int N = n_hint, M = 0;
+    NcLoss loss = NC_LOSS_INFONCE;
     long v;
     if (support) {
         int Ns;
@@ -46,7 +40,8 @@ static void model_from_options(TheoryModel *m, const Opt *o, int no, int n_hint)
     if (!(R > 0) || R > 20) { nc_fail(&err, NC_EUSAGE, "--norm: R must be in (0, 20], got %g", R); cli_die(&err); }
     long d = 0;
     if (args_get(o, no, "dim") && nc_parse_long(args_get(o, no, "dim"), "--dim", 1, 2000, &d, &err)) cli_die(&err);
-    if (parse_loss(args_get(o, no, "loss"), &loss, &err)) cli_die(&err);
+    const char *ls = args_get(o, no, "loss");
+    if (nc_loss_parse(ls ? ls : "infonce", "--loss", &loss, &err)) cli_die(&err);
     double *rho = nc_malloc(sizeof(double) * N);
     if (theory_rho_parse(args_get(o, no, "rho"), N, rho, &err)) cli_die(&err);
     if (theory_model_init(m, N, rho, P, M, R, (int)d, loss, &err)) cli_die(&err);
@@ -113,7 +108,7 @@ static int theory_eval(int argc, char **argv) {
     TheoryCert cert;
     if (theory_certify(&m, k, G, &cert, &err)) cli_die(&err);
     printf("k = %ld  %s loss = %.15g\ncertificate: gap %.3e  min_eig %.3e  kkt %.3e  optimal %s\ngradient dL/dG:\n",
-           k, m.loss == THEORY_NCE ? "nce" : "infonce", L, cert.gap, cert.min_eig, cert.kkt_residual,
+           k, nc_loss_name(m.loss), L, cert.gap, cert.min_eig, cert.kkt_residual,
            cert.optimal ? "yes" : "no");
     for (int i = 0; i < M && i < 12; i++) {
         for (int j = 0; j < M && j < 8; j++) printf(" %12.5e", C[(size_t)i * M + j]);
@@ -193,7 +188,7 @@ int cmd_theory(int argc, char **argv) {
     progress_end(&pb);
     const char *rho = args_get(o, no, "rho") ? args_get(o, no, "rho") : "uniform";
     printf("latent classes N = %d, points M = %d, rho = %s, R = %g, d = %d, loss = %s  (%.2f s)\n", m.N, m.M,
-           rho, m.R, m.d, m.loss == THEORY_NCE ? "nce" : "infonce", nc_now() - t0);
+           rho, m.R, m.d, nc_loss_name(m.loss), nc_now() - t0);
     report_theory_table(stdout, &m, sol, nk);
     if (jpath) {
         cJSON *doc = report_theory_json(&m, rho, args_get(o, no, "support"), sol, nk);

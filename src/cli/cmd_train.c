@@ -23,9 +23,13 @@ int cmd_train(int argc, char **argv) {
     long k;
     if (nc_parse_long(args_get(o, no, "k"), "--k", 1, 1000000, &k, &err)) cli_die(&err);
     c.k = (int)k;
+    TrainPrinter pr = {.epochs = c.epochs, .knn = c.knn_monitor > 0};
+    TrainReport rep = train_printer(&pr);
     TrainResult r;
-    if (train_run(&c, args_get(o, no, "resume") != NULL, &r, &err)) cli_die(&err);
-    printf("trained %d epochs in %.1f s (%.0f images/s); final loss %.4f; checkpoint %s/ckpt.safetensors\n",
-           r.epochs_done, r.train_seconds, r.imgs_per_sec, r.final_loss, c.out);
+    Comm *comm = cli_comm();
+    if (train_run(&c, args_get(o, no, "resume") != NULL, comm, &rep, &r, &err)) cli_die(&err);
+    if (comm->rank == 0)
+        printf("trained %d epochs in %.1f s (%.0f images/s%s); final loss %.4f; checkpoint %s/ckpt.safetensors\n",
+               r.epochs_done, r.train_seconds, r.last.imgs_per_sec, comm->size > 1 ? ", all ranks" : "", r.last.loss, c.out);
     return 0;
 }

@@ -1,4 +1,6 @@
 // train_opts.c -- the training options shared by `ncelab train` and `ncelab sweep`.
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "train_opts.h"
@@ -80,4 +82,49 @@ void train_opts_apply(const Opt *o, int no, TrainConfig *c) {
     if (args_get(o, no, "seed") && nc_parse_long(args_get(o, no, "seed"), "--seed", 0, 2147483647L, &seed, &err)) cli_die(&err);
     c->seed = (uint64_t)seed;
     c->exclude_same_class = args_get(o, no, "exclude-same-class") != NULL;
+}
+
+static void print_step(void *ctx, int epoch, int step, int steps) {
+    TrainPrinter *p = ctx;
+    if (step == 1) {
+        snprintf(p->label, sizeof p->label, "epoch %d/%d", epoch, p->epochs);
+        progress_start(&p->bar, p->label, steps);
+    }
+    progress_update(&p->bar, step);
+    if (step == steps) progress_end(&p->bar);
+}
+
+static void print_epoch(void *ctx, const TrainEpoch *e) {
+    TrainPrinter *p = ctx;
+    printf("epoch %3d  loss %.4f  lr %.4g  %.0f images/s  collision %.4f  coverage %.2f  (%.1f s)", e->epoch, e->loss,
+           e->lr, e->imgs_per_sec, e->collision_rate, e->coverage, e->seconds);
+    if (p->knn) printf("  kNN %.4f", e->knn_acc);
+    printf("\n");
+    fflush(stdout);
+}
+
+TrainReport train_printer(TrainPrinter *p) {
+    TrainReport r = {print_step, print_epoch, p};
+    return r;
+}
+
+static void print_run_start(void *ctx, int i, int n, const SweepRun *r, const char *what) {
+    (void)ctx;
+    printf("[%d/%d] k = %ld, seed %d: %s\n", i + 1, n, r->k, r->seed, what);
+    fflush(stdout);
+}
+
+static void print_run_done(void *ctx, int i, int n, const SweepRun *x) {
+    (void)ctx;
+    (void)i;
+    (void)n;
+    printf("        head: mean %.4f linear %.4f kNN %.4f | features: mean %.4f linear %.4f kNN %.4f "
+           "(train %.0f s, eval %.0f s)\n", x->head.mean_acc, x->head.linear_acc, x->head.knn_acc,
+           x->features.mean_acc, x->features.linear_acc, x->features.knn_acc, x->train_seconds, x->eval_seconds);
+    fflush(stdout);
+}
+
+SweepReport sweep_printer(SweepPrinter *p) {
+    SweepReport r = {train_printer(&p->train), print_run_start, print_run_done, p};
+    return r;
 }

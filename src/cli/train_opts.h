@@ -3,6 +3,8 @@
 #define NCELAB_CLI_TRAIN_OPTS_H
 
 #include "args.h"
+#include "ncelab/progress.h"
+#include "ncelab/sweep.h"
 #include "ncelab/train.h"
 
 /* The number of training options, and train_opts_add: copies them to o (room for TRAIN_OPTS_N),
@@ -12,5 +14,21 @@ int train_opts_add(Opt *o, int with_resume);
 /* train_opts_apply: fills c (from its defaults) with the values given (all but k, which the
    command reads); exits 2 on a bad value. */
 void train_opts_apply(const Opt *o, int no, TrainConfig *c);
+
+/* The terminal's side of a run: a progress bar per epoch and one line after it. */
+typedef struct {
+    int epochs;
+    int knn;                 /* print the kNN monitor's accuracy */
+    Progress bar;
+    char label[32];
+} TrainPrinter;
+/* train_printer: a TrainReport that draws on p (p->epochs and p->knn set by the caller). */
+TrainReport train_printer(TrainPrinter *p);
+
+/* The terminal's side of a sweep: a line per run, and its training's bars and lines. */
+typedef struct {
+    TrainPrinter train;
+} SweepPrinter;
+SweepReport sweep_printer(SweepPrinter *p);
 
 #endif

@@ -19,12 +19,22 @@ static float dotf(const float *a, const float *b, int D) {
     return s;
 }
 
-int contrast_loss(LossType type, const float *z, int B, int D, const int32_t *neg, int k,
+int contrast_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k,
                   const float *queue, int Q, float T, float *loss, float *dz, NcError *err) {
+    double part;
+    int rc = contrast_loss_part(type, z, B, D, neg, k, queue, Q, T, 0, B, &part, dz, err);
+    if (!rc) *loss = (float)part;
+    return rc;
+}
+
+int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
+                       int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err) {
     if (k < 1) return nc_fail(err, NC_EUSAGE, "--k: need at least one negative, got %d", k);
     if (!(T > 0)) return nc_fail(err, NC_EUSAGE, "--temp: the temperature must be positive, got %g", T);
+    if (a0 < 0 || a1 > B || a0 > a1)
+        return nc_fail(err, NC_EUSAGE, "contrast_loss_part: anchors [%d, %d) outside [0, %d)", a0, a1, B);
     int lim = 2 * B + (queue ? Q : 0);
-    for (int i = 0; i < B; i++)
+    for (int i = a0; i < a1; i++)
         for (int j = 0; j < k; j++) {
             int r = neg[(size_t)i * k + j];
             if (r < 0 || r >= lim)
@@ -32,15 +42,15 @@ int contrast_loss(LossType type, const float *z, int B, int D, const int32_t *ne
             if (r == i || r == B + i)
                 return nc_fail(err, NC_EUSAGE, "negatives: anchor %d, negative %d: index %d is the anchor or its positive", i, j, r);
         }
-    /* coef (B, k+1): d loss_i / d s for the positive (column 0) and each negative */
-    double *coef = nc_malloc(sizeof(double) * (size_t)B * (k + 1));
+    /* coef (a1 - a0, k+1): d loss_i / d s for the positive (column 0) and each negative */
+    double *coef = nc_malloc(sizeof(double) * ((size_t)(a1 - a0) * (k + 1) + 1));
     double total = 0.0, lk = log((double)k);
     #pragma omp parallel for reduction(+:total) schedule(static)
-    for (int i = 0; i < B; i++) {
+    for (int i = a0; i < a1; i++) {
         const float *zi = z + (size_t)i * D;
-        double *c = coef + (size_t)i * (k + 1);
+        double *c = coef + (size_t)(i - a0) * (k + 1);
         double sp = dotf(zi, z + (size_t)(B + i) * D, D) / T;
-        if (type == LOSS_INFONCE) {
+        if (type == NC_LOSS_INFONCE) {
             double mx = sp;
             for (int j = 0; j < k; j++) {
                 c[j + 1] = dotf(zi, row_of(z, queue, B, D, neg[(size_t)i * k + j]), D) / T;
@@ -61,13 +71,13 @@ int contrast_loss(LossType type, const float *z, int B, int D, const int32_t *ne
             }
         }
     }
-    *loss = (float)(total / B);
+    *loss = total / B;
     if (dz) {
         /* s = z_i . z_r / T: d/dz_i += c z_r / (T B), d/dz_r += c z_i / (T B) */
         memset(dz, 0, sizeof(float) * 2 * (size_t)B * D);
         float scale = 1.0f / (T * (float)B);
-        for (int i = 0; i < B; i++) {
-            const double *c = coef + (size_t)i * (k + 1);
+        for (int i = a0; i < a1; i++) {
+            const double *c = coef + (size_t)(i - a0) * (k + 1);
             const float *zi = z + (size_t)i * D;
             float *di = dz + (size_t)i * D;
             for (int j = 0; j <= k; j++) {

@@ -58,6 +58,21 @@ const char *sampler_positives_name(int mode) {
     return mode == SAMPLER_POS_CLASS ? "class" : mode == SAMPLER_POS_AUGMENT ? "augment" : "class+augment";
 }
 
+int sampler_check_pool(int B, int k, int queue, NcError *err) {
+    if (queue < 0) return nc_fail(err, NC_EUSAGE, "--queue: %d must be >= 0", queue);
+    int pool = 2 * B - 2;
+    if (k > pool) {
+        if (queue == 0)
+            return nc_fail(err, NC_EUSAGE,
+                           "--k: %d is larger than the pool 2B-2 = %d of a batch of %d and no queue was given "
+                           "(--queue Q with Q >= k)", k, pool, B);
+        if (queue < k)
+            return nc_fail(err, NC_EUSAGE, "--queue: %d slots cannot hold k = %d distinct negatives (need Q >= k)",
+                           queue, k);
+    }
+    return NC_OK;
+}
+
 int sampler_create(const DataSplit *s, const SamplerConfig *cfg, Sampler **out, NcError *err) {
     *out = NULL;
     int B = cfg->batch, k = cfg->k, n = s->n;
@@ -66,17 +81,8 @@ int sampler_create(const DataSplit *s, const SamplerConfig *cfg, Sampler **out, 
     if (k < 1) return nc_fail(err, NC_EUSAGE, "--k: %d must be >= 1", k);
     if (cfg->positives < SAMPLER_POS_CLASS || cfg->positives > SAMPLER_POS_CLASS_AUGMENT)
         return nc_fail(err, NC_EUSAGE, "--positives: unknown mode %d", cfg->positives);
-    if (cfg->queue < 0) return nc_fail(err, NC_EUSAGE, "--queue: %d must be >= 0", cfg->queue);
-    int pool = 2 * B - 2;
-    if (k > pool) {
-        if (cfg->queue == 0)
-            return nc_fail(err, NC_EUSAGE,
-                           "--k: %d is larger than the pool 2B-2 = %d of a batch of %d and no queue was given "
-                           "(--queue Q with Q >= k)", k, pool, B);
-        if (cfg->queue < k)
-            return nc_fail(err, NC_EUSAGE, "--queue: %d slots cannot hold k = %d distinct negatives (need Q >= k)",
-                           cfg->queue, k);
-    }
+    int rc = sampler_check_pool(B, k, cfg->queue, err);
+    if (rc) return rc;
     int nc = 0;
     for (int i = 0; i < n; i++) {
         if (s->labels[i] < 0) return nc_fail(err, NC_EUSAGE, "sampler: image %d has a negative label %d", i, s->labels[i]);
@@ -115,7 +121,7 @@ int sampler_create(const DataSplit *s, const SamplerConfig *cfg, Sampler **out, 
     sp->cand = nc_malloc(sizeof(int32_t) * 2 * B);
     sp->stamp = nc_calloc((size_t)nc, sizeof(uint32_t));
     sp->qstamp = nc_calloc((size_t)nc, sizeof(uint32_t));
-    if (k > pool) {
+    if (k > 2 * B - 2) {
         sp->qcand = nc_malloc(sizeof(int32_t) * cfg->queue);
         for (int j = 0; j < cfg->queue; j++) sp->qcand[j] = j;
         sp->qswap = nc_malloc(sizeof(int32_t) * k);

@@ -114,3 +114,11 @@ char *nc_path_join(const char *dir, const char *name) {
     snprintf(s, n, "%s%s%s", dir, (*dir && dir[strlen(dir) - 1] != '/') ? "/" : "", name);
     return s;
 }
+
+int nc_dir_writable(const char *dir, NcError *err) {
+    char *probe = nc_path_join(dir, ".write-test");
+    int rc = nc_write_atomic(probe, "ok\n", 3, err);
+    unlink(probe);
+    free(probe);
+    return rc ? nc_fail(err, NC_EFILE, "%s: the output directory is not writable", dir) : NC_OK;
+}

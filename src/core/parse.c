@@ -86,3 +86,12 @@ double nc_peak_rss_mb(void) {
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
     return (double)ru.ru_maxrss / 1024.0;
 }
+
+int nc_loss_parse(const char *s, const char *what, NcLoss *out, NcError *err) {
+    if (s && strcmp(s, "infonce") == 0) *out = NC_LOSS_INFONCE;
+    else if (s && strcmp(s, "nce") == 0) *out = NC_LOSS_NCE;
+    else return nc_fail(err, NC_EUSAGE, "%s: expected infonce or nce, got '%s'", what, s ? s : "");
+    return NC_OK;
+}
+
+const char *nc_loss_name(NcLoss loss) { return loss == NC_LOSS_NCE ? "nce" : "infonce"; }

@@ -295,6 +295,25 @@ int data_load(const char *spec, const DataOpts *opts, Dataset *ds, NcError *err)
     return NC_OK;
 }
 
+static void split_copy(DataSplit *dst, const DataSplit *src) {
+    *dst = *src;
+    size_t isz = (size_t)src->h * src->w * src->c;
+    dst->pixels = nc_malloc(isz * (size_t)(src->n > 0 ? src->n : 1));
+    dst->labels = nc_malloc(sizeof(int32_t) * (size_t)(src->n > 0 ? src->n : 1));
+    memcpy(dst->pixels, src->pixels, isz * (size_t)src->n);
+    memcpy(dst->labels, src->labels, sizeof(int32_t) * (size_t)src->n);
+}
+
+void data_select(const Dataset *full, const DataOpts *opts, Dataset *out) {
+    *out = *full;
+    out->class_names = nc_malloc(sizeof(char *) * (size_t)(full->num_classes > 0 ? full->num_classes : 1));
+    for (int i = 0; i < full->num_classes; i++) out->class_names[i] = nc_strdup(full->class_names[i]);
+    split_copy(&out->train, &full->train);
+    split_copy(&out->test, &full->test);
+    if (opts->imbalance_zipf > 0) data_imbalance(out, opts->imbalance_zipf, opts->seed);
+    if (opts->train_limit > 0) data_limit(out, opts->train_limit, opts->seed);
+}
+
 void data_stats(const Dataset *ds, const DataSplit *s, DataStats *st) {
     memset(st, 0, sizeof *st);
     st->n = s->n;
@@ -327,4 +346,15 @@ void data_stats(const Dataset *ds, const DataSplit *s, DataStats *st) {
         st->mean[ch] = m / 255.0;
         st->std[ch] = sqrt(v > 0 ? v : 0) / 255.0;
     }
+}
+
+void data_norm_stats(const Dataset *ds, const DataSplit *s, float mean[3], float std[3]) {
+    DataStats st;
+    data_stats(ds, s, &st);
+    for (int ch = 0; ch < 3; ch++) {
+        int c = ch < s->c ? ch : 0;
+        mean[ch] = (float)st.mean[c];
+        std[ch] = (float)(st.std[c] > 1e-6 ? st.std[c] : 1.0);
+    }
+    free(st.per_class);
 }

@@ -13,6 +13,7 @@ struct Loader {
     Sampler *sampler;
     AugConfig view_aug;      /* what rows are rendered with: cfg.aug, or normalisation only */
     int threads, steps;
+    int parts;               /* cfg.parts, or 1 */
     Batch buf[2];
     int buf_rc[2];
     NcError buf_err[2];
@@ -42,14 +43,15 @@ void loader_config_default(LoaderConfig *cfg) {
 static void render_rows(const Loader *l, Batch *b) {
     const DataSplit *s = l->split;
     const SamplerBatch *sb = &b->s;
-    int B = sb->B, rows = 2 * B;
+    int B = sb->B, nb = B / l->parts, a0 = l->cfg.part * nb, rows = 2 * nb;
     size_t in_sz = (size_t)s->h * s->w * s->c, out_sz = (size_t)b->C * b->H * b->W;
     uint64_t seed = l->cfg.sampler.seed;
 #pragma omp parallel for num_threads(l->threads) schedule(static)
-    for (int r = 0; r < rows; r++) {
+    for (int lr = 0; lr < rows; lr++) {
+        int r = lr < nb ? a0 + lr : B + a0 + lr - nb;  /* the batch row of local row lr */
         int idx = sb->index[r];
         uint32_t view = r < B ? 0u : 1u + (uint32_t)sb->index[r - B];
-        aug_apply(b->x + (size_t)r * out_sz, s->pixels + (size_t)idx * in_sz, s->h, s->w, s->c, &l->view_aug, seed,
+        aug_apply(b->x + (size_t)lr * out_sz, s->pixels + (size_t)idx * in_sz, s->h, s->w, s->c, &l->view_aug, seed,
                   (uint32_t)sb->epoch, (uint32_t)idx, view);
     }
 }
@@ -91,6 +93,10 @@ int loader_create(const DataSplit *s, const LoaderConfig *cfg, Loader **out, NcE
     if (cfg->start_epoch < 0 || cfg->start_step < 0)
         return nc_fail(err, NC_EUSAGE, "loader: start at epoch %d, step %d must not be negative", cfg->start_epoch,
                        cfg->start_step);
+    int parts = cfg->parts ? cfg->parts : 1;
+    if (parts < 1 || cfg->part < 0 || cfg->part >= parts || cfg->sampler.batch % parts)
+        return nc_fail(err, NC_EUSAGE, "--batch: %d anchors cannot be shared by %d ranks (part %d): it must be a multiple of the number of ranks",
+                       cfg->sampler.batch, parts, cfg->part);
     AugConfig va = cfg->aug;
     if (cfg->sampler.positives == SAMPLER_POS_CLASS) {   /* no augmentation: keep size and normalisation */
         aug_preset_none(&va);
@@ -116,6 +122,7 @@ int loader_create(const DataSplit *s, const LoaderConfig *cfg, Loader **out, NcE
     l->view_aug = va;
     l->threads = cfg->threads ? cfg->threads : omp_get_max_threads();
     l->steps = sampler_steps_per_epoch(sp);
+    l->parts = parts;
     l->epoch = cfg->start_epoch;
     l->step = cfg->start_step;
     int C = s->c, H = va.out_h ? va.out_h : s->h, W = va.out_w ? va.out_w : s->w;
@@ -125,7 +132,7 @@ int loader_create(const DataSplit *s, const LoaderConfig *cfg, Loader **out, NcE
         b->C = C;
         b->H = H;
         b->W = W;
-        b->x = nc_malloc(sizeof(float) * 2 * (size_t)cfg->sampler.batch * C * H * W);
+        b->x = nc_malloc(sizeof(float) * 2 * (size_t)(cfg->sampler.batch / parts) * C * H * W);
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);

@@ -1,22 +1,10 @@
-// evaluate.c -- a checkpoint evaluated end to end: data, embeddings of both splits, the metrics of
-// the backbone features and of the head, and optionally the embeddings as .npy files.
+// evaluate.c -- a network evaluated end to end on a dataset: embeddings of both splits, the metrics
+// of the backbone features and of the head, and optionally the embeddings as .npy files.
 #include "ncelab/eval.h"
 #include "ncelab/jsonio.h"
-#include "ncelab/train.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-void eval_norm_stats(const Dataset *ds, const DataSplit *s, float mean[3], float sd[3]) {
-    DataStats st;
-    data_stats(ds, s, &st);
-    for (int ch = 0; ch < 3; ch++) {
-        int c = ch < s->c ? ch : 0;
-        mean[ch] = (float)st.mean[c];
-        sd[ch] = (float)(st.std[c] > 1e-6 ? st.std[c] : 1.0);
-    }
-    free(st.per_class);
-}
 
 #define EVAL_FIELDS(X) X(mean_acc) X(linear_acc) X(knn_acc) X(simplex_deviation) X(within_class_ratio) X(probe_l2)
 
@@ -57,42 +45,26 @@ static int write_npys(const char *stem, const float *ftr, const float *htr, cons
     return rc;
 }
 
-int eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,
-                    EvalReport *r, NcError *err) {
+int eval_net(Net *net, const Dataset *ds, const float *mean, const float *sd, const EvalConfig *ec, int batch,
+             const char *emb_stem, EvalReport *r, NcError *err) {
     memset(r, 0, sizeof *r);
-    TrainConfig tc;
-    DataOpts dopt;
-    int rc;
-    if ((rc = train_checkpoint_config(ckpt, &tc, err)) || (rc = train_data_opts(&tc, &dopt, err))) return rc;
-    Dataset ds;
-    if ((rc = data_load(spec ? spec : tc.data, &dopt, &ds, err))) return rc;
-    Net net;
-    if ((rc = net_create(&net, tc.model, ds.train.c, ds.train.h, ds.train.w, err))) { data_free(&ds); return rc; }
-    float *ftr = NULL, *htr = NULL, *fte = NULL, *hte = NULL;
-    if ((rc = train_checkpoint_weights(ckpt, &net, err))) goto out;
-    float mean[3], sd[3];
-    eval_norm_stats(&ds, &ds.train, mean, sd);
-    int F = net.vals[net.features].c, D = net.vals[net.embeddings].c;
-    int ntr = ds.train.n, nte = ds.test.n;
-    ftr = nc_malloc(sizeof(float) * (size_t)ntr * F);
-    htr = nc_malloc(sizeof(float) * (size_t)ntr * D);
-    fte = nc_malloc(sizeof(float) * (size_t)nte * F);
-    hte = nc_malloc(sizeof(float) * (size_t)nte * D);
+    int F = net->vals[net->features].c, D = net->vals[net->embeddings].c;
+    int ntr = ds->train.n, nte = ds->test.n, rc;
+    float *ftr = nc_malloc(sizeof(float) * (size_t)ntr * F), *htr = nc_malloc(sizeof(float) * (size_t)ntr * D);
+    float *fte = nc_malloc(sizeof(float) * (size_t)nte * F), *hte = nc_malloc(sizeof(float) * (size_t)nte * D);
     double t0 = nc_now();
-    if ((rc = eval_embed(&net, &ds.train, mean, sd, batch, ftr, htr, err)) ||
-        (rc = eval_embed(&net, &ds.test, mean, sd, batch, fte, hte, err))) goto out;
+    if ((rc = eval_embed(net, &ds->train, mean, sd, batch, ftr, htr, err)) ||
+        (rc = eval_embed(net, &ds->test, mean, sd, batch, fte, hte, err))) goto out;
     r->embed_seconds = nc_now() - t0;
-    if ((rc = eval_metrics(ftr, ds.train.labels, ntr, fte, ds.test.labels, nte, F, ds.num_classes, ec, &r->features, err)) ||
-        (rc = eval_metrics(htr, ds.train.labels, ntr, hte, ds.test.labels, nte, D, ds.num_classes, ec, &r->head, err)))
+    if ((rc = eval_metrics(ftr, ds->train.labels, ntr, fte, ds->test.labels, nte, F, ds->num_classes, ec, &r->features, err)) ||
+        (rc = eval_metrics(htr, ds->train.labels, ntr, hte, ds->test.labels, nte, D, ds->num_classes, ec, &r->head, err)))
         goto out;
     r->metric_seconds = nc_now() - t0 - r->embed_seconds;
     r->ntrain = ntr;
     r->ntest = nte;
-    r->nclass = ds.num_classes;
-    if (emb_stem) rc = write_npys(emb_stem, ftr, htr, fte, hte, &ds, F, D, err);
+    r->nclass = ds->num_classes;
+    if (emb_stem) rc = write_npys(emb_stem, ftr, htr, fte, hte, ds, F, D, err);
 out:
     free(ftr); free(htr); free(fte); free(hte);
-    net_free(&net);
-    data_free(&ds);
     return rc;
 }

@@ -26,7 +26,7 @@ cJSON *report_theory_json(const TheoryModel *m, const char *rho_spec, const char
     cJSON_AddItemToObject(model, "rho", json_number_array(m->rho, m->N));
     cJSON_AddNumberToObject(model, "norm", m->R);
     cJSON_AddNumberToObject(model, "dim", m->d);
-    cJSON_AddStringToObject(model, "loss", m->loss == THEORY_NCE ? "nce" : "infonce");
+    cJSON_AddStringToObject(model, "loss", nc_loss_name(m->loss));
     cJSON_AddBoolToObject(model, "overlapping", m->overlapping);
     if (support_path) cJSON_AddStringToObject(model, "support_file", support_path);
     if (m->overlapping) cJSON_AddItemToObject(model, "support", json_matrix(m->P, m->N, m->M));
@@ -78,7 +78,7 @@ void report_theory_table(FILE *f, const TheoryModel *m, const TheorySolution *s,
         else if (isfinite(r->saunshi_bound))
             snprintf(bound, sizeof bound, "%10.2e", r->saunshi_bound);
         else
-            snprintf(bound, sizeof bound, "%10s", m->loss == THEORY_NCE ? "-" : "inf");
+            snprintf(bound, sizeof bound, "%10s", m->loss == NC_LOSS_NCE ? "-" : "inf");
         fprintf(f, "%10ld %11.6f %9.1e %4s %9.1e %9.5f %9.5f %7.4f %9.5f %8.5f %s%s\n", r->k, r->loss,
                 r->cert.gap, r->cert.optimal ? "yes" : "NO", r->st.simplex_deviation, r->ds.mean_ce,
                 r->ds.mean_ce_balanced, r->ds.mean_acc, r->ds.kplus1_ce, r->collision_prob, bound,

@@ -99,7 +99,7 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
         memset(net.grads, 0, sizeof(float) * net.n_param_floats);
         float loss;
         if ((rc = nnx_forward(x, input, 1, err))) break;
-        if ((rc = contrast_loss(LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, err))) break;
+        if ((rc = contrast_loss(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, err))) break;
         if ((rc = nnx_backward(x, dz, err))) break;
         optim_step(&opt, 0.01f);
         t[s] = nc_now() - t0;
@@ -117,7 +117,7 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
             memset(net.grads, 0, sizeof(float) * net.n_param_floats);
             float loss;
             if ((rc = nnx_forward(x, input, 1, err))) break;
-            contrast_loss(LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, err);
+            contrast_loss(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, err);
             if ((rc = nnx_backward(x, dz, err))) break;
         }
         double conv_s = (nnx_profile_seconds(x, NN_CONV, 0) + nnx_profile_seconds(x, NN_CONV, 1)) / ps;

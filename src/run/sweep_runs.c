@@ -2,7 +2,9 @@
 // engine's prediction for the dataset's class prior.
 #define _POSIX_C_SOURCE 200809L
 #include "ncelab/sweep.h"
+#include "ncelab/ckpt.h"
 #include "ncelab/jsonio.h"
+#include "ncelab/trainer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -54,81 +56,87 @@ static int run_load(const char *path, const TrainConfig *c, SweepRun *r) {
     return ok;
 }
 
-/* The training log's totals: wall time of all epochs, and the last epoch's loss, rate and collisions. */
-static void run_log(const char *dir, SweepRun *r) {
-    char *p = nc_path_join(dir, "log.json");
-    cJSON *log;
-    r->train_seconds = 0;
-    r->final_loss = r->collision_rate = r->any_collision = r->imgs_per_sec = NAN;
-    if (json_load(p, &log, NULL) == NC_OK && cJSON_IsArray(log)) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, log) {
-            double s;
-            if (json_get_number(cJSON_GetObjectItemCaseSensitive(e, "seconds"), &s)) r->train_seconds += s;
-            json_get_number(cJSON_GetObjectItemCaseSensitive(e, "loss"), &r->final_loss);
-            json_get_number(cJSON_GetObjectItemCaseSensitive(e, "collision_rate"), &r->collision_rate);
-            json_get_number(cJSON_GetObjectItemCaseSensitive(e, "any_collision"), &r->any_collision);
-            json_get_number(cJSON_GetObjectItemCaseSensitive(e, "imgs_per_sec"), &r->imgs_per_sec);
-        }
-        cJSON_Delete(log);
+/* The training data of a run with this seed: the loaded data itself when the seed selects nothing,
+   else its seeded selection (imbalance, train limit), or for synth the seed's own images. */
+static int run_data(const char *spec, const DataOpts *opts, const Dataset *full, int synth, uint64_t full_seed,
+                    uint64_t seed, Dataset *own, const Dataset **ds, NcError *err) {
+    DataOpts o = *opts;
+    o.seed = seed;
+    *ds = full;
+    if (synth && seed != full_seed) {
+        int rc = data_load(spec, &o, own, err);
+        if (rc) return rc;
+        *ds = own;
+    } else if (!synth && (o.imbalance_zipf > 0 || o.train_limit > 0)) {
+        data_select(full, &o, own);
+        *ds = own;
     }
-    free(p);
+    return NC_OK;
 }
 
-/* One run: train (or resume, or nothing when its checkpoint is complete), then evaluate. */
-static int run_one(const SweepConfig *sc, const TrainConfig *c, SweepRun *r, NcError *err) {
+/* One run on the loaded data: train (or resume, or nothing when its checkpoint is complete), then
+   evaluate the trained net in memory. */
+static int run_one(const SweepConfig *sc, const TrainConfig *c, const TrainSettings *ts, const Dataset *ds, Comm *comm,
+                   const SweepReport *rep, int i, int n, SweepRun *r, NcError *err) {
     char *ckpt = nc_path_join(c->out, "ckpt.safetensors");
-    int rc = NC_OK, epoch = 0, have = access(ckpt, F_OK) == 0;
+    int rc = NC_OK, have = access(ckpt, F_OK) == 0;
+    CkptProgress pr = {0};
     if (have) {
         TrainConfig saved;
-        if ((rc = train_checkpoint_config(ckpt, &saved, err)) || (rc = train_checkpoint_epoch(ckpt, &epoch, err))) goto out;
+        if ((rc = ckpt_read_config(ckpt, &saved, err)) || (rc = ckpt_read_progress(ckpt, &pr, err))) goto out;
         if (!train_config_same(&saved, c)) {
             rc = nc_fail(err, NC_EUSAGE, "%s: holds a run of another configuration; refusing to overwrite it (choose another --out)",
                          c->out);
             goto out;
         }
     }
-    if (!have) printf("training %d epochs on %s\n", c->epochs, c->data);
-    else if (epoch < c->epochs) printf("resuming at epoch %d of %d\n", epoch + 1, c->epochs);
-    else printf("trained earlier; evaluating\n");
-    fflush(stdout);
-    if (!have || epoch < c->epochs) {
-        TrainResult tr;
-        if ((rc = train_run(c, have, &tr, err))) goto out;
-    }
+    char what[600];
+    if (!have) snprintf(what, sizeof what, "training %d epochs on %s", c->epochs, c->data);
+    else if (pr.epoch < c->epochs) snprintf(what, sizeof what, "resuming at epoch %d of %d", pr.epoch + 1, c->epochs);
+    else snprintf(what, sizeof what, "trained earlier; evaluating");
+    if (rep && rep->run_start) rep->run_start(rep->ctx, i, n, r, what);
+    if ((rc = nc_mkdir_p(c->out, err))) goto out;
+    Trainer t;
+    if ((rc = trainer_create(&t, c, ts, ds, comm, err))) goto out;
+    if (have) rc = trainer_resume(&t, ckpt, err);
+    TrainResult tr;
+    if (!rc && t.prog.epoch < c->epochs) rc = trainer_fit(&t, rep ? &rep->train : NULL, &tr, err);
     EvalReport er;
-    if ((rc = eval_checkpoint(ckpt, NULL, &sc->eval, sc->eval_batch, NULL, &er, err))) goto out;
-    run_log(c->out, r);
-    r->epochs = c->epochs;
-    r->features = er.features;
-    r->head = er.head;
-    r->eval_seconds = er.embed_seconds + er.metric_seconds;
+    if (!rc) rc = eval_net(&t.net, ds, t.mean, t.std, &sc->eval, sc->eval_batch, NULL, &er, err);
+    if (!rc) {
+        const TrainEpoch *e = &t.prog.last;
+        r->epochs = c->epochs;
+        r->train_seconds = t.prog.seconds;
+        r->final_loss = e->loss;
+        r->collision_rate = e->collision_rate;
+        r->any_collision = e->any_collision;
+        r->imgs_per_sec = e->imgs_per_sec;
+        r->features = er.features;
+        r->head = er.head;
+        r->eval_seconds = er.embed_seconds + er.metric_seconds;
+    }
+    trainer_free(&t);
 out:
     free(ckpt);
     return rc;
 }
 
 /* The theory prediction: the class prior of the training split (after imbalance and limit). */
-static int sweep_theory(const SweepConfig *c, SweepTheory *th, NcError *err) {
+static int sweep_theory(const SweepConfig *c, const Dataset *ds, NcLoss loss, SweepTheory *th, NcError *err) {
     memset(th, 0, sizeof *th);
-    DataOpts dopt;
-    Dataset ds;
     int rc;
-    if ((rc = train_data_opts(&c->base, &dopt, err)) || (rc = data_load(c->base.data, &dopt, &ds, err))) return rc;
     DataStats st;
-    data_stats(&ds, &ds.train, &st);
-    th->N = ds.num_classes;
+    data_stats(ds, &ds->train, &st);
+    th->N = ds->num_classes;
     th->rho = nc_malloc(sizeof(double) * th->N);
     for (int i = 0; i < th->N; i++) th->rho[i] = (double)st.per_class[i] / st.n;
     free(st.per_class);
-    data_free(&ds);
     double t0 = nc_now();
     for (int i = 0; i < th->N; i++)
         if (!(th->rho[i] > 0))
             return nc_fail(err, NC_EUSAGE, "%s: class %d has no training images; the theory needs every class", c->base.data, i);
     th->R = 1.0 / sqrt(c->base.temp);
     TheoryModel m;
-    int loss = strcmp(c->base.loss, "nce") == 0 ? THEORY_NCE : THEORY_INFONCE;
     if ((rc = theory_model_init(&m, th->N, th->rho, NULL, 0, th->R, 0, loss, err))) return rc;
     TheorySolveOpts so;
     theory_solve_opts_default(&so);
@@ -147,7 +155,7 @@ void sweep_theory_free(SweepTheory *th, int nk) {
     memset(th, 0, sizeof *th);
 }
 
-int sweep_run(const SweepConfig *c, SweepRun **runs, SweepTheory *th, NcError *err) {
+int sweep_run(const SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err) {
     *runs = NULL;
     memset(th, 0, sizeof *th);
     if (c->nk < 1 || c->seeds < 1) return nc_fail(err, NC_EUSAGE, "sweep: need at least one k and one seed");
@@ -159,22 +167,32 @@ int sweep_run(const SweepConfig *c, SweepRun **runs, SweepTheory *th, NcError *e
     if (kmax > pool)
         return nc_fail(err, NC_EUSAGE, "--k: k = %ld is more than the %ld candidates (%s); lower k or raise %s", kmax, pool,
                        c->base.queue > 0 ? "the queue" : "2B - 2 other rows of the batch", c->base.queue > 0 ? "--queue" : "--batch or use --queue");
-    int rc = nc_mkdir_p(c->out, err);
-    if (rc) return rc;
-    char *probe = nc_path_join(c->out, ".write-test");
-    rc = nc_write_atomic(probe, "ok\n", 3, err);
-    unlink(probe);
-    free(probe);
-    if (rc) return nc_fail(err, NC_EFILE, "%s: the output directory is not writable", c->out);
-    if ((rc = sweep_theory(c, th, err))) { sweep_theory_free(th, c->nk); return rc; }
+    TrainConfig base = c->base;
+    TrainSettings ts;
+    base.k = (int)kmax;
+    int rc = train_config_check(&base, &ts, err);
+    if (rc || (rc = nc_mkdir_p(c->out, err)) || (rc = nc_dir_writable(c->out, err))) return rc;
+    /* the data, once; a run's own selection (imbalance, train limit, synth's images) by its seed */
+    int synth = strncmp(c->base.data, "synth:", 6) == 0;
+    DataOpts fo = ts.data;
+    if (!synth) fo.imbalance_zipf = fo.train_limit = 0;
+    Dataset full, own;
+    const Dataset *ds;
+    if ((rc = data_load(c->base.data, &fo, &full, err))) return rc;
+    if ((rc = run_data(c->base.data, &ts.data, &full, synth, c->base.seed, c->base.seed, &own, &ds, err))) { data_free(&full); return rc; }
+    rc = sweep_theory(c, ds, ts.loss, th, err);
+    if (ds == &own) data_free(&own);
+    if (rc) { sweep_theory_free(th, c->nk); data_free(&full); return rc; }
     int n = c->nk * c->seeds;
     SweepRun *r = nc_calloc((size_t)n, sizeof(SweepRun));
     for (int i = 0; i < c->nk && !rc; i++)
         for (int s = 0; s < c->seeds && !rc; s++) {
-            SweepRun *x = &r[i * c->seeds + s];
+            int j = i * c->seeds + s;
+            SweepRun *x = &r[j];
             TrainConfig tc = c->base;
             tc.k = (int)c->ks[i];
             tc.seed = c->base.seed + (uint64_t)s;
+            tc.ranks = comm ? comm->size : 1;
             char name[64];
             snprintf(name, sizeof name, "runs/k%ld_seed%d", c->ks[i], (int)tc.seed);
             char *dir = nc_path_join(c->out, name), *res = nc_path_join(dir, "result.json");
@@ -183,20 +201,18 @@ int sweep_run(const SweepConfig *c, SweepRun **runs, SweepTheory *th, NcError *e
             x->seed = (int)tc.seed;
             if (run_load(res, &tc, x)) {
                 x->skipped = 1;
-                printf("[%d/%d] k = %ld, seed %d: finished earlier (%s)\n", i * c->seeds + s + 1, n, x->k, x->seed, res);
+                if (rep && rep->run_start) rep->run_start(rep->ctx, j, n, x, "finished earlier");
             } else {
-                printf("[%d/%d] k = %ld, seed %d: ", i * c->seeds + s + 1, n, x->k, x->seed);
-                if (!(rc = run_one(c, &tc, x, err))) rc = run_save(res, &tc, x, err);
-                if (!rc)
-                    printf("        head: mean %.4f linear %.4f kNN %.4f | features: mean %.4f linear %.4f kNN %.4f "
-                           "(train %.0f s, eval %.0f s)\n", x->head.mean_acc, x->head.linear_acc, x->head.knn_acc,
-                           x->features.mean_acc, x->features.linear_acc, x->features.knn_acc, x->train_seconds,
-                           x->eval_seconds);
+                if (!(rc = run_data(c->base.data, &ts.data, &full, synth, c->base.seed, tc.seed, &own, &ds, err))) {
+                    if (!(rc = run_one(c, &tc, &ts, ds, comm, rep, j, n, x, err))) rc = run_save(res, &tc, x, err);
+                    if (ds == &own) data_free(&own);
+                }
+                if (!rc && rep && rep->run_done) rep->run_done(rep->ctx, j, n, x);
             }
-            fflush(stdout);
             free(dir);
             free(res);
         }
+    data_free(&full);
     if (rc) { free(r); sweep_theory_free(th, c->nk); return rc; }
     *runs = r;
     return NC_OK;

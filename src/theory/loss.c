@@ -67,7 +67,7 @@ static double loss_infonce(const TheoryModel *m, long k, const double *G, double
 
 double theory_loss(const TheoryModel *m, long k, const double *G, double *grad) {
     if (grad) memset(grad, 0, sizeof(double) * m->M * m->M);
-    double L = m->loss == THEORY_NCE ? loss_nce(m, k, G, grad) : loss_infonce(m, k, G, grad);
+    double L = m->loss == NC_LOSS_NCE ? loss_nce(m, k, G, grad) : loss_infonce(m, k, G, grad);
     if (grad) symmetrise(grad, m->M);
     return L;
 }

@@ -102,7 +102,7 @@ int theory_support_load(const char *path, int *N, int *M, double **P, NcError *e
 }
 
 int theory_model_init(TheoryModel *m, int N, const double *rho, const double *P, int M,
-                      double R, int d, int loss, NcError *err) {
+                      double R, int d, NcLoss loss, NcError *err) {
     memset(m, 0, sizeof *m);
     if (N < 2) return nc_fail(err, NC_EUSAGE, "--classes: need at least 2 classes, got %d", N);
     if (!P) M = N;

@@ -225,7 +225,7 @@ int theory_solve(const TheoryModel *m, long k, const double *V0, const TheorySol
         for (size_t i = 0; i < sizeof out->ds / sizeof(double); i++)
             if (hi[i] - lo[i] > 1e-6 * fmax(1.0, fabs(hi[i]))) out->unique = 0;
         out->collision_prob = theory_collision_prob(m, k);
-        out->saunshi_bound = m->loss == THEORY_INFONCE ? theory_saunshi_bound(m, k, out->loss) : NAN;
+        out->saunshi_bound = m->loss == NC_LOSS_INFONCE ? theory_saunshi_bound(m, k, out->loss) : NAN;
     }
     free(o.F); free(o.G); free(o.C); free(o.CF); free(Vs); free(Ls);
     out->seconds = nc_now() - t0;

@@ -1,0 +1,41 @@
+// ckpt.h -- the training checkpoint: one safetensors file holding the parameters, the batch-norm
+// statistics, the optimiser state, the embedding queue, the configuration and the run's progress.
+#ifndef NCELAB_CKPT_H
+#define NCELAB_CKPT_H
+
+#include "ncelab/net.h"
+#include "ncelab/optim.h"
+#include "ncelab/sampler.h"
+#include "ncelab/train.h"
+
+/* Where a run stands when its checkpoint is written. */
+typedef struct {
+    int epoch;               /* epochs done */
+    long step;               /* optimiser steps done */
+    double seconds;          /* wall time of the training steps of every epoch so far */
+    TrainEpoch last;         /* the last epoch's log line (epoch 0 and NaNs when none) */
+} CkptProgress;
+
+/* ckpt_save: writes path atomically. Tensors: every parameter under its PyTorch name, each batch
+   norm's NAME.running_mean / NAME.running_var, "optim.state" (2 x parameters floats),
+   "optim.step" (int64), and with a queue "queue.emb" (Q, D), "queue.labels" (Q) and
+   "queue.count_head" (2, int64). Metadata: "config" (train_config_json), "epoch", "step",
+   "seconds", "last_epoch" (JSON), "version", "format" ("ncelab checkpoint 1"). q may be NULL. */
+int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
+              const CkptProgress *p, NcError *err);
+
+/* ckpt_load: everything ckpt_save wrote back into net, opt, q (NULL: none expected) and p. The
+   stored configuration must describe the same run as expect (train_config_same): NC_EUSAGE
+   naming the file otherwise, and nothing is changed. NC_EFILE naming the file and the tensor for
+   a missing or misshapen tensor. */
+int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt, EmbQueue *q, CkptProgress *p,
+              NcError *err);
+
+/* ckpt_read_config, ckpt_read_progress: the configuration or the progress alone. */
+int ckpt_read_config(const char *path, TrainConfig *c, NcError *err);
+int ckpt_read_progress(const char *path, CkptProgress *p, NcError *err);
+/* ckpt_read_weights: the parameters and batch-norm statistics into net (a net of the checkpoint's
+   model and input shape). NC_EFILE naming the file and the tensor. */
+int ckpt_read_weights(const char *path, Net *net, NcError *err);
+
+#endif

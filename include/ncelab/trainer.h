@@ -1,0 +1,78 @@
+// trainer.h -- one model being trained: loader, net, executor, optimiser, queue and communicator,
+// advanced a step or an epoch at a time. train_run (train.h) is the loop around it.
+#ifndef NCELAB_TRAINER_H
+#define NCELAB_TRAINER_H
+
+#include "ncelab/ckpt.h"
+#include "ncelab/comm.h"
+#include "ncelab/loader.h"
+#include "ncelab/net.h"
+#include "ncelab/optim.h"
+#include "ncelab/sampler.h"
+#include "ncelab/train.h"
+
+/* One optimiser step's numbers (the whole global batch's, identical on every rank). */
+typedef struct {
+    double loss;
+    float lr;
+    double collision_rate, any_collision, coverage;
+} TrainStep;
+
+typedef struct Trainer Trainer;
+struct Trainer {
+    TrainConfig cfg;
+    TrainSettings set;
+    const Dataset *ds;       /* borrowed: must outlive the trainer */
+    float mean[3], std[3];   /* the input normalisation (data_norm_stats of the training split) */
+    Comm *comm;              /* borrowed; comm_single() for one process */
+    Loader *loader;
+    Net net;
+    NetExec *x;
+    Optim opt;
+    EmbQueue queue;
+    int has_queue;
+    LrConfig lr;
+    int B, b, D;             /* global anchors per batch, this rank's (B / ranks), embedding dim */
+    int steps_per_epoch;
+    CkptProgress prog;       /* epochs and steps done, training seconds, the last epoch */
+    float *z;                /* (2B, D) the global batch's embeddings (gathered), batch row order */
+    float *dz;               /* (2B, D) d loss / d z of this rank's anchors */
+    float *zsend, *zrecv;    /* (2B, D) scratch of the gather and reduce-scatter, rank order (ranks > 1) */
+    float *dzl;              /* (2b, D) the gradient of this rank's own rows */
+    long fault_nan_step;     /* tests: the step whose loss is made NaN (-1: none) */
+};
+
+/* trainer_create: a fresh model for configuration c (checked by train_config_check into s) on the
+   training split of ds, initialised from the seed, on comm's ranks (NULL: one process). The
+   batch is shared out: this rank embeds B / ranks anchors and their positives (NC_EUSAGE naming
+   --batch and the number of ranks when B is not a multiple). Allocates everything the steps use. */
+int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, const Dataset *ds, Comm *comm,
+                   NcError *err);
+
+/* trainer_resume: the state of checkpoint path (ckpt_load: same configuration required); the
+   loader continues at the checkpoint's epoch. */
+int trainer_resume(Trainer *t, const char *path, NcError *err);
+
+/* trainer_step: one optimiser step on the next batch: forward on this rank's rows, the embeddings
+   gathered, the loss of this rank's anchors against the global batch (and the queue), the
+   gradients of remote rows sent back to their owners, backward, parameter gradients summed over
+   the ranks, the optimiser, the queue. NC_ENUM naming the epoch and step for a non-finite loss
+   or activation (nothing updated). */
+int trainer_step(Trainer *t, TrainStep *st, NcError *err);
+
+/* trainer_epoch: the steps of one epoch; e gets its log line (no kNN monitor: knn_acc NaN).
+   rep->step is called after each step. */
+int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *err);
+
+/* trainer_save: the checkpoint of the trainer's state (every rank holds the same; call it on one). */
+int trainer_save(const Trainer *t, const char *path, NcError *err);
+
+void trainer_free(Trainer *t);
+
+/* trainer_fit: the loop of train_run around a trainer made by trainer_create (and resumed by
+   trainer_resume): the epochs from t's to the configuration's, each followed by the kNN monitor,
+   the log lines and the checkpoint in the configuration's out directory (rank 0 writes; the logs
+   are appended when t starts past epoch 0). The trainer stays alive for the caller. (train.c) */
+int trainer_fit(Trainer *t, const TrainReport *rep, TrainResult *r, NcError *err);
+
+#endif

@@ -1,0 +1,162 @@
+// ckpt.c -- the training checkpoint as one safetensors file: tensors, configuration and progress.
+#include "ncelab/ckpt.h"
+#include "ncelab/safetensors.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
+              const CkptProgress *p, NcError *err) {
+    StWriter *w = st_writer_new();
+    int rc = NC_OK;
+    for (int i = 0; i < net->n_params && !rc; i++) {
+        const NnParam *v = &net->views[i];
+        int64_t sh[4] = {v->shape[0], v->shape[1], v->shape[2], v->shape[3]};
+        rc = st_writer_add(w, v->name, ST_F32, v->ndim, sh, net->params + v->offset, err);
+    }
+    char nm[96];
+    for (int i = 0; i < net->n_stats && !rc; i++) {
+        int64_t sh[1] = {net->stat_c[i]};
+        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
+        rc = st_writer_add(w, nm, ST_F32, 1, sh, net->stats + net->stat_offset[i], err);
+        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
+        if (!rc) rc = st_writer_add(w, nm, ST_F32, 1, sh, net->stats + net->stat_offset[i] + net->stat_c[i], err);
+    }
+    int64_t osh[1] = {(int64_t)(2 * net->n_param_floats)}, one[1] = {1};
+    int64_t ostep = opt->step;
+    if (!rc) rc = st_writer_add(w, "optim.state", ST_F32, 1, osh, opt->state, err);
+    if (!rc) rc = st_writer_add_copy(w, "optim.step", ST_I64, 1, one, &ostep, err);
+    if (!rc && q) {
+        int64_t qsh[2] = {q->Q, q->D}, lsh[1] = {q->Q}, meta[2] = {q->count, q->head}, msh[1] = {2};
+        rc = st_writer_add(w, "queue.emb", ST_F32, 2, qsh, q->emb, err);
+        if (!rc) rc = st_writer_add(w, "queue.labels", ST_I32, 1, lsh, q->labels, err);
+        if (!rc) rc = st_writer_add_copy(w, "queue.count_head", ST_I64, 1, msh, meta, err);
+    }
+    char *cj = train_config_json(c), num[64];
+    cJSON *last = train_epoch_json(&p->last);
+    char *lj = cJSON_PrintUnformatted(last);
+    cJSON_Delete(last);
+    if (!rc) rc = st_writer_meta(w, "config", cj, err);
+    snprintf(num, sizeof num, "%d", p->epoch);
+    if (!rc) rc = st_writer_meta(w, "epoch", num, err);
+    snprintf(num, sizeof num, "%ld", p->step);
+    if (!rc) rc = st_writer_meta(w, "step", num, err);
+    snprintf(num, sizeof num, "%.17g", p->seconds);
+    if (!rc) rc = st_writer_meta(w, "seconds", num, err);
+    if (!rc) rc = st_writer_meta(w, "last_epoch", lj, err);
+    if (!rc) rc = st_writer_meta(w, "version", NCELAB_VERSION, err);
+    if (!rc) rc = st_writer_meta(w, "format", "ncelab checkpoint 1", err);
+    if (!rc) rc = st_writer_save(w, path, err);
+    free(cj);
+    free(lj);
+    st_writer_free(w);
+    return rc;
+}
+
+/* Copies a float tensor of exactly n elements from the checkpoint. */
+static int take(const StFile *f, const char *name, float *dst, size_t n, NcError *err) {
+    const StTensor *t = st_find(f, name);
+    if (!t) return nc_fail(err, NC_EFILE, "%s: no tensor %s (not a checkpoint of this model)", f->path, name);
+    if (t->dtype != ST_F32 || t->numel != n)
+        return nc_fail(err, NC_EFILE, "%s: tensor %s has %zu elements, the model needs %zu", f->path, name, t->numel, n);
+    memcpy(dst, t->data, sizeof(float) * n);
+    return NC_OK;
+}
+
+static int weights(const StFile *f, Net *net, NcError *err) {
+    int rc = NC_OK;
+    for (int p = 0; p < net->n_params && !rc; p++)
+        rc = take(f, net->views[p].name, net->params + net->views[p].offset, net->views[p].size, err);
+    char nm[96];
+    for (int i = 0; i < net->n_stats && !rc; i++) {
+        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
+        rc = take(f, nm, net->stats + net->stat_offset[i], (size_t)net->stat_c[i], err);
+        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
+        if (!rc) rc = take(f, nm, net->stats + net->stat_offset[i] + net->stat_c[i], (size_t)net->stat_c[i], err);
+    }
+    return rc;
+}
+
+static int config(const StFile *f, TrainConfig *c, NcError *err) {
+    const char *cj = st_meta(f, "config");
+    if (!cj) return nc_fail(err, NC_EFILE, "%s: not an ncelab checkpoint (no config in the metadata)", f->path);
+    return train_config_parse(cj, f->path, c, err);
+}
+
+/* epoch and step are required; seconds and last_epoch are absent in checkpoints of older versions */
+static int progress(const StFile *f, CkptProgress *p, NcError *err) {
+    long epoch = 0, step = 0;
+    int rc = st_meta_long(f, "epoch", &epoch, err);
+    if (!rc) rc = st_meta_long(f, "step", &step, err);
+    if (rc) return rc;
+    memset(p, 0, sizeof *p);
+    p->epoch = (int)epoch;
+    p->step = step;
+    if (!st_meta(f, "seconds") || st_meta_double(f, "seconds", &p->seconds, NULL)) p->seconds = NAN;
+    const char *lj = st_meta(f, "last_epoch");
+    cJSON *o = lj ? cJSON_Parse(lj) : NULL;
+    train_epoch_from_json(o, &p->last);
+    cJSON_Delete(o);
+    return NC_OK;
+}
+
+int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt, EmbQueue *q, CkptProgress *p,
+              NcError *err) {
+    StFile f;
+    int rc = st_load(path, &f, err);
+    if (rc) return rc;
+    TrainConfig saved;
+    CkptProgress pr;
+    if (!(rc = config(&f, &saved, err)) && !train_config_same(&saved, expect))
+        rc = nc_fail(err, NC_EUSAGE, "--resume: %s was written by another configuration (%s); refusing to overwrite it",
+                     path, st_meta(&f, "config"));
+    if (!rc) rc = progress(&f, &pr, err);
+    const StTensor *t = st_find(&f, "optim.step");
+    if (!rc && (!t || t->dtype != ST_I64 || t->numel != 1)) rc = nc_fail(err, NC_EFILE, "%s: no optim.step", path);
+    const StTensor *qe = st_find(&f, "queue.emb"), *ql = st_find(&f, "queue.labels"), *qm = st_find(&f, "queue.count_head");
+    if (!rc && q && (!qe || !ql || !qm || qe->numel != (size_t)q->Q * q->D || ql->numel != (size_t)q->Q || qm->numel != 2))
+        rc = nc_fail(err, NC_EFILE, "%s: the embedding queue is missing or of another size", path);
+    /* every check is done: now copy (a failed take leaves a partly loaded net, which the caller discards) */
+    if (!rc) rc = weights(&f, net, err);
+    if (!rc) rc = take(&f, "optim.state", opt->state, 2 * net->n_param_floats, err);
+    if (!rc) {
+        opt->step = (long)*(const int64_t *)t->data;
+        if (q) {
+            memcpy(q->emb, qe->data, qe->nbytes);
+            memcpy(q->labels, ql->data, ql->nbytes);
+            q->count = (int)((const int64_t *)qm->data)[0];
+            q->head = (int)((const int64_t *)qm->data)[1];
+        }
+        *p = pr;
+    }
+    st_free(&f);
+    return rc;
+}
+
+int ckpt_read_config(const char *path, TrainConfig *c, NcError *err) {
+    StFile f;
+    int rc = st_load(path, &f, err);
+    if (rc) return rc;
+    rc = config(&f, c, err);
+    st_free(&f);
+    return rc;
+}
+
+int ckpt_read_progress(const char *path, CkptProgress *p, NcError *err) {
+    StFile f;
+    int rc = st_load(path, &f, err);
+    if (rc) return rc;
+    rc = progress(&f, p, err);
+    st_free(&f);
+    return rc;
+}
+
+int ckpt_read_weights(const char *path, Net *net, NcError *err) {
+    StFile f;
+    int rc = st_load(path, &f, err);
+    if (rc) return rc;
+    rc = weights(&f, net, err);
+    st_free(&f);
+    return rc;
+}

@@ -1,0 +1,135 @@
+// config.c -- the training configuration: defaults, one check that turns its strings into typed
+// settings, and its JSON form (stored in checkpoints and results).
+#include "ncelab/train.h"
+#include "ncelab/jsonio.h"
+#include "ncelab/sampler.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void train_config_default(TrainConfig *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "convnet");
+    snprintf(c->positives, sizeof c->positives, "class");
+    snprintf(c->aug, sizeof c->aug, "simclr");
+    snprintf(c->optim, sizeof c->optim, "sgd");
+    snprintf(c->schedule, sizeof c->schedule, "cosine");
+    snprintf(c->loss, sizeof c->loss, "infonce");
+    c->k = 16;
+    c->batch = 256;
+    c->epochs = 1;
+    c->lr = 0.06f;
+    c->temp = 0.5f;
+    c->wd = 5e-4f;
+    c->ranks = 1;
+}
+
+int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err) {
+    memset(s, 0, sizeof *s);
+    int rc;
+    if ((rc = optim_parse(c->optim, c->wd, &s->optim, err)) || (rc = lr_parse(c->schedule, &s->schedule, err)) ||
+        (rc = nc_loss_parse(c->loss, "--loss", &s->loss, err)) ||
+        (rc = sampler_positives_parse(c->positives, "--positives", &s->positives, err)) ||
+        (rc = aug_preset(c->aug, "--aug", &s->aug, err)))
+        return rc;
+    if (!(c->lr > 0) || !isfinite(c->lr)) return nc_fail(err, NC_EUSAGE, "--lr: must be positive, got %g", c->lr);
+    if (!(c->temp > 0) || !isfinite(c->temp)) return nc_fail(err, NC_EUSAGE, "--temp: must be positive, got %g", c->temp);
+    if (!(c->wd >= 0) || !isfinite(c->wd)) return nc_fail(err, NC_EUSAGE, "--wd: must be >= 0, got %g", c->wd);
+    if (c->epochs < 1) return nc_fail(err, NC_EUSAGE, "--epochs: must be at least 1, got %d", c->epochs);
+    if (c->warmup_epochs < 0) return nc_fail(err, NC_EUSAGE, "--warmup: must be >= 0, got %d", c->warmup_epochs);
+    if (c->batch < 2) return nc_fail(err, NC_EUSAGE, "--batch: must be at least 2, got %d", c->batch);
+    if (c->k < 1) return nc_fail(err, NC_EUSAGE, "--k: must be at least 1, got %d", c->k);
+    if ((rc = sampler_check_pool(c->batch, c->k, c->queue, err))) return rc;
+    if (c->train_limit < 0) return nc_fail(err, NC_EUSAGE, "--train-limit: must be positive, got %d", c->train_limit);
+    s->data.seed = c->seed;
+    s->data.train_limit = c->train_limit;
+    if (c->imbalance[0] && (strncmp(c->imbalance, "zipf:", 5) ||
+                            nc_parse_double(c->imbalance + 5, "--imbalance", &s->data.imbalance_zipf, NULL) ||
+                            !(s->data.imbalance_zipf > 0) || s->data.imbalance_zipf > 20))
+        return nc_fail(err, NC_EUSAGE, "--imbalance: expected zipf:S with 0 < S <= 20, got '%s'", c->imbalance);
+    return NC_OK;
+}
+
+#define CFG_STR(X) X(data) X(imbalance) X(model) X(positives) X(aug) X(optim) X(schedule) X(loss)
+#define CFG_INT(X) X(k) X(batch) X(epochs) X(warmup_epochs) X(queue) X(exclude_same_class) X(threads)
+#define CFG_OPT(X) X(train_limit) X(knn_monitor) X(ranks)  /* optional when read: absent in older checkpoints */
+#define CFG_FLT(X) X(lr) X(temp) X(wd)
+
+char *train_config_json(const TrainConfig *c) {
+    cJSON *o = cJSON_CreateObject();
+#define S(f) cJSON_AddStringToObject(o, #f, c->f);
+#define I(f) cJSON_AddNumberToObject(o, #f, c->f);
+#define F(f) cJSON_AddNumberToObject(o, #f, (double)c->f);
+    CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(I)
+#undef S
+#undef I
+#undef F
+    cJSON_AddNumberToObject(o, "seed", (double)c->seed);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int train_config_parse(const char *json, const char *what, TrainConfig *c, NcError *err) {
+    cJSON *o = cJSON_Parse(json);
+    if (!cJSON_IsObject(o)) { cJSON_Delete(o); return nc_fail(err, NC_EFILE, "%s: the configuration is not a JSON object", what); }
+    train_config_default(c);
+    const cJSON *v;
+#define S(f) if (!cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; snprintf(c->f, sizeof c->f, "%s", v->valuestring);
+#define I(f) if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; c->f = (int)v->valuedouble;
+#define F(f) if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; c->f = (float)v->valuedouble;
+    CFG_STR(S) CFG_INT(I) CFG_FLT(F)
+#undef S
+#undef I
+#undef F
+#define O(f) if ((v = cJSON_GetObjectItemCaseSensitive(o, #f))) { if (!cJSON_IsNumber(v)) goto bad; c->f = (int)v->valuedouble; }
+    CFG_OPT(O)
+#undef O
+    if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "seed"))) goto bad;
+    c->seed = (uint64_t)v->valuedouble;
+    cJSON_Delete(o);
+    return NC_OK;
+bad:
+    cJSON_Delete(o);
+    return nc_fail(err, NC_EFILE, "%s: the configuration lacks a field or has one of the wrong type", what);
+}
+
+int train_config_same(const TrainConfig *a, const TrainConfig *b) {
+    TrainConfig x = *a, y = *b;
+    x.epochs = y.epochs = 0;
+    x.knn_monitor = y.knn_monitor = 0;
+    x.ranks = y.ranks = 0;
+    char *s = train_config_json(&x), *t = train_config_json(&y);
+    int same = strcmp(s, t) == 0;
+    free(s);
+    free(t);
+    return same;
+}
+
+#define EPOCH_NUM(X) X(imgs_per_sec) X(collision_rate) X(any_collision) X(coverage) X(seconds)
+
+cJSON *train_epoch_json(const TrainEpoch *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epoch", e->epoch);
+    cJSON_AddItemToObject(o, "loss", json_number(e->loss));
+    cJSON_AddItemToObject(o, "lr", json_number(e->lr));
+#define ADD(f) cJSON_AddItemToObject(o, #f, json_number(e->f));
+    EPOCH_NUM(ADD)
+#undef ADD
+    if (isfinite(e->knn_acc)) cJSON_AddNumberToObject(o, "knn_acc", e->knn_acc);
+    return o;
+}
+
+int train_epoch_from_json(const cJSON *o, TrainEpoch *e) {
+    double v;
+    memset(e, 0, sizeof *e);
+    int ok = cJSON_IsObject(o) && json_get_number(cJSON_GetObjectItemCaseSensitive(o, "epoch"), &v);
+    e->epoch = ok ? (int)v : 0;
+    e->lr = ok && json_get_number(cJSON_GetObjectItemCaseSensitive(o, "lr"), &v) ? (float)v : NAN;
+#define GET(f) if (!ok || !json_get_number(cJSON_GetObjectItemCaseSensitive(o, #f), &e->f)) e->f = NAN;
+    GET(loss) EPOCH_NUM(GET) GET(knn_acc)
+#undef GET
+    return ok;
+}

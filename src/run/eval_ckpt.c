@@ -1,0 +1,31 @@
+// eval_ckpt.c -- a checkpoint evaluated: its configuration, its dataset, its weights, eval_net.
+#include "ncelab/ckpt.h"
+#include "ncelab/train.h"
+
+#include <string.h>
+
+int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,
+                          EvalReport *r, NcError *err) {
+    memset(r, 0, sizeof *r);
+    TrainConfig tc;
+    TrainSettings ts;
+    int rc;
+    if ((rc = ckpt_read_config(ckpt, &tc, err))) return rc;
+    if ((rc = train_config_check(&tc, &ts, err))) {
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s", err ? err->msg : "");
+        return nc_fail(err, NC_EFILE, "%s: its configuration is not valid: %s", ckpt, m);
+    }
+    Dataset ds;
+    if ((rc = data_load(spec ? spec : tc.data, &ts.data, &ds, err))) return rc;
+    Net net;
+    if ((rc = net_create(&net, tc.model, ds.train.c, ds.train.h, ds.train.w, err))) { data_free(&ds); return rc; }
+    float mean[3], sd[3];
+    if (!(rc = ckpt_read_weights(ckpt, &net, err))) {
+        data_norm_stats(&ds, &ds.train, mean, sd);
+        rc = eval_net(&net, &ds, mean, sd, ec, batch, emb_stem, r, err);
+    }
+    net_free(&net);
+    data_free(&ds);
+    return rc;
+}

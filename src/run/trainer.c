@@ -1,0 +1,239 @@
+// trainer.c -- one training step and one epoch: this rank's rows forward, the embeddings gathered,
+// the loss of its anchors against the global batch, remote gradients sent back, backward, the
+// parameter gradients summed over the ranks, the optimiser and the queue.
+#include "ncelab/trainer.h"
+#include "ncelab/loss.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the batch norms' sums over the ranks (synchronised batch norm) */
+static int bn_sync(void *ctx, double *buf, int n, NcError *err) {
+    Comm *c = ctx;
+    return c->allreduce_f64(c, buf, (size_t)n, err);
+}
+
+static int make_loader(Trainer *t, int start_epoch, NcError *err) {
+    const TrainConfig *c = &t->cfg;
+    LoaderConfig lc;
+    loader_config_default(&lc);
+    lc.sampler.batch = c->batch;
+    lc.sampler.k = c->k;
+    lc.sampler.exclude_same_class = c->exclude_same_class;
+    lc.sampler.queue = c->queue;
+    lc.sampler.seed = c->seed;
+    lc.sampler.positives = t->set.positives;
+    lc.aug = t->set.aug;
+    memcpy(lc.aug.mean, t->mean, sizeof t->mean);
+    memcpy(lc.aug.std, t->std, sizeof t->std);
+    lc.threads = 1;  /* the producer runs beside the training threads: a second OpenMP team would fight them for the cores */
+    lc.start_epoch = start_epoch;
+    lc.part = t->comm->rank;
+    lc.parts = t->comm->size;
+    loader_free(t->loader);
+    t->loader = NULL;
+    return loader_create(&t->ds->train, &lc, &t->loader, err);
+}
+
+int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, const Dataset *ds, Comm *comm,
+                   NcError *err) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *c;
+    t->set = *s;
+    t->ds = ds;
+    t->comm = comm ? comm : comm_single();
+    t->fault_nan_step = -1;
+    int P = t->comm->size, rc;
+    if (c->batch % P)
+        return nc_fail(err, NC_EUSAGE, "--batch: %d anchors cannot be shared by %d ranks: it must be a multiple of the number of ranks",
+                       c->batch, P);
+    t->B = c->batch;
+    t->b = c->batch / P;
+    const DataSplit *tr = &ds->train;
+    data_norm_stats(ds, tr, t->mean, t->std);
+    if ((rc = make_loader(t, 0, err))) goto fail;
+    t->steps_per_epoch = loader_steps_per_epoch(t->loader);
+    if ((rc = net_create(&t->net, c->model, tr->c, tr->h, tr->w, err))) goto fail;
+    net_init_random(&t->net, c->seed);
+    if ((rc = optim_create(&t->opt, &t->net, &s->optim, err))) goto fail;
+    if ((rc = nnx_create(&t->x, &t->net, 2 * t->b, NN_BACKEND_DNNL, err))) goto fail;
+    if (P > 1) nnx_set_sync(t->x, bn_sync, t->comm);
+    t->D = nnx_embed_dim(t->x);
+    if (c->queue > 0) {
+        if ((rc = queue_init(&t->queue, c->queue, t->D, err))) goto fail;
+        t->has_queue = 1;
+    }
+    int spe = t->steps_per_epoch;
+    t->lr.kind = s->schedule;
+    t->lr.base = c->lr;
+    t->lr.total = (long)spe * c->epochs;
+    t->lr.warmup = (long)spe * c->warmup_epochs;
+    t->lr.step_size = (long)spe * (c->epochs >= 3 ? c->epochs / 3 : 1);
+    t->lr.gamma = 0.1f;
+    size_t zn = (size_t)2 * t->B * t->D;
+    t->dz = nc_malloc(sizeof(float) * zn);
+    if (P > 1) {
+        t->z = nc_malloc(sizeof(float) * zn);
+        t->zsend = nc_malloc(sizeof(float) * zn);
+        t->zrecv = nc_malloc(sizeof(float) * zn);
+        t->dzl = nc_malloc(sizeof(float) * (size_t)2 * t->b * t->D);
+    }
+    train_epoch_from_json(NULL, &t->prog.last);
+    const char *fault = getenv("NCELAB_FAULT_NAN_STEP");  /* tests: make the loss of this step NaN */
+    if (fault) t->fault_nan_step = atol(fault);
+    return NC_OK;
+fail:
+    trainer_free(t);
+    return rc;
+}
+
+/* The blocks every rank must hold alike, broadcast from rank 0 after it read a checkpoint. */
+static int bcast_state(Trainer *t, NcError *err) {
+    Comm *c = t->comm;
+    Net *n = &t->net;
+    long long st[2] = {t->opt.step, t->has_queue ? ((long long)t->queue.count << 32 | (unsigned)t->queue.head) : 0};
+    int rc = c->bcast(c, n->params, sizeof(float) * n->n_param_floats, 0, err);
+    if (!rc) rc = c->bcast(c, n->stats, sizeof(float) * n->n_stat_floats, 0, err);
+    if (!rc) rc = c->bcast(c, t->opt.state, sizeof(float) * 2 * n->n_param_floats, 0, err);
+    if (!rc) rc = c->bcast(c, st, sizeof st, 0, err);
+    if (!rc) rc = c->bcast(c, &t->prog, sizeof t->prog, 0, err);
+    if (!rc && t->has_queue) {
+        rc = c->bcast(c, t->queue.emb, sizeof(float) * (size_t)t->queue.Q * t->queue.D, 0, err);
+        if (!rc) rc = c->bcast(c, t->queue.labels, sizeof(int32_t) * (size_t)t->queue.Q, 0, err);
+        t->queue.count = (int)(st[1] >> 32);
+        t->queue.head = (int)(st[1] & 0xffffffff);
+    }
+    t->opt.step = (long)st[0];
+    return rc;
+}
+
+int trainer_resume(Trainer *t, const char *path, NcError *err) {
+    Comm *c = t->comm;
+    int rc = NC_OK;
+    if (c->rank == 0) rc = ckpt_load(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, err);
+    if (c->size > 1) {
+        /* rank 0's verdict, then its state, to every rank */
+        long long v = rc;
+        int crc = c->bcast(c, &v, sizeof v, 0, err);
+        if (crc) return crc;
+        if (v) return c->rank == 0 ? rc : nc_fail(err, (int)v, "rank 0 could not resume from %s", path);
+        if ((rc = bcast_state(t, err))) return rc;
+    }
+    if (rc) return rc;
+    return make_loader(t, t->prog.epoch, err);
+}
+
+/* rows of the global batch <-> rank order: rank r owns anchors r b .. r b + b - 1 (batch rows)
+   and their positives B + r b ..; in rank order they are rows 2 r b .. 2 r b + 2 b - 1 */
+static void to_batch_order(float *dst, const float *src, int B, int b, int D, int P) {
+    size_t rb = sizeof(float) * (size_t)b * D;
+    for (int r = 0; r < P; r++) {
+        memcpy(dst + (size_t)r * b * D, src + (size_t)2 * r * b * D, rb);
+        memcpy(dst + ((size_t)B + (size_t)r * b) * D, src + ((size_t)2 * r * b + b) * D, rb);
+    }
+}
+
+static void to_rank_order(float *dst, const float *src, int B, int b, int D, int P) {
+    size_t rb = sizeof(float) * (size_t)b * D;
+    for (int r = 0; r < P; r++) {
+        memcpy(dst + (size_t)2 * r * b * D, src + (size_t)r * b * D, rb);
+        memcpy(dst + ((size_t)2 * r * b + b) * D, src + ((size_t)B + (size_t)r * b) * D, rb);
+    }
+}
+
+int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
+    Comm *c = t->comm;
+    const TrainConfig *cfg = &t->cfg;
+    int P = c->size, B = t->B, b = t->b, D = t->D, rc;
+    int epoch = (int)(t->prog.step / t->steps_per_epoch) + 1, step = (int)(t->prog.step % t->steps_per_epoch);
+    Batch *bt;
+    if ((rc = loader_next(t->loader, &bt, err))) return rc;
+    if (t->has_queue && (rc = loader_queue_negatives(t->loader, bt, &t->queue, err))) return rc;
+    memset(t->net.grads, 0, sizeof(float) * t->net.n_param_floats);
+    if ((rc = nnx_forward(t->x, bt->x, 1, err))) {
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s", err->msg);
+        return nc_fail(err, NC_ENUM, "epoch %d, step %d: %s; the last checkpoint is kept", epoch, step, m);
+    }
+    const float *z = nnx_embeddings(t->x);  /* (2b, D) this rank's anchors, then their positives */
+    if (P > 1) {
+        if ((rc = c->allgather(c, z, t->zrecv, sizeof(float) * 2 * (size_t)b * D, err))) return rc;
+        to_batch_order(t->z, t->zrecv, B, b, D, P);
+        z = t->z;
+    }
+    double loss;
+    if ((rc = contrast_loss_part(t->set.loss, z, B, D, bt->s.neg, cfg->k, t->has_queue ? t->queue.emb : NULL,
+                                 t->has_queue ? t->queue.Q : 0, cfg->temp, c->rank * b, (c->rank + 1) * b, &loss, t->dz,
+                                 err)))
+        return rc;
+    if (P > 1 && (rc = c->allreduce_f64(c, &loss, 1, err))) return rc;
+    if (t->prog.step == t->fault_nan_step) loss = NAN;
+    if (!isfinite(loss))
+        return nc_fail(err, NC_ENUM, "epoch %d, step %d: the loss is not finite; the last checkpoint is kept", epoch, step);
+    const float *dz = t->dz;
+    if (P > 1) {  /* each row's gradient, summed over the ranks whose anchors used it, to its owner */
+        to_rank_order(t->zsend, t->dz, B, b, D, P);
+        if ((rc = c->reduce_scatter_f32(c, t->zsend, t->dzl, 2 * (size_t)b * D, err))) return rc;
+        dz = t->dzl;
+    }
+    if ((rc = nnx_backward(t->x, dz, err))) return rc;
+    if (P > 1 && (rc = c->allreduce_f32(c, t->net.grads, t->net.n_param_floats, err))) return rc;
+    float lr = lr_at(&t->lr, t->prog.step);
+    optim_step(&t->opt, lr);
+    if (t->has_queue) queue_push(&t->queue, z + (size_t)B * D, bt->s.labels + B, B);
+    t->prog.step++;
+    st->loss = (float)loss;  /* the value a single process logs */
+    st->lr = lr;
+    st->collision_rate = bt->s.collision_rate;
+    st->any_collision = bt->s.any_collision;
+    st->coverage = bt->s.coverage;
+    return NC_OK;
+}
+
+int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *err) {
+    int spe = t->steps_per_epoch, rc = NC_OK;
+    double t0 = nc_now(), lsum = 0, csum = 0, asum = 0, vsum = 0;
+    float lr = 0;
+    for (int s = 0; s < spe; s++) {
+        TrainStep st;
+        if ((rc = trainer_step(t, &st, err))) return rc;
+        lsum += st.loss;
+        csum += st.collision_rate;
+        asum += st.any_collision;
+        vsum += st.coverage;
+        lr = st.lr;
+        if (rep && rep->step) rep->step(rep->ctx, t->prog.epoch + 1, s + 1, spe);
+    }
+    memset(e, 0, sizeof *e);
+    e->seconds = nc_now() - t0;
+    e->epoch = ++t->prog.epoch;
+    e->loss = lsum / spe;
+    e->lr = lr;
+    e->imgs_per_sec = (double)spe * 2 * t->B / e->seconds;
+    e->collision_rate = csum / spe;
+    e->any_collision = asum / spe;
+    e->coverage = vsum / spe;
+    e->knn_acc = NAN;
+    t->prog.seconds = (t->prog.epoch > 1 && isfinite(t->prog.seconds) ? t->prog.seconds : 0) + e->seconds;
+    t->prog.last = *e;
+    return NC_OK;
+}
+
+int trainer_save(const Trainer *t, const char *path, NcError *err) {
+    return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, err);
+}
+
+void trainer_free(Trainer *t) {
+    free(t->dz);
+    free(t->z);
+    free(t->zsend);
+    free(t->zrecv);
+    free(t->dzl);
+    nnx_free(t->x);
+    loader_free(t->loader);
+    if (t->has_queue) queue_free(&t->queue);
+    optim_free(&t->opt);
+    net_free(&t->net);
+    memset(t, 0, sizeof *t);
+}
