@@ -16,6 +16,9 @@ typedef struct {
     int seeds;               /* seeds base.seed, base.seed + 1, ... */
     EvalConfig eval;
     int eval_batch;
+    int ranks_per_run;       /* data-parallel ranks of each run (0 or 1: one); the communicator's
+                                ranks form groups of this many, which share out the runs */
+    int sweep_ranks;         /* the ranks of the whole sweep (set by sweep_run; results.json) */
     char out[512];           /* DIR: DIR/runs/k<K>_seed<S>/ per run */
 } SweepConfig;
 
@@ -53,9 +56,12 @@ typedef struct {
    in order: a run whose result.json matches its configuration is read back and skipped, an
    unfinished checkpoint is resumed, a finished one only evaluated; the trained net is evaluated
    in memory on the loaded data, then result.json is written. A run directory that holds another
-   configuration is refused (NC_EUSAGE naming it). comm: NULL for one process. runs: (nk * seeds)
-   malloc'd. th gets the theory prediction. */
-int sweep_run(const SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err);
+   configuration is refused (NC_EUSAGE naming it). comm: NULL for one process; with P ranks,
+   groups of c->ranks_per_run ranks (which must divide P) train and evaluate runs j, j + G, ...
+   (G groups), each run's first rank writing its files, and every rank ends with every run's
+   results. runs: (nk * seeds) malloc'd. th gets the theory prediction on rank 0 (empty
+   elsewhere). */
+int sweep_run(SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err);
 void sweep_theory_free(SweepTheory *th, int nk);
 /* sweep_run_json: {"k","seed","epochs","final_loss","train_seconds","eval_seconds","imgs_per_sec",
    "collision_rate","any_collision","features":{M},"head":{M}} */

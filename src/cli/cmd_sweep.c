@@ -1,5 +1,6 @@
 // cmd_sweep.c -- `ncelab sweep`: train and evaluate every (k, seed), resumably, and report.
 #include <stdlib.h>
+#include <string.h>
 
 #include "ncelab/sweep.h"
 #include "train_opts.h"
@@ -7,14 +8,15 @@
 #include <omp.h>
 
 int cmd_sweep(int argc, char **argv) {
-    Opt o[TRAIN_OPTS_N + 5] = {
+    Opt o[TRAIN_OPTS_N + 6] = {
         {"k", 1, "LIST  values of k: 1,4,16 or a range 1..256 of powers of two (required)", NULL},
         {"seeds", 1, "S  seeds per k: --seed, --seed + 1, ... (default 1)", NULL},
         {"knn-k", 1, "K  neighbours of the kNN classifier (default 200)", NULL},
         {"knn-t", 1, "T  temperature of its weights (default 0.1)", NULL},
         {"eval-batch", 1, "B  images per forward pass in evaluation (default 256)", NULL},
+        {"ranks-per-run", 1, "R  under mpirun: ranks that train each run together (default 1); groups of R share out the runs", NULL},
     };
-    int no = 5 + train_opts_add(o + 5, 0), npos, help;
+    int no = 6 + train_opts_add(o + 6, 0), npos, help;
     const char *pos[1];
     NcError err = {0};
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
@@ -30,6 +32,7 @@ int cmd_sweep(int argc, char **argv) {
     for (int i = 0; i < 3; i++)
         if (!args_get(o, no, need[i])) { nc_fail(&err, NC_EUSAGE, "--%s: required", need[i]); cli_die(&err); }
     SweepConfig c;
+    memset(&c, 0, sizeof c);
     train_opts_apply(o, no, &c.base);
     snprintf(c.out, sizeof c.out, "%s", c.base.out);
     long *ks, v;
@@ -55,15 +58,24 @@ int cmd_sweep(int argc, char **argv) {
         if (nc_parse_long(args_get(o, no, "eval-batch"), "--eval-batch", 1, 65536, &v, &err)) cli_die(&err);
         c.eval_batch = (int)v;
     }
+    c.ranks_per_run = 1;
+    if (args_get(o, no, "ranks-per-run")) {
+        if (nc_parse_long(args_get(o, no, "ranks-per-run"), "--ranks-per-run", 1, 1 << 20, &v, &err)) cli_die(&err);
+        c.ranks_per_run = (int)v;
+    }
     if (c.base.threads > 0) omp_set_num_threads(c.base.threads);
     SweepRun *runs;
     SweepTheory th;
     SweepPrinter sp = {.train = {.epochs = c.base.epochs, .knn = c.base.knn_monitor > 0}};
     SweepReport rep = sweep_printer(&sp);
-    if (sweep_run(&c, cli_comm(), &rep, &runs, &th, &err) || sweep_write(&c, runs, &th, &err)) cli_die(&err);
-    printf("\n");
-    sweep_summary_table(stdout, &c, runs);
-    printf("\nwrote %s/results.json, results.csv, summary.csv, *.svg and report.html\n", c.out);
+    Comm *comm = cli_comm();
+    if (sweep_run(&c, comm, &rep, &runs, &th, &err)) cli_die(&err);
+    if (comm->rank == 0) {  /* the results and the report are rank 0's */
+        if (sweep_write(&c, runs, &th, &err)) cli_die(&err);
+        printf("\n");
+        sweep_summary_table(stdout, &c, runs);
+        printf("\nwrote %s/results.json, results.csv, summary.csv, *.svg and report.html\n", c.out);
+    }
     free(runs);
     sweep_theory_free(&th, c.nk);
     free(ks);

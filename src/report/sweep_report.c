@@ -126,6 +126,9 @@ static cJSON *results_json(const SweepConfig *c, const SweepRun *runs, const Swe
     cJSON_AddNumberToObject(cfg, "first_seed", (double)c->base.seed);
     cJSON_AddNumberToObject(cfg, "knn_k", c->eval.knn_k);
     cJSON_AddNumberToObject(cfg, "knn_t", c->eval.knn_t);
+    cJSON_DeleteItemFromObject(cfg, "ranks");
+    cJSON_AddNumberToObject(cfg, "ranks", c->ranks_per_run > 0 ? c->ranks_per_run : 1);  /* per run */
+    cJSON_AddNumberToObject(cfg, "sweep_ranks", c->sweep_ranks > 0 ? c->sweep_ranks : 1);
     cJSON_AddItemToObject(doc, "config", cfg);
     cJSON_AddItemToObject(doc, "theory", theory_json(th, c->nk));
     cJSON *ra = cJSON_AddArrayToObject(doc, "runs");

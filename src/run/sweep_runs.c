@@ -79,28 +79,34 @@ static int run_data(const char *spec, const DataOpts *opts, const Dataset *full,
 static int run_one(const SweepConfig *sc, const TrainConfig *c, const TrainSettings *ts, const Dataset *ds, Comm *comm,
                    const SweepReport *rep, int i, int n, SweepRun *r, NcError *err) {
     char *ckpt = nc_path_join(c->out, "ckpt.safetensors");
-    int rc = NC_OK, have = access(ckpt, F_OK) == 0;
-    CkptProgress pr = {0};
-    if (have) {
+    int rc = NC_OK, lead = comm->rank == 0;
+    /* the run's leader reads its directory and tells the others: {error, have a checkpoint, its epoch} */
+    long long st[3] = {0, 0, 0};
+    if (lead && (st[1] = access(ckpt, F_OK) == 0)) {
         TrainConfig saved;
-        if ((rc = ckpt_read_config(ckpt, &saved, err)) || (rc = ckpt_read_progress(ckpt, &pr, err))) goto out;
-        if (!train_config_same(&saved, c)) {
+        CkptProgress pr;
+        if (!(rc = ckpt_read_config(ckpt, &saved, err)) && !(rc = ckpt_read_progress(ckpt, &pr, err)) &&
+            !train_config_same(&saved, c))
             rc = nc_fail(err, NC_EUSAGE, "%s: holds a run of another configuration; refusing to overwrite it (choose another --out)",
                          c->out);
-            goto out;
-        }
+        st[0] = rc;
+        st[2] = rc ? 0 : pr.epoch;
     }
+    if (comm->size > 1 && (rc = comm->bcast(comm, st, sizeof st, 0, err))) goto out;
+    if (st[0]) { rc = lead ? (int)st[0] : nc_fail(err, (int)st[0], "%s: refused by the run's first rank", c->out); goto out; }
+    int have = (int)st[1];
+    CkptProgress pr = {.epoch = (int)st[2]};
     char what[600];
     if (!have) snprintf(what, sizeof what, "training %d epochs on %s", c->epochs, c->data);
     else if (pr.epoch < c->epochs) snprintf(what, sizeof what, "resuming at epoch %d of %d", pr.epoch + 1, c->epochs);
     else snprintf(what, sizeof what, "trained earlier; evaluating");
-    if (rep && rep->run_start) rep->run_start(rep->ctx, i, n, r, what);
-    if ((rc = nc_mkdir_p(c->out, err))) goto out;
+    if (lead && rep && rep->run_start) rep->run_start(rep->ctx, i, n, r, what);
+    if (lead && (rc = nc_mkdir_p(c->out, err))) goto out;
     Trainer t;
     if ((rc = trainer_create(&t, c, ts, ds, comm, err))) goto out;
     if (have) rc = trainer_resume(&t, ckpt, err);
     TrainResult tr;
-    if (!rc && t.prog.epoch < c->epochs) rc = trainer_fit(&t, rep ? &rep->train : NULL, &tr, err);
+    if (!rc && t.prog.epoch < c->epochs) rc = trainer_fit(&t, rep && lead ? &rep->train : NULL, &tr, err);
     EvalReport er;
     if (!rc) rc = eval_net(&t.net, ds, t.mean, t.std, &sc->eval, sc->eval_batch, NULL, &er, err);
     if (!rc) {
@@ -155,7 +161,7 @@ void sweep_theory_free(SweepTheory *th, int nk) {
     memset(th, 0, sizeof *th);
 }
 
-int sweep_run(const SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err) {
+int sweep_run(SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err) {
     *runs = NULL;
     memset(th, 0, sizeof *th);
     if (c->nk < 1 || c->seeds < 1) return nc_fail(err, NC_EUSAGE, "sweep: need at least one k and one seed");
@@ -171,7 +177,20 @@ int sweep_run(const SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun
     TrainSettings ts;
     base.k = (int)kmax;
     int rc = train_config_check(&base, &ts, err);
-    if (rc || (rc = nc_mkdir_p(c->out, err)) || (rc = nc_dir_writable(c->out, err))) return rc;
+    if (rc) return rc;
+    /* groups of R ranks, each training its share of the runs: run j goes to group j mod G */
+    Comm *world = comm ? comm : comm_single(), *grp = world;
+    int R = c->ranks_per_run > 0 ? c->ranks_per_run : 1;
+    if (R > world->size || world->size % R)
+        return nc_fail(err, NC_EUSAGE, "--ranks-per-run: %d does not divide the %d ranks", R, world->size);
+    if (c->base.batch % R)
+        return nc_fail(err, NC_EUSAGE, "--batch: %d anchors cannot be shared by %d ranks per run: it must be a multiple of --ranks-per-run",
+                       c->base.batch, R);
+    int groups = world->size / R, group = world->rank / R;
+    c->sweep_ranks = world->size;
+    if (world->rank == 0 && ((rc = nc_mkdir_p(c->out, err)) || (rc = nc_dir_writable(c->out, err)))) return rc;
+    if (world->size > 1 && (rc = world->barrier(world, err))) return rc;
+    if (groups > 1 && R < world->size && (rc = world->split(world, group, world->rank, &grp, err))) return rc;
     /* the data, once; a run's own selection (imbalance, train limit, synth's images) by its seed */
     int synth = strncmp(c->base.data, "synth:", 6) == 0;
     DataOpts fo = ts.data;
@@ -180,39 +199,51 @@ int sweep_run(const SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun
     const Dataset *ds;
     if ((rc = data_load(c->base.data, &fo, &full, err))) return rc;
     if ((rc = run_data(c->base.data, &ts.data, &full, synth, c->base.seed, c->base.seed, &own, &ds, err))) { data_free(&full); return rc; }
-    rc = sweep_theory(c, ds, ts.loss, th, err);
+    if (world->rank == 0) rc = sweep_theory(c, ds, ts.loss, th, err);  /* the report is rank 0's */
     if (ds == &own) data_free(&own);
     if (rc) { sweep_theory_free(th, c->nk); data_free(&full); return rc; }
     int n = c->nk * c->seeds;
     SweepRun *r = nc_calloc((size_t)n, sizeof(SweepRun));
-    for (int i = 0; i < c->nk && !rc; i++)
-        for (int s = 0; s < c->seeds && !rc; s++) {
-            int j = i * c->seeds + s;
-            SweepRun *x = &r[j];
-            TrainConfig tc = c->base;
-            tc.k = (int)c->ks[i];
-            tc.seed = c->base.seed + (uint64_t)s;
-            tc.ranks = comm ? comm->size : 1;
-            char name[64];
-            snprintf(name, sizeof name, "runs/k%ld_seed%d", c->ks[i], (int)tc.seed);
-            char *dir = nc_path_join(c->out, name), *res = nc_path_join(dir, "result.json");
-            snprintf(tc.out, sizeof tc.out, "%s", dir);
-            x->k = c->ks[i];
-            x->seed = (int)tc.seed;
-            if (run_load(res, &tc, x)) {
-                x->skipped = 1;
-                if (rep && rep->run_start) rep->run_start(rep->ctx, j, n, x, "finished earlier");
-            } else {
-                if (!(rc = run_data(c->base.data, &ts.data, &full, synth, c->base.seed, tc.seed, &own, &ds, err))) {
-                    if (!(rc = run_one(c, &tc, &ts, ds, comm, rep, j, n, x, err))) rc = run_save(res, &tc, x, err);
-                    if (ds == &own) data_free(&own);
-                }
-                if (!rc && rep && rep->run_done) rep->run_done(rep->ctx, j, n, x);
-            }
+    for (int j = 0; j < n && !rc; j++) {
+        if (j % groups != group) continue;  /* another group's run */
+        int i = j / c->seeds, s = j % c->seeds, lead = grp->rank == 0;
+        SweepRun *x = &r[j];
+        TrainConfig tc = c->base;
+        tc.k = (int)c->ks[i];
+        tc.seed = c->base.seed + (uint64_t)s;
+        tc.ranks = grp->size;
+        char name[64];
+        snprintf(name, sizeof name, "runs/k%ld_seed%d", c->ks[i], (int)tc.seed);
+        char *dir = nc_path_join(c->out, name), *res = nc_path_join(dir, "result.json");
+        snprintf(tc.out, sizeof tc.out, "%s", dir);
+        x->k = c->ks[i];
+        x->seed = (int)tc.seed;
+        long long skip = lead && run_load(res, &tc, x);  /* the leader's verdict holds for the group */
+        if (grp->size > 1 && (rc = grp->bcast(grp, &skip, sizeof skip, 0, err))) {
             free(dir);
             free(res);
+            break;
         }
+        if (skip) {
+            x->skipped = 1;
+            if (lead && rep && rep->run_start) rep->run_start(rep->ctx, j, n, x, "finished earlier");
+        } else if (!(rc = run_data(c->base.data, &ts.data, &full, synth, c->base.seed, tc.seed, &own, &ds, err))) {
+            if (!(rc = run_one(c, &tc, &ts, ds, grp, rep, j, n, x, err)) && lead) rc = run_save(res, &tc, x, err);
+            if (ds == &own) data_free(&own);
+            if (!rc && lead && rep && rep->run_done) rep->run_done(rep->ctx, j, n, x);
+        }
+        free(dir);
+        free(res);
+    }
     data_free(&full);
+    if (grp != world) comm_free(grp);
+    /* every run's result to every rank, from the first rank of the group that made it */
+    if (world->size > 1) {
+        long long bad = rc;
+        int crc = world->allreduce_max_i64(world, &bad, 1, err);
+        if (!rc && (crc || bad)) rc = crc ? crc : nc_fail(err, (int)bad, "sweep: another rank failed (its message names the problem)");
+        for (int j = 0; j < n && !rc; j++) rc = world->bcast(world, &r[j], sizeof r[j], (j % groups) * R, err);
+    }
     if (rc) { free(r); sweep_theory_free(th, c->nk); return rc; }
     *runs = r;
     return NC_OK;

@@ -2,7 +2,9 @@
 // the loss of its anchors against the global batch, remote gradients sent back, backward, the
 // parameter gradients summed over the ranks, the optimiser and the queue.
 #include "ncelab/trainer.h"
+#include "ncelab/eval.h"
 #include "ncelab/loss.h"
+#include "ncelab/rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -36,6 +38,43 @@ static int make_loader(Trainer *t, int start_epoch, NcError *err) {
     return loader_create(&t->ds->train, &lc, &t->loader, err);
 }
 
+/* The queue before the first step: the embeddings of Q training images drawn at random (seeded,
+   without replacement while Q <= n) under the initial network, in evaluation mode and without
+   gradient, so that k > 2B - 2 negatives are available from step 0. Every rank computes the
+   same queue. */
+static int queue_fill(Trainer *t, NcError *err) {
+    const DataSplit *tr = &t->ds->train;
+    EmbQueue *q = &t->queue;
+    DataSplit pick = *tr;
+    pick.n = q->Q;
+    size_t isz = (size_t)tr->h * tr->w * tr->c;
+    pick.pixels = nc_malloc(isz * (size_t)q->Q);
+    pick.labels = nc_malloc(sizeof(int32_t) * (size_t)q->Q);
+    int32_t *perm = nc_malloc(sizeof(int32_t) * (size_t)tr->n);
+    for (int i = 0; i < tr->n; i++) perm[i] = i;
+    Rng r;
+    rng_init(&r, t->cfg.seed, 0x51554555u, 0, 0);
+    for (int j = 0; j < q->Q; j++) {
+        int m = j % tr->n;  /* a partial Fisher-Yates, restarted when Q exceeds the split */
+        int x = m + (int)rng_below(&r, (uint64_t)(tr->n - m));
+        int32_t tmp = perm[m];
+        perm[m] = perm[x];
+        perm[x] = tmp;
+        memcpy(pick.pixels + isz * j, tr->pixels + isz * perm[m], isz);
+        pick.labels[j] = tr->labels[perm[m]];
+    }
+    int F = t->net.vals[t->net.features].c;
+    float *feat = nc_malloc(sizeof(float) * (size_t)q->Q * F), *emb = nc_malloc(sizeof(float) * (size_t)q->Q * t->D);
+    int rc = eval_embed(&t->net, &pick, t->mean, t->std, 256, feat, emb, err);
+    if (!rc) queue_push(q, emb, pick.labels, q->Q);
+    free(feat);
+    free(emb);
+    free(perm);
+    free(pick.pixels);
+    free(pick.labels);
+    return rc;
+}
+
 int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, const Dataset *ds, Comm *comm,
                    NcError *err) {
     memset(t, 0, sizeof *t);
@@ -63,6 +102,7 @@ int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, con
     if (c->queue > 0) {
         if ((rc = queue_init(&t->queue, c->queue, t->D, err))) goto fail;
         t->has_queue = 1;
+        if ((rc = queue_fill(t, err))) goto fail;
     }
     int spe = t->steps_per_epoch;
     t->lr.kind = s->schedule;

@@ -1,0 +1,211 @@
+// test_dist_train.c -- data-parallel training against one process on the same global batch.
+// As a plain process: the gathered loss (anchors shared out over P simulated ranks) against the
+// whole-batch loss and against central finite differences. Under mpirun -np P: rank 0 trains the
+// reference alone, then all ranks train the same configuration together, twice; every step's
+// loss, the final weights and the batch-norm running statistics must agree with the reference,
+// and the two distributed runs must be bit-identical.
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ncelab/loss.h"
+#include "ncelab/rng.h"
+#include "ncelab/trainer.h"
+
+enum { STEPS = 20 };
+
+/* ---- the gathered loss, in one process ---- */
+
+static void unit_rows(float *z, int n, int D, uint64_t seed) {
+    Rng r;
+    rng_init(&r, seed, 1, 2, 3);
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < D; j++) {
+            z[(size_t)i * D + j] = (float)(rng_uniform(&r) * 2 - 1);
+            s += z[(size_t)i * D + j] * z[(size_t)i * D + j];
+        }
+        for (int j = 0; j < D; j++) z[(size_t)i * D + j] /= (float)sqrt(s);
+    }
+}
+
+/* the loss summed over the parts of P ranks, in double (as the ranks' all-reduce) */
+static double parts_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *q, int Q,
+                         int P, float *dz, float *scratch) {
+    double total = 0;
+    if (dz) memset(dz, 0, sizeof(float) * 2 * (size_t)B * D);
+    for (int r = 0; r < P; r++) {
+        double part;
+        NcError err = {0};
+        if (contrast_loss_part(type, z, B, D, neg, k, q, Q, 0.5f, r * B / P, (r + 1) * B / P, &part, dz ? scratch : NULL, &err))
+            return NAN;
+        total += part;
+        if (dz)
+            for (size_t i = 0; i < 2 * (size_t)B * D; i++) dz[i] += scratch[i];
+    }
+    return total;
+}
+
+static void gathered_loss_checks(void) {
+    enum { B = 8, D = 6, K = 5, Q = 12, P = 4 };
+    float z[2 * B * D], q[Q * D], dz[2 * B * D], dzp[2 * B * D], scr[2 * B * D];
+    int32_t neg[B * K], scratch[2 * B];
+    unit_rows(z, 2 * B, D, 7);
+    unit_rows(q, Q, D, 8);
+    for (int type = 0; type < 2; type++) {
+        for (int withq = 0; withq < 2; withq++) {
+            contrast_random_negatives(neg, B, K, 11, 0, scratch);
+            if (withq)
+                for (int i = 0; i < B; i++) neg[i * K + K - 1] = 2 * B + (i * 5) % Q;  /* a queue slot per anchor */
+            const float *qq = withq ? q : NULL;
+            float whole;
+            NcError err = {0};
+            contrast_loss((NcLoss)type, z, B, D, neg, K, qq, Q, 0.5f, &whole, dz, &err);
+            double parts = parts_loss((NcLoss)type, z, B, D, neg, K, qq, Q, P, dzp, scr);
+            double worst = 0;
+            for (int i = 0; i < 2 * B * D; i++) worst = fmax(worst, fabs(dz[i] - dzp[i]));
+            CHECK(fabs(parts - whole) <= 1e-6 * fabs(whole) && worst < 1e-7,
+                  "%s%s: the parts of %d ranks sum to the whole loss (%.3g relative) and gradient (worst %.2g)",
+                  type ? "nce" : "infonce", withq ? " with a queue" : "", P, fabs(parts - whole) / fabs(whole), worst);
+            /* central differences of the summed parts, every coordinate of every row */
+            double wfd = 0, gmax = 0;
+            const double h = 1e-3;
+            for (int i = 0; i < 2 * B * D; i++) {
+                float zp[2 * B * D], zm[2 * B * D];
+                memcpy(zp, z, sizeof z);
+                memcpy(zm, z, sizeof z);
+                zp[i] += (float)h;
+                zm[i] -= (float)h;
+                double fd = (parts_loss((NcLoss)type, zp, B, D, neg, K, qq, Q, P, NULL, NULL) -
+                             parts_loss((NcLoss)type, zm, B, D, neg, K, qq, Q, P, NULL, NULL)) / (2 * h);
+                wfd = fmax(wfd, fabs(fd - dzp[i]));
+                gmax = fmax(gmax, fabs(dzp[i]));
+            }
+            CHECK(wfd <= 2e-3 * gmax, "%s%s: the gathered gradient against central differences: worst %.2g (largest %.3g)",
+                  type ? "nce" : "infonce", withq ? " with a queue" : "", wfd, gmax);
+        }
+    }
+}
+
+/* ---- distributed training under mpirun ---- */
+
+typedef struct {
+    double loss[STEPS];
+    float *params, *stats;
+    size_t np, ns;
+} Trace;
+
+static int run(const TrainConfig *c, const Dataset *ds, Comm *comm, Trace *tr, NcError *err) {
+    TrainSettings s;
+    Trainer t;
+    int rc;
+    if ((rc = train_config_check(c, &s, err)) || (rc = trainer_create(&t, c, &s, ds, comm, err))) return rc;
+    for (int i = 0; i < STEPS && !rc; i++) {
+        TrainStep st;
+        rc = trainer_step(&t, &st, err);
+        tr->loss[i] = st.loss;
+    }
+    tr->np = t.net.n_param_floats;
+    tr->ns = t.net.n_stat_floats;
+    tr->params = malloc(sizeof(float) * tr->np);
+    tr->stats = malloc(sizeof(float) * tr->ns);
+    memcpy(tr->params, t.net.params, sizeof(float) * tr->np);
+    memcpy(tr->stats, t.net.stats, sizeof(float) * tr->ns);
+    trainer_free(&t);
+    return rc;
+}
+
+static double worst_scaled(const float *a, const float *b, size_t n) {
+    double w = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        w = fmax(w, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return w / (scale > 0 ? scale : 1);
+}
+
+static void one_case(const char *name, const TrainConfig *c, const Dataset *ds, Comm *world) {
+    NcError err = {0};
+    Trace ref = {0}, d1 = {0}, d2 = {0};
+    long long rc0 = 0;
+    if (world->rank == 0) rc0 = run(c, ds, comm_single(), &ref, &err);
+    world->bcast(world, &rc0, sizeof rc0, 0, NULL);
+    if (rc0) {
+        CHECK(0, "%s: the single-process reference: %s", name, err.msg);
+        return;
+    }
+    int r1 = run(c, ds, world, &d1, &err), r2 = r1 ? r1 : run(c, ds, world, &d2, &err);
+    if (world->rank == 0) {
+        CHECK(r1 == 0 && r2 == 0, "%s: trained %d steps on %d ranks twice (%s)", name, STEPS, world->size, r1 || r2 ? err.msg : "ok");
+        if (r1 || r2) return;
+        double wl = 0;
+        for (int i = 0; i < STEPS; i++) wl = fmax(wl, rel_err(d1.loss[i], ref.loss[i], 1e-12));
+        CHECK(wl <= 1e-5, "%s, %d ranks: the loss of each of %d steps against one process: worst relative %.2g (%.5f -> %.5f)",
+              name, world->size, STEPS, wl, ref.loss[0], ref.loss[STEPS - 1]);
+        double wp = worst_scaled(d1.params, ref.params, ref.np), ws = worst_scaled(d1.stats, ref.stats, ref.ns);
+        CHECK(wp <= 1e-4, "%s, %d ranks: weights after %d steps: worst %.2g of their scale", name, world->size, STEPS, wp);
+        CHECK(ws <= 1e-4, "%s, %d ranks: batch-norm running statistics: worst %.2g of their scale", name, world->size, ws);
+        int same = memcmp(d1.loss, d2.loss, sizeof d1.loss) == 0 && memcmp(d1.params, d2.params, sizeof(float) * d1.np) == 0 &&
+                   memcmp(d1.stats, d2.stats, sizeof(float) * d1.ns) == 0;
+        CHECK(same, "%s, %d ranks: two runs are bit-identical (losses, weights, statistics)", name, world->size);
+    }
+    free(ref.params); free(ref.stats); free(d1.params); free(d1.stats); free(d2.params); free(d2.stats);
+}
+
+static void distributed_checks(Comm *world) {
+    NcError err = {0};
+    Dataset ds;
+    DataOpts o = {.seed = 3};
+    if (data_load("synth:4:16:64", &o, &ds, &err)) {
+        CHECK(0, "synth data: %s", err.msg);
+        return;
+    }
+    TrainConfig c;
+    train_config_default(&c);
+    snprintf(c.data, sizeof c.data, "synth:4:16:64");
+    c.seed = 3;
+    c.batch = 16;
+    c.k = 12;
+    c.lr = 0.05f;
+    snprintf(c.positives, sizeof c.positives, "class+augment");
+    snprintf(c.aug, sizeof c.aug, "crop_flip");
+    one_case("convnet, class+augment, k 12", &c, &ds, world);
+    c.k = 40;
+    c.queue = 48;
+    snprintf(c.positives, sizeof c.positives, "augment");
+    snprintf(c.optim, sizeof c.optim, "lars");
+    one_case("convnet, augment, k 40 from a queue of 48, LARS", &c, &ds, world);
+    train_config_default(&c);
+    snprintf(c.data, sizeof c.data, "synth:4:16:64");
+    snprintf(c.model, sizeof c.model, "resnet18");
+    c.seed = 3;
+    c.batch = 8;
+    c.k = 6;
+    c.lr = 0.02f;
+    snprintf(c.loss, sizeof c.loss, "nce");
+    one_case("resnet18, nce, k 6", &c, &ds, world);
+    data_free(&ds);
+}
+
+int main(void) {
+    omp_set_num_threads(1);
+    if (!comm_launched_by_mpi()) {
+        gathered_loss_checks();
+        return check_done();
+    }
+    Comm *world;
+    NcError err = {0};
+    if (comm_mpi_world(NULL, NULL, &world, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    distributed_checks(world);
+    long long failed = check_failures;
+    world->allreduce_max_i64(world, &failed, 1, NULL);
+    int rc = world->rank == 0 ? check_done() : (failed ? 1 : 0);
+    comm_free(world);
+    comm_mpi_finalize();
+    return rc;
+}
