@@ -285,5 +285,47 @@ int main(void) {
     CHECK(rc == 0, "--ranks-per-run 2: both ranks train each run (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     rc = mpi_run(2, "", "sweep " SET " --k 1,4 --ranks-per-run 3 --epochs 1 --out %s/sweep4", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--ranks-per-run"), "--ranks-per-run 3 on 2 ranks: exit 2 (%d)", rc);
+
+    /* 6. evaluation on 2 and 3 ranks: the same embeddings (bit for bit) and metrics as one process */
+    char ev[400];
+    snprintf(ev, sizeof ev, "%s/eval", cli_dir);
+    mkdir(ev, 0755);
+    rc = cli_run("train --data synth:10:16:60 --k 6 --batch 16 --threads 1 --epochs 1 --out %s", ev);
+    rc = rc ? rc : cli_run("eval --checkpoint %s/ckpt.safetensors --threads 1 --json %s/e1.json --embeddings %s/e1", ev, ev, ev);
+    for (int P = 2; P <= 3; P++) {
+        rc2 = mpi_run(P, "", "eval --checkpoint %s/ckpt.safetensors --threads 1 --json %s/e%d.json --embeddings %s/e%d", ev, ev, P, ev, P);
+        cJSON *x = NULL, *y = NULL;
+        snprintf(p, sizeof p, "%s/e1.json", ev);
+        snprintf(q, sizeof q, "%s/e%d.json", ev, P);
+        int ok = rc == 0 && rc2 == 0 && json_load(p, &x, NULL) == NC_OK && json_load(q, &y, NULL) == NC_OK;
+        double worst = ok ? 0 : INFINITY;
+        const char *m[] = {"mean_acc", "knn_acc", "linear_acc", "simplex_deviation", "within_class_ratio"};
+        for (int l = 0; l < 2 && ok; l++)
+            for (int k = 0; k < 5; k++) {
+                double a = NAN, b = NAN;
+                json_get_number(cJSON_GetObjectItem(cJSON_GetObjectItem(x, l ? "head" : "features"), m[k]), &a);
+                json_get_number(cJSON_GetObjectItem(cJSON_GetObjectItem(y, l ? "head" : "features"), m[k]), &b);
+                double e = fabs(a - b) / fmax(fabs(a), 1e-12);
+                if (k < 2 && a != b) ok = 0;  /* kNN and the mean classifier: exactly */
+                worst = fmax(worst, isfinite(e) ? e : INFINITY);
+            }
+        int same_npy = 1;
+        const char *arr[] = {"train_features", "train_head", "test_features", "test_head"};
+        for (int k = 0; k < 4; k++) {
+            char *ba = NULL, *bb = NULL;
+            size_t na = 0, nb = 0;
+            snprintf(p, sizeof p, "%s/e1_%s.npy", ev, arr[k]);
+            snprintf(q, sizeof q, "%s/e%d_%s.npy", ev, P, arr[k]);
+            same_npy = same_npy && nc_read_file(p, &ba, &na, NULL) == NC_OK && nc_read_file(q, &bb, &nb, NULL) == NC_OK && na == nb &&
+                       memcmp(ba, bb, na) == 0;
+            free(ba);
+            free(bb);
+        }
+        CHECK(ok && worst <= 1e-5 && same_npy,
+              "eval on %d ranks: embeddings bit-identical, mean classifier and kNN equal, probe and geometry within %.2g (exit %d)", P,
+              worst, rc2);
+        cJSON_Delete(x);
+        cJSON_Delete(y);
+    }
     return check_done();
 }

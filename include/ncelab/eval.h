@@ -25,6 +25,15 @@ typedef struct {
     int knn_k;                 /* default 200 */
     double knn_t;              /* default 0.1 */
     uint64_t seed;             /* the held-out split of the probe */
+    /* Data-parallel evaluation: this process is part `part` of `parts` (default 0 of 1). Each part
+       embeds its block of rows (eval_net) and takes its block of the kNN's test rows and of the
+       probe's training rows; sum replaces buf (n doubles) by its sum over the parts, gather puts
+       the parts' send blocks (bytes each) in order into recv. Every part ends with the same
+       metrics. */
+    int part, parts;
+    NnAllreduce sum;
+    int (*gather)(void *ctx, const void *send, void *recv, size_t bytes, NcError *err);
+    void *ctx;
 } EvalConfig;
 
 void eval_config_default(EvalConfig *c);
@@ -44,6 +53,9 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
    of the test rows against the train rows; nc <= 1024 classes. */
 double eval_knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte, int d,
                 int nc, int k, double T);
+/* eval_knn_right: how many of the test rows t0..t1-1 the kNN classifier gets right. */
+long eval_knn_right(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int t0, int t1,
+                    int d, int nc, int k, double T);
 
 typedef struct {
     EvalMetrics features, head;  /* the backbone features and the normalised head output */
@@ -53,7 +65,8 @@ typedef struct {
 
 /* eval_net: embeds both splits of ds with net (inputs normalised with mean and std per channel,
    data_norm_stats), in chunks of `batch`, and evaluates both layers. emb_stem (or NULL) writes
-   STEM_{train,test}_{features,head,labels}.npy. */
+   STEM_{train,test}_{features,head,labels}.npy (part 0 writes). With ec->parts > 1 every part
+   calls it together (see EvalConfig). */
 int eval_net(Net *net, const Dataset *ds, const float *mean, const float *std, const EvalConfig *ec, int batch,
              const char *emb_stem, EvalReport *r, NcError *err);
 

@@ -112,8 +112,12 @@ int train_run(const TrainConfig *c, int resume, Comm *comm, const TrainReport *r
 /* train_eval_checkpoint: loads a checkpoint written by train_run and the dataset (spec, or the
    one it was trained on when NULL, with its imbalance and train limit), embeds both splits in
    chunks of `batch` and evaluates both layers (eval_net). emb_stem (or NULL) writes
-   STEM_{train,test}_{features,head,labels}.npy. */
+   STEM_{train,test}_{features,head,labels}.npy. comm (NULL: one process): its ranks share the
+   embeddings and the classifiers' work, rank 0 writes; every rank gets the report. */
 int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,
-                          EvalReport *r, NcError *err);
+                          Comm *comm, EvalReport *r, NcError *err);
+
+/* train_eval_on: sets ec's data-parallel fields (part, parts, sum, gather) for comm's ranks. */
+void train_eval_on(EvalConfig *ec, Comm *comm);
 
 #endif

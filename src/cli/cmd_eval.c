@@ -53,7 +53,9 @@ int cmd_eval(int argc, char **argv) {
     }
     const char *spec = args_get(o, no, "data");
     EvalReport r;
-    if (train_eval_checkpoint(ck, spec, &ec, (int)batch, args_get(o, no, "embeddings"), &r, &err)) cli_die(&err);
+    Comm *comm = cli_comm();
+    if (train_eval_checkpoint(ck, spec, &ec, (int)batch, args_get(o, no, "embeddings"), comm, &r, &err)) cli_die(&err);
+    if (comm->rank) return 0;  /* rank 0 prints and writes */
     TrainConfig tc;
     if (!spec && ckpt_read_config(ck, &tc, &err) == NC_OK) spec = tc.data;
     const EvalMetrics *mf = &r.features, *mh = &r.head;

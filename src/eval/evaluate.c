@@ -45,6 +45,34 @@ static int write_npys(const char *stem, const float *ftr, const float *htr, cons
     return rc;
 }
 
+/* The embeddings of split s: this part's block of rows embedded here, the blocks gathered (each
+   padded to the largest) into every part's features (n, F) and head (n, D). */
+static int embed_split(Net *net, const DataSplit *s, const float *mean, const float *sd, const EvalConfig *ec, int batch,
+                       float *feat, float *head, NcError *err) {
+    int P = ec->parts > 1 && ec->gather ? ec->parts : 1;
+    if (P == 1) return eval_embed(net, s, mean, sd, batch, feat, head, err);
+    int F = net->vals[net->features].c, D = net->vals[net->embeddings].c;
+    int blk = (s->n + P - 1) / P, a = (int)((long)blk * ec->part), b = a + blk < s->n ? a + blk : s->n;
+    if (a > b) a = b;
+    DataSplit part = *s;
+    part.n = b - a;
+    part.pixels = s->pixels + (size_t)a * s->h * s->w * s->c;
+    part.labels = s->labels + a;
+    float *mine = nc_calloc((size_t)blk * (F + D) + 1, sizeof(float)), *all = nc_malloc(sizeof(float) * (size_t)blk * P * (F + D));
+    int rc = part.n > 0 ? eval_embed(net, &part, mean, sd, batch, mine, mine + (size_t)blk * F, err) : NC_OK;
+    if (!rc) rc = ec->gather(ec->ctx, mine, all, sizeof(float) * (size_t)blk * (F + D), err);
+    for (int r = 0; r < P && !rc; r++) {
+        int ra = blk * r, rb = ra + blk < s->n ? ra + blk : s->n;
+        if (rb <= ra) continue;
+        const float *blockr = all + (size_t)r * blk * (F + D);
+        memcpy(feat + (size_t)ra * F, blockr, sizeof(float) * (size_t)(rb - ra) * F);
+        memcpy(head + (size_t)ra * D, blockr + (size_t)blk * F, sizeof(float) * (size_t)(rb - ra) * D);
+    }
+    free(mine);
+    free(all);
+    return rc;
+}
+
 int eval_net(Net *net, const Dataset *ds, const float *mean, const float *sd, const EvalConfig *ec, int batch,
              const char *emb_stem, EvalReport *r, NcError *err) {
     memset(r, 0, sizeof *r);
@@ -53,8 +81,8 @@ int eval_net(Net *net, const Dataset *ds, const float *mean, const float *sd, co
     float *ftr = nc_malloc(sizeof(float) * (size_t)ntr * F), *htr = nc_malloc(sizeof(float) * (size_t)ntr * D);
     float *fte = nc_malloc(sizeof(float) * (size_t)nte * F), *hte = nc_malloc(sizeof(float) * (size_t)nte * D);
     double t0 = nc_now();
-    if ((rc = eval_embed(net, &ds->train, mean, sd, batch, ftr, htr, err)) ||
-        (rc = eval_embed(net, &ds->test, mean, sd, batch, fte, hte, err))) goto out;
+    if ((rc = embed_split(net, &ds->train, mean, sd, ec, batch, ftr, htr, err)) ||
+        (rc = embed_split(net, &ds->test, mean, sd, ec, batch, fte, hte, err))) goto out;
     r->embed_seconds = nc_now() - t0;
     if ((rc = eval_metrics(ftr, ds->train.labels, ntr, fte, ds->test.labels, nte, F, ds->num_classes, ec, &r->features, err)) ||
         (rc = eval_metrics(htr, ds->train.labels, ntr, hte, ds->test.labels, nte, D, ds->num_classes, ec, &r->head, err)))
@@ -63,7 +91,7 @@ int eval_net(Net *net, const Dataset *ds, const float *mean, const float *sd, co
     r->ntrain = ntr;
     r->ntest = nte;
     r->nclass = ds->num_classes;
-    if (emb_stem) rc = write_npys(emb_stem, ftr, htr, fte, hte, ds, F, D, err);
+    if (emb_stem && ec->part == 0) rc = write_npys(emb_stem, ftr, htr, fte, hte, ds, F, D, err);
 out:
     free(ftr); free(htr); free(fte); free(hte);
     return rc;

@@ -10,9 +10,17 @@
 #include <string.h>
 
 void eval_config_default(EvalConfig *c) {
+    memset(c, 0, sizeof *c);
     c->knn_k = 200;
     c->knn_t = 0.1;
-    c->seed = 0;
+    c->parts = 1;
+}
+
+/* this part's block [*a, *b) of n rows */
+static void part_rows(const EvalConfig *c, int n, int *a, int *b) {
+    int P = c->parts > 1 && c->sum ? c->parts : 1, r = P > 1 ? c->part : 0;
+    *a = (int)((long)n * r / P);
+    *b = (int)((long)n * (r + 1) / P);
 }
 
 static void class_means(const float *x, const int32_t *y, int n, int d, int nc, double *mu, int *cnt) {
@@ -87,11 +95,12 @@ static int knn_vote(const float *s, const int32_t *ytr, int ntr, int nc, int k, 
     return best;
 }
 
-double eval_knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte, int d,
-                int nc, int k, double T) {
-    float *a = nc_malloc(sizeof(float) * (size_t)ntr * d), *b = nc_malloc(sizeof(float) * (size_t)nte * d);
+long eval_knn_right(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int t0, int t1,
+                    int d, int nc, int k, double T) {
+    int nte = t1 - t0;
+    float *a = nc_malloc(sizeof(float) * (size_t)ntr * d), *b = nc_malloc(sizeof(float) * ((size_t)nte * d + 1));
     memcpy(a, xtr, sizeof(float) * (size_t)ntr * d);
-    memcpy(b, xte, sizeof(float) * (size_t)nte * d);
+    memcpy(b, xte + (size_t)t0 * d, sizeof(float) * (size_t)nte * d);
     normalise_rows(a, ntr, d);
     normalise_rows(b, nte, d);
     if (k > ntr) k = ntr;
@@ -107,12 +116,17 @@ double eval_knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
         for (int i0 = 0; i0 < nte; i0 += CHUNK) {
             int m = nte - i0 < CHUNK ? nte - i0 : CHUNK;
             dnnl_sgemm('N', 'T', m, ntr, d, 1.0f, b + (size_t)i0 * d, d, a, d, 0.0f, sim, ntr);
-            for (int r = 0; r < m; r++) right += knn_vote(sim + (size_t)r * ntr, ytr, ntr, nc, k, T) == yte[i0 + r];
+            for (int r = 0; r < m; r++) right += knn_vote(sim + (size_t)r * ntr, ytr, ntr, nc, k, T) == yte[t0 + i0 + r];
         }
         free(sim);
     }
     free(a); free(b);
-    return (double)right / nte;
+    return right;
+}
+
+double eval_knn(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte, int d,
+                int nc, int k, double T) {
+    return (double)eval_knn_right(xtr, ytr, ntr, xte, yte, 0, nte, d, nc, k, T) / nte;
 }
 
 /* ---- linear probe: softmax regression, loss = mean CE + l2/2 |W|^2, L-BFGS ---- */
@@ -123,13 +137,16 @@ typedef struct {
     double l2;
     float *wf, *z, *gf;      /* scratch: (nc, d), (n, nc), (nthr, nc, d) */
     int nthr;                /* threads; each takes a block of rows */
+    const EvalConfig *dist;  /* parts > 1: this part's rows only, the sums over the parts */
+    double *sums;            /* scratch (1 + nc + nc d) for the parts' sum */
 } Probe;
 
 /* f and g in two GEMMs: Z = X W^T + b (n, nc), then softmax minus one-hot in Z, G = Z^T X. Each
    thread does both for its block of rows on one OpenBLAS thread; the partial G and f are summed
    in thread order, so the result depends only on the thread count. */
 static double probe_fg(Probe *pr, const double *w, double *g) {
-    int n = pr->n, d = pr->d, nc = pr->nc, dd = d + 1, T = pr->nthr;
+    int n = pr->n, d = pr->d, nc = pr->nc, dd = d + 1, T = pr->nthr, r0, r1;
+    part_rows(pr->dist, n, &r0, &r1);
     float *wf = pr->wf, *z = pr->z, *gf = pr->gf;
     float bias[1024];
     double fpart[256] = {0};
@@ -140,7 +157,7 @@ static double probe_fg(Probe *pr, const double *w, double *g) {
     #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num();
-        int i0 = (int)((long)n * t / T), i1 = (int)((long)n * (t + 1) / T);
+        int i0 = r0 + (int)((long)(r1 - r0) * t / T), i1 = r0 + (int)((long)(r1 - r0) * (t + 1) / T);
         float *gt = gf + (size_t)t * nc * d;
         if (i1 > i0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, i1 - i0, nc, d, 1.0f, pr->x + (size_t)i0 * d, d, wf,
@@ -175,11 +192,19 @@ static double probe_fg(Probe *pr, const double *w, double *g) {
     for (int t = 0; t < T; t++) f += fpart[t];
     for (int t = 1; t < T; t++)
         for (size_t i = 0; i < (size_t)nc * d; i++) gf[i] += gf[(size_t)t * nc * d + i];
-    double reg = 0;
+    double reg = 0, *gb = pr->sums + 1, *gs = pr->sums + 1 + nc;
     for (int c = 0; c < nc; c++) {
-        double gb = 0.0;
-        for (int i = 0; i < n; i++) gb += z[(size_t)i * nc + c];
-        g[(size_t)c * dd + d] = gb / n;
+        gb[c] = 0.0;
+        for (int i = r0; i < r1; i++) gb[c] += z[(size_t)i * nc + c];
+    }
+    if (pr->dist->parts > 1 && pr->dist->sum) {  /* f, the bias and the weight sums over every part's rows */
+        pr->sums[0] = f;
+        for (size_t i = 0; i < (size_t)nc * d; i++) gs[i] = gf[i];
+        f = pr->dist->sum(pr->dist->ctx, pr->sums, 1 + nc + nc * d, NULL) ? NAN : pr->sums[0];  /* NaN stops the fit */
+        for (size_t i = 0; i < (size_t)nc * d; i++) gf[i] = (float)gs[i];
+    }
+    for (int c = 0; c < nc; c++) {
+        g[(size_t)c * dd + d] = gb[c] / n;
         for (int j = 0; j < d; j++) {
             size_t t = (size_t)c * dd + j;
             g[t] = gf[(size_t)c * d + j] / n + pr->l2 * w[t];
@@ -257,7 +282,8 @@ static double probe_acc(const double *w, const float *x, const int32_t *y, int n
 }
 
 static double linear_probe(const float *xtr, const int32_t *ytr, int ntr, const float *xte, const int32_t *yte, int nte,
-                           int d, int nc, uint64_t seed, double *l2_out) {
+                           int d, int nc, const EvalConfig *ec, double *l2_out) {
+    uint64_t seed = ec->seed;
     /* standardise with the train statistics */
     double *mu = calloc(d, sizeof(double)), *sd = calloc(d, sizeof(double));
     for (int i = 0; i < ntr; i++) for (int j = 0; j < d; j++) mu[j] += xtr[(size_t)i * d + j];
@@ -283,23 +309,24 @@ static double linear_probe(const float *xtr, const int32_t *ytr, int ntr, const 
     int nthr = omp_get_max_threads() < 256 ? omp_get_max_threads() : 256;
     float *wf = nc_malloc(sizeof(float) * (size_t)nc * d), *gfb = nc_malloc(sizeof(float) * (size_t)nc * d * nthr);
     float *zb = nc_malloc(sizeof(float) * (size_t)ntr * nc);
+    double *sums = nc_malloc(sizeof(double) * (1 + nc + (size_t)nc * d));
     /* the grid from strong to weak regularisation, each fit warm-started from the previous one;
        the final fit on all of train starts from the best */
     double grid[4] = {1e-2, 1e-3, 1e-4, 1e-5}, best_l2 = grid[0], best = -1;
     double *wbest = calloc(nw, sizeof(double));
     for (int g = 0; g < 4; g++) {
-        Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb, nthr};
+        Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb, nthr, ec, sums};
         probe_fit(&pr, w, 100);
         double acc = probe_acc(w, a + (size_t)nfit * d, ya + nfit, nval, d, nc);
         if (acc > best) { best = acc; best_l2 = grid[g]; memcpy(wbest, w, sizeof(double) * nw); }
     }
     memcpy(w, wbest, sizeof(double) * nw);
     free(wbest);
-    Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb, nthr};
+    Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb, nthr, ec, sums};
     probe_fit(&pr, w, 150);
     double acc = probe_acc(w, b, yte, nte, d, nc);
     *l2_out = best_l2;
-    free(mu); free(sd); free(a); free(b); free(ya); free(perm); free(w); free(wf); free(gfb); free(zb);
+    free(mu); free(sd); free(a); free(b); free(ya); free(perm); free(w); free(wf); free(gfb); free(zb); free(sums);
     return acc;
 }
 
@@ -326,8 +353,15 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     free(ntr_x);
     free(nte_x);
     class_means(xtr, ytr, ntr, d, nclass, mu, cnt);
-    m->knn_acc = eval_knn(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->knn_k, c->knn_t);
-    m->linear_acc = linear_probe(xtr, ytr, ntr, xte, yte, nte, d, nclass, c->seed, &m->probe_l2);
+    int t0, t1;
+    part_rows(c, nte, &t0, &t1);
+    double right = (double)eval_knn_right(xtr, ytr, ntr, xte, yte, t0, t1, d, nclass, c->knn_k, c->knn_t);
+    if (c->parts > 1 && c->sum) {
+        int rc = c->sum(c->ctx, &right, 1, err);
+        if (rc) { free(mu); free(cnt); openblas_set_num_threads(blas_threads); return rc; }
+    }
+    m->knn_acc = right / nte;
+    m->linear_acc = linear_probe(xtr, ytr, ntr, xte, yte, nte, d, nclass, c, &m->probe_l2);
     /* geometry of the class means */
     double dev = 0;
     for (int i = 0; i < nclass; i++)

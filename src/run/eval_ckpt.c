@@ -4,9 +4,29 @@
 
 #include <string.h>
 
-int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,
-                          EvalReport *r, NcError *err) {
+static int comm_sum(void *ctx, double *buf, int n, NcError *err) {
+    Comm *c = ctx;
+    return c->allreduce_f64(c, buf, (size_t)n, err);
+}
+
+static int comm_gather(void *ctx, const void *send, void *recv, size_t bytes, NcError *err) {
+    Comm *c = ctx;
+    return c->allgather(c, send, recv, bytes, err);
+}
+
+void train_eval_on(EvalConfig *ec, Comm *comm) {
+    ec->part = comm ? comm->rank : 0;
+    ec->parts = comm ? comm->size : 1;
+    ec->sum = ec->parts > 1 ? comm_sum : NULL;
+    ec->gather = ec->parts > 1 ? comm_gather : NULL;
+    ec->ctx = comm;
+}
+
+int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec0, int batch, const char *emb_stem,
+                          Comm *comm, EvalReport *r, NcError *err) {
     memset(r, 0, sizeof *r);
+    EvalConfig ec = *ec0;
+    train_eval_on(&ec, comm);
     TrainConfig tc;
     TrainSettings ts;
     int rc;
@@ -23,7 +43,7 @@ int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *
     float mean[3], sd[3];
     if (!(rc = ckpt_read_weights(ckpt, &net, err))) {
         data_norm_stats(&ds, &ds.train, mean, sd);
-        rc = eval_net(&net, &ds, mean, sd, ec, batch, emb_stem, r, err);
+        rc = eval_net(&net, &ds, mean, sd, &ec, batch, emb_stem, r, err);
     }
     net_free(&net);
     data_free(&ds);

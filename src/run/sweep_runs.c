@@ -108,7 +108,9 @@ static int run_one(const SweepConfig *sc, const TrainConfig *c, const TrainSetti
     TrainResult tr;
     if (!rc && t.prog.epoch < c->epochs) rc = trainer_fit(&t, rep && lead ? &rep->train : NULL, &tr, err);
     EvalReport er;
-    if (!rc) rc = eval_net(&t.net, ds, t.mean, t.std, &sc->eval, sc->eval_batch, NULL, &er, err);
+    EvalConfig ec = sc->eval;
+    train_eval_on(&ec, comm);
+    if (!rc) rc = eval_net(&t.net, ds, t.mean, t.std, &ec, sc->eval_batch, NULL, &er, err);
     if (!rc) {
         const TrainEpoch *e = &t.prog.last;
         r->epochs = c->epochs;
