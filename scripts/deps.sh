@@ -9,6 +9,7 @@ packages=(
   libopenblas-dev liblapacke-dev   # BLAS, LAPACK (eigenvalues of the certificate, probes)
   libdnnl-dev                      # oneDNN: convolution, batch norm, pooling, inner product
   zlib1g-dev libjpeg-dev libpng-dev  # gzipped IDX files, JPEG and PNG image folders
+  libopenmpi-dev openmpi-bin       # MPI: data-parallel runs under mpirun, bench --comm (ncelab builds without)
   dataset-fashion-mnist            # real data: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev         # libFuzzer for the readers' fuzzing (make fuzz, CI)
   python3                          # XML well-formedness check in tests (optional at run time)

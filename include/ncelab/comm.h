@@ -10,9 +10,12 @@
 typedef struct Comm Comm;
 
 /* Every operation is collective: all ranks of the communicator call it in the same order with
-   the same sizes. Each returns NC_OK or an error code with err filled (naming the operation).
-   Buffers of different ranks never alias. Results do not depend on timing: the same ranks and
-   inputs give bit-identical outputs. */
+   the same sizes. Each returns NC_OK or an error code with err filled (naming the operation):
+   NC_EFILE when the transport fails (with MPI's own message), NC_EUSAGE for arguments it cannot
+   take (a root that is not a rank; with MPI, an allgather or reduce_scatter of more than 2^30
+   elements in all). Buffers of different ranks never alias, and a rank's send and recv do not
+   overlap. Results do not depend on timing: the same ranks and inputs give bit-identical outputs
+   (see comm_mpi.c for what MPI promises). */
 struct Comm {
     int rank, size;
     const char *kind;        /* "single" or "mpi" */
@@ -28,9 +31,11 @@ struct Comm {
     /* buf (bytes) of rank root copied to every rank */
     int (*bcast)(Comm *c, void *buf, size_t bytes, int root, NcError *err);
     int (*barrier)(Comm *c, NcError *err);
-    /* ends the whole job at once with exit code `code` (after the caller printed why) */
-    _Noreturn void (*abort)(Comm *c, int code);
-    /* the ranks with the same color form a new communicator, ordered by key (MPI_Comm_split) */
+    /* ends the whole job at once with exit code `code` (after the caller printed why); never
+       returns (the attribute: C11's _Noreturn cannot qualify a pointer) */
+    void (*abort)(Comm *c, int code) __attribute__((noreturn));
+    /* the ranks with the same color form a new communicator, ordered by key (MPI_Comm_split);
+       a negative color: this rank joins none and *out is NULL. Free *out with comm_free. */
     int (*split)(Comm *c, int color, int key, Comm **out, NcError *err);
     void (*destroy)(Comm *c);
     void *impl;

@@ -61,7 +61,22 @@ const char *args_get(const Opt *opts, int nopt, const char *name) {
     return NULL;
 }
 
+static Comm *cli_world;
+
+Comm *cli_comm(void) {
+    return cli_world ? cli_world : comm_single();
+}
+
+void cli_comm_set(Comm *c) {
+    cli_world = c;
+}
+
 void cli_die(const NcError *err) {
+    int code = err->code ? err->code : 1;
+    if (cli_world) {
+        fprintf(stderr, "ncelab: rank %d of %d: %s\n", cli_world->rank, cli_world->size, err->msg);
+        cli_world->abort(cli_world, code);
+    }
     fprintf(stderr, "ncelab: %s\n", err->msg);
-    exit(err->code ? err->code : 1);
+    exit(code);
 }

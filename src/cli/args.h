@@ -2,6 +2,7 @@
 #ifndef NCELAB_CLI_ARGS_H
 #define NCELAB_CLI_ARGS_H
 
+#include "ncelab/comm.h"
 #include "ncelab/core.h"
 
 typedef struct {
@@ -20,7 +21,13 @@ int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char
 void args_usage(FILE *f, const char *usage, const char *about, const Opt *opts, int nopt);
 /* args_get: the value of an option by name (NULL if absent). */
 const char *args_get(const Opt *opts, int nopt, const char *name);
-/* cli_die: prints "ncelab: message" to stderr and exits with the error's code. */
+/* cli_die: prints "ncelab: message" to stderr and exits with the error's code. Under MPI it
+   prints "ncelab: rank R of P: message" and aborts the whole job with that code (mpirun returns
+   it), so that no rank waits forever in a collective for one that died. */
 _Noreturn void cli_die(const NcError *err);
+/* cli_comm: the communicator of this run: MPI's world when launched by mpirun (main sets it with
+   cli_comm_set before running a command), otherwise comm_single(). Never NULL. */
+Comm *cli_comm(void);
+void cli_comm_set(Comm *c);
 
 #endif

@@ -1,15 +1,19 @@
-// cmd_bench.c -- `ncelab bench --theory`: timings of the theory engine (medians of repeats).
+// cmd_bench.c -- `ncelab bench`: timings of the theory engine (--theory), the training step (--model)
+// and the collectives of data-parallel training (--comm), as medians of repeats.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
 #include "ncelab/bench.h"
+#include "ncelab/comm.h"
 #include "ncelab/jsonio.h"
+#include "ncelab/net.h"
 #include "ncelab/theory.h"
 #include "ncelab/rng.h"
 
 #include <omp.h>
+#include <sys/utsname.h>
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -26,7 +30,7 @@ static double bench_sweep(const char *spec, int *optimal) {
     NcError err = {0};
     double rho[10];
     TheoryModel m;
-    if (theory_rho_parse(spec, 10, rho, &err) || theory_model_init(&m, 10, rho, NULL, 0, 1.0, 0, THEORY_INFONCE, &err))
+    if (theory_rho_parse(spec, 10, rho, &err) || theory_model_init(&m, 10, rho, NULL, 0, 1.0, 0, NC_LOSS_INFONCE, &err))
         cli_die(&err);
     long *ks;
     int nk;
@@ -102,6 +106,207 @@ static int bench_model(const Opt *o, int no) {
     return 0;
 }
 
+/* ncelab bench --comm: the collectives of data-parallel training, timed at its sizes, and a sweep
+   of message sizes fitted by time = alpha + beta * bytes. */
+
+enum { COMM_ALLREDUCE, COMM_ALLGATHER, COMM_REDUCE_SCATTER };
+static const char *const comm_op_name[] = {"allreduce_f32", "allgather", "reduce_scatter_f32"};
+
+typedef struct {
+    int op;
+    char what[64];
+    double bytes;     /* the op's size: the all-reduced buffer, the gathered result, the scattered input */
+    double median_s;
+} CommTiming;
+
+/* comm_time: the median over reps repetitions (after 2 warm-ups) of one collective on n elements
+   (allreduce: floats; allgather: bytes from each rank; reduce_scatter: floats to each rank) in the
+   buffers a and b. A repetition starts at a barrier and lasts until the slowest rank is done: its
+   time is the largest of the ranks' times. */
+static double comm_time(Comm *c, int op, size_t n, float *a, float *b, int reps) {
+    NcError err = {0};
+    long long *ns = nc_malloc(sizeof(long long) * reps);
+    double *s = nc_malloc(sizeof(double) * reps);
+    for (int r = -2; r < reps; r++) {
+        if (c->barrier(c, &err)) cli_die(&err);
+        double t0 = nc_now();
+        int rc = op == COMM_ALLREDUCE   ? c->allreduce_f32(c, a, n, &err)
+                 : op == COMM_ALLGATHER ? c->allgather(c, a, b, n, &err)
+                                        : c->reduce_scatter_f32(c, a, b, n, &err);
+        double t = nc_now() - t0;
+        if (rc) cli_die(&err);
+        if (r >= 0) ns[r] = llround(t * 1e9);
+    }
+    if (c->allreduce_max_i64(c, ns, (size_t)reps, &err)) cli_die(&err);
+    for (int r = 0; r < reps; r++) s[r] = 1e-9 * (double)ns[r];
+    double m = median(s, reps);
+    free(ns);
+    free(s);
+    return m;
+}
+
+/* comm_fit: alpha (s) and beta (s/byte) of time = alpha + beta * bytes by least squares of the
+   relative error (weights 1 / time^2): the small messages fix the latency, the large ones the
+   bandwidth (plain least squares would fit the large ones only, and alpha to their noise). */
+static void comm_fit(const double *bytes, const double *t, int n, double *alpha, double *beta) {
+    double s0 = 0, s1 = 0, s2 = 0, t0 = 0, t1 = 0;
+    for (int i = 0; i < n; i++) {
+        double ti = t[i] > 1e-9 ? t[i] : 1e-9, w = 1 / (ti * ti), mb = bytes[i] * 1e-6;
+        s0 += w; s1 += w * mb; s2 += w * mb * mb; t0 += w * ti; t1 += w * mb * ti;
+    }
+    double det = s0 * s2 - s1 * s1, b = det > 0 ? (s0 * t1 - s1 * t0) / det : 0;  /* s per MB */
+    *alpha = (t0 - b * s1) / s0;
+    *beta = b * 1e-6;
+}
+
+/* comm_transport: "mpi, 1 node, btl tcp,self" -- what the launcher asked of Open MPI */
+static void comm_transport(Comm *c, char *out, size_t cap) {
+    NcError err = {0};
+    if (strcmp(c->kind, "mpi") != 0) {
+        snprintf(out, cap, "none (one process)");
+        return;
+    }
+    enum { HOST = 72 };
+    char host[HOST] = {0}, *all = nc_malloc((size_t)HOST * c->size);
+    struct utsname u;
+    if (uname(&u) == 0) snprintf(host, HOST, "%s", u.nodename);
+    if (c->allgather(c, host, all, HOST, &err)) cli_die(&err);
+    int nodes = 0;
+    for (int i = 0; i < c->size; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= strcmp(all + (size_t)i * HOST, all + (size_t)j * HOST) == 0;
+        nodes += !seen;
+    }
+    free(all);
+    const char *btl = getenv("OMPI_MCA_btl"), *pml = getenv("OMPI_MCA_pml");
+    int k = snprintf(out, cap, "mpi, %d node%s, ", nodes, nodes > 1 ? "s" : "");
+    if (!btl && !pml)
+        snprintf(out + k, cap - k, "default transports%s", nodes == 1 ? " (shared memory)" : "");
+    else
+        snprintf(out + k, cap - k, "%s%s%s%s", btl ? "btl " : "", btl ? btl : "", pml ? (btl ? ", pml " : "pml ") : "",
+                 pml ? pml : "");
+}
+
+static int bench_comm(const Opt *o, int no) {
+    NcError err = {0};
+    Comm *c = cli_comm();
+    int P = c->size, R = (int)opt_long(o, no, "steps", 20, 1, 100000);
+    const char *models[2] = {"convnet", "resnet18"};
+    const int batch[2] = {256, 64};
+    enum { E_MIN = 3, E_MAX = 26, NSWEEP = E_MAX - E_MIN + 1 };  /* 8 bytes .. 64 MiB */
+    CommTiming t[6 + 2 * NSWEEP];
+    int nt = 0;
+    char transport[160];
+    comm_transport(c, transport, sizeof transport);
+
+    /* the models' sizes: the parameter block, the embedding width */
+    size_t np[2], part[2], cap = ((size_t)1 << E_MAX) / sizeof(float);
+    int rows[2], dim[2];
+    for (int m = 0; m < 2; m++) {
+        Net net;
+        if (net_create(&net, models[m], 3, 32, 32, &err)) cli_die(&err);
+        np[m] = net.n_param_floats;
+        dim[m] = net.vals[net.embeddings].c;
+        net_free(&net);
+        rows[m] = 2 * batch[m] / P > 0 ? 2 * batch[m] / P : 1;  /* each rank's share of the 2B images */
+        part[m] = (size_t)rows[m] * (size_t)dim[m];
+        if (np[m] > cap) cap = np[m];
+        if (part[m] * P > cap) cap = part[m] * P;
+    }
+    float *a = nc_malloc(cap * sizeof(float)), *b = nc_malloc(cap * sizeof(float));
+    for (size_t i = 0; i < cap; i++) a[i] = b[i] = 1.0f;
+
+    /* a training step: the parameter all-reduce, the embedding all-gather and its gradients'
+       reduce-scatter. Bytes each rank sends with ring algorithms: an all-reduce of N bytes
+       2 (P-1)/P N, an all-gather or reduce-scatter of P parts of E bytes (P-1) E each. */
+    double step_bytes[2];
+    for (int m = 0; m < 2; m++) {
+        double pb = 4.0 * (double)np[m], eb = 4.0 * (double)part[m];
+        t[nt] = (CommTiming){COMM_ALLREDUCE, "", pb, comm_time(c, COMM_ALLREDUCE, np[m], a, b, R)};
+        snprintf(t[nt++].what, 64, "%s parameters", models[m]);
+        t[nt] = (CommTiming){COMM_ALLGATHER, "", eb * P, comm_time(c, COMM_ALLGATHER, part[m] * 4, a, b, R)};
+        snprintf(t[nt++].what, 64, "%s embeddings %dx%d a rank", models[m], rows[m], dim[m]);
+        t[nt] = (CommTiming){COMM_REDUCE_SCATTER, "", eb * P, comm_time(c, COMM_REDUCE_SCATTER, part[m], a, b, R)};
+        snprintf(t[nt++].what, 64, "%s embedding gradients", models[m]);
+        step_bytes[m] = 2.0 * (P - 1) / P * pb + 2.0 * (P - 1) * eb;
+    }
+    /* the sweep: all-reduce of 8 B .. 64 MiB; all-gather of the same totals, P parts */
+    double xb[2][NSWEEP], ts[2][NSWEEP], alpha[2], beta[2];
+    for (int e = E_MIN; e <= E_MAX; e++) {
+        size_t bytes = (size_t)1 << e, share = bytes / P > 0 ? bytes / P : 1;
+        int i = e - E_MIN;
+        xb[0][i] = (double)bytes;
+        ts[0][i] = comm_time(c, COMM_ALLREDUCE, bytes / sizeof(float), a, b, R);
+        t[nt++] = (CommTiming){COMM_ALLREDUCE, "sweep", xb[0][i], ts[0][i]};
+        xb[1][i] = (double)(share * P);
+        ts[1][i] = comm_time(c, COMM_ALLGATHER, share, a, b, R);
+        t[nt++] = (CommTiming){COMM_ALLGATHER, "sweep", xb[1][i], ts[1][i]};
+    }
+    for (int k = 0; k < 2; k++) comm_fit(xb[k], ts[k], NSWEEP, &alpha[k], &beta[k]);
+    free(a);
+    free(b);
+    if (c->rank != 0) return 0;
+
+    printf("collectives, %d rank%s (%s), medians of %d repetitions (the slowest rank's time)\n", P, P > 1 ? "s" : "",
+           transport, R);
+    if (strcmp(c->kind, "single") == 0)
+        printf("  one process (no mpirun, or ncelab built without MPI): the collectives are copies or nothing;\n"
+               "  run `mpirun -np P ncelab bench --comm` to time a transport\n");
+    /* "fit ms": what the line fitted below predicts, to show where one alpha and beta fall short */
+    printf("  %-19s %-36s %12s %11s %9s %9s\n", "op", "what", "bytes", "median ms", "GB/s", "fit ms");
+    for (int i = 0; i < nt; i++) {
+        if (strcmp(t[i].what, "sweep") == 0) continue;
+        int k = t[i].op == COMM_ALLREDUCE ? 0 : t[i].op == COMM_ALLGATHER ? 1 : -1;
+        char fit[16] = "-";
+        if (k >= 0) snprintf(fit, sizeof fit, "%.4f", 1e3 * (alpha[k] + beta[k] * t[i].bytes));
+        printf("  %-19s %-36s %12.0f %11.4f %9.2f %9s\n", comm_op_name[t[i].op], t[i].what, t[i].bytes,
+               1e3 * t[i].median_s, t[i].median_s > 0 ? t[i].bytes / t[i].median_s * 1e-9 : 0.0, fit);
+    }
+    printf("  sweep %12s %14s %9s %14s %9s\n", "bytes", "allreduce ms", "GB/s", "allgather ms", "GB/s");
+    for (int i = 0; i < NSWEEP; i++)
+        printf("        %12.0f %14.4f %9.2f %14.4f %9.2f\n", xb[0][i], 1e3 * ts[0][i],
+               ts[0][i] > 0 ? xb[0][i] / ts[0][i] * 1e-9 : 0.0, 1e3 * ts[1][i],
+               ts[1][i] > 0 ? xb[1][i] / ts[1][i] * 1e-9 : 0.0);
+    printf("  fit time = alpha + beta bytes (least squares of the relative error, 8 B .. 64 MiB):\n");
+    for (int k = 0; k < 2; k++)
+        printf("    %-9s alpha = %8.2f us   beta = %.3e s/byte (%.2f GB/s)\n", k ? "allgather" : "allreduce",
+               1e6 * alpha[k], beta[k], beta[k] > 0 ? 1e-9 / beta[k] : 0.0);
+    printf("  bytes each rank sends a training step (ring algorithms: all-reduce of N bytes 2(P-1)/P N,\n"
+           "  all-gather and reduce-scatter of P parts of E bytes (P-1) E each):\n");
+    for (int m = 0; m < 2; m++)
+        printf("    %-8s (B = %3d): %8.3f MB, measured %.3f ms\n", models[m], batch[m], step_bytes[m] * 1e-6,
+               1e3 * (t[3 * m].median_s + t[3 * m + 1].median_s + t[3 * m + 2].median_s));
+
+    const char *jpath = args_get(o, no, "json");
+    if (jpath) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddNumberToObject(doc, "ranks", P);
+        cJSON_AddStringToObject(doc, "transport", transport);
+        cJSON_AddNumberToObject(doc, "repetitions", R);
+        cJSON *ops = cJSON_AddArrayToObject(doc, "ops");
+        for (int i = 0; i < nt; i++) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "op", comm_op_name[t[i].op]);
+            cJSON_AddStringToObject(x, "what", t[i].what);
+            cJSON_AddNumberToObject(x, "bytes", t[i].bytes);
+            cJSON_AddNumberToObject(x, "median_ms", 1e3 * t[i].median_s);
+            cJSON_AddNumberToObject(x, "gbytes_per_s", t[i].median_s > 0 ? t[i].bytes / t[i].median_s * 1e-9 : 0.0);
+            cJSON_AddItemToArray(ops, x);
+        }
+        cJSON *fit = cJSON_AddObjectToObject(doc, "fit");
+        for (int k = 0; k < 2; k++) {
+            cJSON *f = cJSON_AddObjectToObject(fit, k ? "allgather" : "allreduce");
+            cJSON_AddNumberToObject(f, "alpha_us", 1e6 * alpha[k]);
+            cJSON_AddNumberToObject(f, "beta_s_per_byte", beta[k]);
+        }
+        cJSON *sb = cJSON_AddObjectToObject(doc, "bytes_per_step");
+        for (int m = 0; m < 2; m++) cJSON_AddNumberToObject(sb, models[m], step_bytes[m]);
+        if (json_save(jpath, doc, &err)) cli_die(&err);
+        cJSON_Delete(doc);
+    }
+    return 0;
+}
+
 int bench_loader(int argc, char **argv);
 
 int cmd_bench(int argc, char **argv) {
@@ -115,8 +320,9 @@ int cmd_bench(int argc, char **argv) {
         {"batch", 1, "B  anchors per batch (2B images a step; default 256)", NULL},
         {"k", 1, "K  negatives per anchor (default min(2B - 2, 255))", NULL},
         {"threads", 1, "T  OpenMP threads (default: all cores)", NULL},
-        {"steps", 1, "S  timed steps (default 10, after 3 warm-up steps)", NULL},
+        {"steps", 1, "S  timed steps (default 10, after 3 warm-up steps); --comm: repetitions (default 20)", NULL},
         {"backend", 1, "NAME  dnnl (default) or ref (the plain-loop layers)", NULL},
+        {"comm", 0, "time the collectives of data-parallel training (under mpirun -np P)", NULL},
     };
     int no = sizeof o / sizeof o[0], npos, help;
     const char *pos[1];
@@ -125,11 +331,27 @@ int cmd_bench(int argc, char **argv) {
     if (help) {
         args_usage(stdout, "bench --theory [--repeats R] [--json FILE]\n"
                            "       ncelab bench --model convnet|resnet18 [--batch B] [--k K] [--threads T] [--steps S] [--json FILE]\n"
-                           "       ncelab bench --loader [options]     (ncelab bench --loader --help)",
+                           "       ncelab bench --loader [options]     (ncelab bench --loader --help)\n"
+                           "       mpirun -np P ncelab bench --comm [--steps R] [--json FILE]",
                    "Times the theory engine: a certified sweep of N = 10 classes over the 13 values\n"
                    "k = 1..4096 (uniform and zipf:1), one exact loss-and-gradient evaluation at N = 100,\n"
-                   "k = 1e6, and a certified solve with M = 100 overlapping points. Prints medians.", o, no);
+                   "k = 1e6, and a certified solve with M = 100 overlapping points. Prints medians.\n\n"
+                   "--comm times the collectives of a data-parallel step on P ranks: the all-reduce of the\n"
+                   "parameter block of convnet and resnet18, the all-gather of the embeddings (2B/P rows of\n"
+                   "each rank; B = 256 convnet, 64 resnet18) and the reduce-scatter of their gradients; and\n"
+                   "all-reduce and all-gather from 8 B to 64 MiB, fitted by time = alpha + beta bytes. Each\n"
+                   "time is the slowest rank's, the median of R repetitions after 2 warm-ups. bytes is the\n"
+                   "all-reduced buffer, the gathered result, the scattered input; GB/s = bytes / time. The\n"
+                   "bytes a rank sends a step count ring algorithms: 2(P-1)/P of the parameter bytes, and\n"
+                   "(P-1)/P of the gathered embedding bytes twice. Without mpirun: one rank, copies.", o, no);
         return 0;
+    }
+    if (args_get(o, no, "comm")) {
+        if (args_get(o, no, "model") || args_get(o, no, "theory")) {
+            nc_fail(&err, NC_EUSAGE, "bench: --comm times the collectives alone (not with --model or --theory)");
+            cli_die(&err);
+        }
+        return bench_comm(o, no);
     }
     if (args_get(o, no, "model")) return bench_model(o, no);
     if (!args_get(o, no, "theory")) {
@@ -155,7 +377,7 @@ int cmd_bench(int argc, char **argv) {
     double *rho = nc_malloc(sizeof(double) * N);
     TheoryModel m;
     theory_rho_parse("zipf:1", N, rho, &err);
-    theory_model_init(&m, N, rho, NULL, 0, 1.0, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, N, rho, NULL, 0, 1.0, 0, NC_LOSS_INFONCE, &err);
     double *G = nc_malloc(sizeof(double) * N * N), *C = nc_malloc(sizeof(double) * N * N);
     double *F = nc_malloc(sizeof(double) * N * N);
     Rng rg;
@@ -190,7 +412,7 @@ int cmd_bench(int argc, char **argv) {
     theory_support_banded(10, 100, 0.2, &P);
     double rho10[10];
     theory_rho_parse("uniform", 10, rho10, &err);
-    theory_model_init(&m, 10, rho10, P, 100, 1.0, 0, THEORY_INFONCE, &err);
+    theory_model_init(&m, 10, rho10, P, 100, 1.0, 0, NC_LOSS_INFONCE, &err);
     TheorySolveOpts so;
     theory_solve_opts_default(&so);
     TheorySolution sol;

@@ -1,7 +1,10 @@
 // main.c -- the ncelab command: dispatches to one file per subcommand.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
+#include "ncelab/comm.h"
 #include "ncelab/core.h"
 
 int cmd_theory(int argc, char **argv);
@@ -22,7 +25,7 @@ static const struct {
     {"eval", cmd_eval, "mean classifier, linear probe and kNN of a trained encoder (features and head)"},
     {"sweep", cmd_sweep, "train and evaluate every (k, seed), resumably: results.json/csv, plots, report.html"},
     {"demo", cmd_demo, "the theory sweep, then a k-sweep on Fashion-MNIST: out/report.html"},
-    {"bench", cmd_bench, "timings of the theory engine (--theory)"},
+    {"bench", cmd_bench, "timings: theory engine, training step, loader, collectives (--comm)"},
     {"data", cmd_data, "dataset info and conversion: ncelab data info SPEC | convert SPEC FILE"},
 };
 
@@ -35,6 +38,45 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].about);
     fprintf(f, "\n  --help     this message\n  --version  the version\n");
+}
+
+/* asks_help: a --help anywhere: the command prints its usage, and needs no MPI for that */
+static int asks_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    return 0;
+}
+
+/* launch_size: the number of processes the launcher says it started (1 when it does not say) */
+static long launch_size(void) {
+    const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!v || !*v) v = getenv("PMI_SIZE");
+    long n = v ? strtol(v, NULL, 10) : 1;
+    return n > 1 ? n : 1;
+}
+
+/* run: the command, on MPI's world when an MPI launcher started us (never MPI_Init otherwise). A
+   build without MPI runs one launched process as always, and refuses several: each would do the
+   whole run alone, into the same files. */
+static int run(int (*cmd)(int, char **), int argc, char **argv) {
+    Comm *world = NULL;
+    if (comm_launched_by_mpi() && !asks_help(argc, argv)) {
+        NcError err = {0};
+        if (comm_mpi_world(&argc, &argv, &world, &err) && (comm_have_mpi() || launch_size() > 1)) cli_die(&err);
+        cli_comm_set(world);
+    }
+    int rc = cmd(argc, argv);
+    if (world) {
+        /* a rank that fails without cli_die still ends the job: the others may wait for it */
+        if (rc != 0) {
+            fflush(stdout);
+            world->abort(world, rc);
+        }
+        cli_comm_set(NULL);
+        comm_free(world);
+        comm_mpi_finalize();
+    }
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -51,7 +93,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc, argv);
+        if (strcmp(argv[1], commands[i].name) == 0) return run(commands[i].run, argc, argv);
     fprintf(stderr, "ncelab: %s: unknown command (see ncelab --help)\n", argv[1]);
     return 2;
 }
