@@ -1,8 +1,10 @@
 // args.c -- strict parsing of long options for every subcommand.
+#define _POSIX_C_SOURCE 200809L
 #include "args.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char **pos,
                int maxpos, int *npos, int *help, NcError *err) {
@@ -74,6 +76,12 @@ void cli_comm_set(Comm *c) {
 void cli_die(const NcError *err) {
     int code = err->code ? err->code : 1;
     if (cli_world) {
+        /* A bad option or value is found by every rank at once: give rank 0 a moment to print it
+           and end the job, so that one line is shown; other failures are a rank's own, shown now. */
+        if (code == NC_EUSAGE && cli_world->rank != 0 && cli_world->size > 1) {
+            struct timespec pause = {2, 0};
+            nanosleep(&pause, NULL);
+        }
         fprintf(stderr, "ncelab: rank %d of %d: %s\n", cli_world->rank, cli_world->size, err->msg);
         cli_world->abort(cli_world, code);
     }
