@@ -35,6 +35,27 @@ void batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dou
                         const float *mean, const float *invstd, const float *gamma, int n, int c,
                         int hw);
 
+/* Synchronised batch norm (several replicas, each on a slice of one batch) in two steps each way:
+   local sums, summed over the replicas by the caller, then the layer with the global sums. */
+/* batchnorm_sums: s1 = sum x, s2 = sum x^2 (c doubles each) per channel over (n, hw) of x (n, c, hw). */
+void batchnorm_sums(double *s1, double *s2, const float *x, int n, int c, int hw);
+/* batchnorm_forward_sums: batchnorm_forward_train with the statistics of m values given by their
+   sums s1, s2 (c each): mean = s1 / m, biased var = max(s2 / m - mean^2, 0); running
+   statistics updated with the unbiased var m / (m - 1). */
+void batchnorm_forward_sums(float *out, float *mean, float *invstd, float *running_mean, float *running_var,
+                            const float *x, const float *gamma, const float *beta, const double *s1,
+                            const double *s2, double m, int n, int c, int hw, float eps, float momentum);
+/* batchnorm_backward_sums: sdy = sum dy and sdyxhat = sum dy xhat (c doubles each) per channel of
+   this batch, from dout (n, c, hw) and the forward's x, mean and invstd; dgamma = sdyxhat and
+   dbeta = sdy are this batch's parameter gradients. */
+void batchnorm_backward_sums(double *sdy, double *sdyxhat, const float *dout, const float *x, const float *mean,
+                             const float *invstd, int n, int c, int hw);
+/* batchnorm_backward_from_sums: dx (n, c, hw) += gamma invstd / m (m dy - sdy - xhat sdyxhat)
+   with the sums over all m values the statistics came from. */
+void batchnorm_backward_from_sums(float *dx, const float *dout, const float *x, const float *mean,
+                                  const float *invstd, const float *gamma, const double *sdy,
+                                  const double *sdyxhat, double m, int n, int c, int hw);
+
 /* relu: out = max(x, 0); backward dx += dout where out > 0. */
 void relu_forward(float *out, const float *x, long len);
 void relu_backward(float *dx, const float *dout, const float *out, long len);

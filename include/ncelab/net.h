@@ -93,7 +93,11 @@ void nnx_free(NetExec *x);
    and backward the two per-channel sums of its input gradient likewise (one call), so P replicas
    on slices of one batch compute what a single executor computes on the whole batch: the same
    outputs, running statistics, and parameter gradients whose sum over the replicas is the single
-   executor's. NULL (the default): local statistics, unchanged behaviour. */
+   executor's. Evaluation forwards do not call fn; a non-zero return of fn ends the pass with that
+   code. Each call waits for the other replicas, so all must run the same passes. The oneDNN
+   backend takes a synchronised batch norm's input in nchw, nChw8c or nChw16c: a training forward
+   fails with NC_EUSAGE before the first call otherwise. NULL (the default): local statistics,
+   unchanged behaviour. */
 typedef int (*NnAllreduce)(void *ctx, double *buf, int n, NcError *err);
 void nnx_set_sync(NetExec *x, NnAllreduce fn, void *ctx);
 /* nnx_profile: on = 1 starts timing every layer (each then waits for its result, so the step

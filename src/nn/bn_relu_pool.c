@@ -131,12 +131,11 @@ static inline v8 load_idx(const uint8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
-void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const uint8_t *idx, const float *x,
-                  const float *mean, const float *var, const float *gamma, float eps, int n, int c, int h, int w,
-                  double *scratch) {
+void bnp_backward_sums(double *sdy, double *sdyxhat, const float *dy, const uint8_t *idx, const float *x,
+                       const float *mean, const float *var, float eps, int n, int c, int h, int w, double *scratch) {
     int CB = c / 8, oh = h / 2, ow = w / 2, T = omp_get_max_threads();
     memset(scratch, 0, sizeof(double) * 2 * c * T);
-    /* pass 1: sum dy and sum dy (x - mean) over the positions the gradient reaches */
+    /* sum dy and sum dy (x - mean) over the positions the gradient reaches, per thread */
     #pragma omp parallel num_threads(T)
     {
         double *p1 = scratch + (size_t)omp_get_thread_num() * 2 * c, *p2 = p1 + c;
@@ -166,19 +165,25 @@ void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
     }
-    double m = (double)n * h * w;
-    float ka[1024], kb[1024], kc[1024];  /* dx = kc (dy - ka - (x - mean) kb) */
     for (int ch = 0; ch < c; ch++) {
         double s1, s2;
         thread_sums(&s1, &s2, scratch, T, c, ch);
+        sdy[ch] = s1;
+        sdyxhat[ch] = s2 * (1.0 / sqrt((double)var[ch] + eps));
+    }
+}
+
+void bnp_backward_dx(float *dx, const float *dy, const uint8_t *idx, const float *x, const float *mean,
+                     const float *var, const float *gamma, float eps, const double *sdy, const double *sdyxhat,
+                     double m, int n, int c, int h, int w) {
+    int CB = c / 8, oh = h / 2, ow = w / 2;
+    float ka[1024], kb[1024], kc[1024];  /* dx = kc (dy - ka - (x - mean) kb) */
+    for (int ch = 0; ch < c; ch++) {
         double invstd = 1.0 / sqrt((double)var[ch] + eps);
-        dbeta[ch] = (float)s1;
-        dgamma[ch] = (float)(s2 * invstd);
-        ka[ch] = (float)(s1 / m);
-        kb[ch] = (float)(s2 * invstd * invstd / m);
+        ka[ch] = (float)(sdy[ch] / m);
+        kb[ch] = (float)(sdyxhat[ch] * invstd / m);
         kc[ch] = (float)(gamma[ch] * invstd);
     }
-    /* pass 2: every input position's gradient */
     #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
@@ -203,4 +208,16 @@ void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const
                     }
                 }
         }
+}
+
+void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const uint8_t *idx, const float *x,
+                  const float *mean, const float *var, const float *gamma, float eps, int n, int c, int h, int w,
+                  double *scratch) {
+    double sdy[1024], sdyxhat[1024];
+    bnp_backward_sums(sdy, sdyxhat, dy, idx, x, mean, var, eps, n, c, h, w, scratch);
+    for (int ch = 0; ch < c; ch++) {
+        dbeta[ch] = (float)sdy[ch];
+        dgamma[ch] = (float)sdyxhat[ch];
+    }
+    bnp_backward_dx(dx, dy, idx, x, mean, var, gamma, eps, sdy, sdyxhat, (double)n * h * w, n, c, h, w);
 }

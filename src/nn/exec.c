@@ -21,8 +21,13 @@ int nnx_create(NetExec **out, Net *net, int batch, NnBackend backend, NcError *e
     x->backend = backend;
     x->features = nc_malloc(sizeof(float) * batch * nnx_feature_dim(x));
     x->embeddings = nc_malloc(sizeof(float) * batch * nnx_embed_dim(x));
+    int cmax = 0;
+    for (int i = 0; i < net->n_nodes; i++)
+        if (net->nodes[i].op == NN_BN && net->vals[net->nodes[i].in].c > cmax) cmax = net->vals[net->nodes[i].in].c;
+    x->sync_buf = nc_malloc(sizeof(double) * (2 * (size_t)cmax + 1));
     int rc = backend == NN_BACKEND_DNNL ? nnx_create_dnnl(x, err) : nnx_create_ref(x, err);
     if (rc) {
+        free(x->sync_buf);
         free(x->features);
         free(x->embeddings);
         free(x);
@@ -43,6 +48,13 @@ int nnx_backward(NetExec *x, const float *d_embeddings, NcError *err) {
     return x->backward(x, d_embeddings, err);
 }
 
+void nnx_set_sync(NetExec *x, NnAllreduce fn, void *ctx) {
+    x->sync = fn;
+    x->sync_ctx = ctx;
+}
+
+int nnx_sync_sum(NetExec *x, int n, NcError *err) { return x->sync(x->sync_ctx, x->sync_buf, n, err); }
+
 const float *nnx_features(NetExec *x) { return x->features; }
 const float *nnx_embeddings(NetExec *x) { return x->embeddings; }
 
@@ -59,6 +71,7 @@ int nnx_embed_dim(const NetExec *x) {
 void nnx_free(NetExec *x) {
     if (!x) return;
     x->destroy(x);
+    free(x->sync_buf);
     free(x->features);
     free(x->embeddings);
     free(x);

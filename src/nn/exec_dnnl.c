@@ -9,6 +9,7 @@
 #include "ncelab/layers.h"
 
 #include <dnnl.h>
+#include <dnnl_debug.h>
 #include <omp.h>
 #include <stdio.h>
 #include <math.h>
@@ -35,6 +36,11 @@ typedef struct {
     int pool;                               /* BN: the max pool it runs with its ReLU (bn_relu_pool.c), or 0 */
     uint8_t *pidx;                          /* ... the pool's window positions */
     double *pscr;                           /* ... per-thread sums */
+    /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
+    dnnl_primitive_t fwd_sync, bwd_sync;
+    dnnl_memory_t ws_sync;                  /* its ReLU workspace (n->ws when the layouts agree) */
+    int blk;                                /* the channel block of its input's layout (1: nchw), 0: another */
+    double count;                           /* the values its last training statistics came from */
 } DNode;
 
 typedef struct {
@@ -209,6 +215,47 @@ static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
     return NC_OK;
 }
 
+/* The channel block B of md when its layout is [n][c / B][h][w][B] (B = 1: plain nchw), else 0. */
+static int channel_block(const dnnl_memory_desc_t *md) {
+    static const struct { dnnl_format_tag_t tag; int blk; } known[] = {
+        {dnnl_nchw, 1}, {dnnl_aBcd8b, 8}, {dnnl_aBcd16b, 16}};
+    if (md->ndims != 4) return 0;
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+        dnnl_memory_desc_t m;
+        md_plain(&m, 4, md->dims, known[k].tag);
+        if (dnnl_memory_desc_equal(&m, md)) return known[k].blk;
+    }
+    return 0;
+}
+
+/* A batch norm's primitives for synchronised training: forward and backward with the statistics
+   given (dnnl_use_global_stats), built with the others so that nnx_set_sync allocates nothing. */
+static int build_bn_sync(NetExec *x, DState *s, int i, unsigned flags, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    const dnnl_memory_desc_t *md = &s->md[d->in];
+    n->blk = channel_block(md);
+    unsigned gflags = flags | dnnl_use_global_stats;
+    dnnl_batch_normalization_desc_t bd;
+    dnnl_primitive_desc_t fpd, pd;
+    DN_CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, md, net->bn_eps, gflags),
+             "batch norm (given statistics)");
+    DN_CHECK(dnnl_primitive_desc_create(&fpd, &bd, NULL, s->eng, NULL), "batch norm (given statistics)");
+    if (n->fused_relu) {
+        const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), *have = NULL;
+        dnnl_memory_get_memory_desc(n->ws, &have);
+        n->ws_sync = dnnl_memory_desc_equal(wmd, have) ? n->ws : mem_new(s, wmd, NULL);
+    }
+    dnnl_batch_normalization_desc_t bb;
+    DN_CHECK(dnnl_batch_normalization_backward_desc_init(&bb, dnnl_backward, md, md, net->bn_eps, gflags),
+             "batch norm backward (given statistics)");
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &bb, NULL, s->eng, fpd), "batch norm backward (given statistics)");
+    n->bwd_sync = prim_of(pd, NULL);
+    n->fwd_sync = prim_of(fpd, NULL);
+    return NC_OK;
+}
+
 static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     Net *net = x->net;
     NnNode *d = &net->nodes[i];
@@ -271,7 +318,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     DN_CHECK(dnnl_batch_normalization_forward_desc_init(&be, dnnl_forward_inference, md, net->bn_eps, eflags), "batch norm (eval)");
     DN_CHECK(dnnl_primitive_desc_create(&pd, &be, NULL, s->eng, NULL), "batch norm (eval)");
     n->fwd_eval = prim_of(pd, NULL);
-    return NC_OK;
+    return build_bn_sync(x, s, i, flags, err);
 }
 
 static int build_pool(NetExec *x, DState *s, int i, NcError *err) {
@@ -454,9 +501,154 @@ static void grad_commit(DState *s, int v) {
     s->ginit[v] = 1;
 }
 
+/* ---- synchronised batch norm ----
+   Each replica sums over its own batch, the sums are all-reduced (x->sync), and the layer runs
+   with the totals: the statistics in the forward, the two sums of the input gradient in the
+   backward. The statistics' sums are these loops' (every value added in double, so the totals
+   do not depend on how the batch is split); then bn_relu_pool.c or oneDNN's batch norm runs with
+   the statistics given. In backward, bn_relu_pool.c computes its two sums itself, oneDNN's
+   batch norm gives them as its scale and shift gradients. */
+
+/* One block p (hw, B): a1 += p, a2 += p^2 per lane; called with B a constant (8, 16) so that
+   the compiler vectorises it. */
+static inline void block_sums(double *a1, double *a2, const float *p, int hw, int B) {
+    for (int j = 0; j < hw; j++)
+        for (int l = 0; l < B; l++) {
+            double v = p[(size_t)j * B + l];
+            a1[l] += v;
+            a2[l] += v * v;
+        }
+}
+
+/* s1 = sum x, s2 = sum x^2 (c doubles each) per channel over (n, hw) of x, stored as
+   [n][ceil(c / B)][hw][B] (B = 1: nchw; 8, 16: nChw8c, nChw16c); threads take whole channel
+   blocks, so the sums do not depend on their number. */
+static void blocked_sums(double *s1, double *s2, const float *x, int B, int n, int c, int hw) {
+    int CB = (c + B - 1) / B;
+    #pragma omp parallel for schedule(static)
+    for (int cb = 0; cb < CB; cb++) {
+        double a1[16] = {0}, a2[16] = {0};
+        for (int i = 0; i < n; i++) {
+            const float *p = x + ((size_t)i * CB + cb) * hw * B;
+            if (B == 16) block_sums(a1, a2, p, hw, 16);
+            else if (B == 8) block_sums(a1, a2, p, hw, 8);
+            else block_sums(a1, a2, p, hw, B);
+        }
+        for (int l = 0; l < B && cb * B + l < c; l++) { s1[cb * B + l] = a1[l]; s2[cb * B + l] = a2[l]; }
+    }
+}
+
+/* One block (hw, B): d -= ka + (p - mu) kb per lane; inlined as block_sums. */
+static inline void block_correct(float *d, const float *p, const float *ka, const float *kb, const float *mu, int hw,
+                                 int B) {
+    for (int j = 0; j < hw; j++)
+        for (int l = 0; l < B; l++) {
+            size_t o = (size_t)j * B + l;
+            d[o] -= ka[l] + (p[o] - mu[l]) * kb[l];
+        }
+}
+
+/* dx (same layout as blocked_sums) -= gamma invstd / m (sdy + xhat sdyxhat), xhat = (x - mean) invstd.
+   Forward was y = gamma xhat + beta with mean and var over all m values, so dx = gamma invstd / m
+   (m dy' - sum dy' - xhat sum dy' xhat); oneDNN with given statistics (constants to it) returns
+   the first term, gamma invstd dy', and this subtracts the other two, with the all-reduced sums. */
+static void blocked_dx_correct(float *dx, const float *x, const float *mean, const float *var, const float *gamma,
+                               float eps, const double *sdy, const double *sdyxhat, double m, int B, int n, int c,
+                               int hw) {
+    int CB = (c + B - 1) / B;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int cb = 0; cb < CB; cb++) {
+            float ka[16] = {0}, kb[16] = {0}, mu[16] = {0};  /* dx -= ka + (x - mu) kb, per lane */
+            for (int l = 0; l < B && cb * B + l < c; l++) {
+                int ch = cb * B + l;
+                double invstd = 1.0 / sqrt((double)var[ch] + eps), k = gamma[ch] * invstd / m;
+                ka[l] = (float)(k * sdy[ch]);
+                kb[l] = (float)(k * invstd * sdyxhat[ch]);
+                mu[l] = mean[ch];
+            }
+            size_t base = ((size_t)i * CB + cb) * hw * B;
+            if (B == 16) block_correct(dx + base, x + base, ka, kb, mu, hw, 16);
+            else if (B == 8) block_correct(dx + base, x + base, ka, kb, mu, hw, 8);
+            else block_correct(dx + base, x + base, ka, kb, mu, hw, B);
+        }
+}
+
+/* Training statistics over every replica's batch: [sum x (c), sum x^2 (c), m] all-reduced, then
+   n->mean, n->var (biased) and n->count from the totals. */
+static int bn_sync_stats(NetExec *x, DState *s, int i, NcError *err) {
+    NnNode *d = &x->net->nodes[i];
+    DNode *n = &s->dn[i];
+    const NnVal *vi = &x->net->vals[d->in];
+    int c = vi->c, hw = vi->h * vi->w;
+    double *buf = x->sync_buf;
+    const float *in = mem_ptr(s->mem[d->in]);
+    dnnl_stream_wait(s->strm);
+    blocked_sums(buf, buf + c, in, n->pool ? 8 : n->blk, x->batch, c, hw);
+    buf[2 * c] = (double)x->batch * hw;
+    int rc = nnx_sync_sum(x, 2 * c + 1, err);
+    if (rc) return rc;
+    double m = buf[2 * c];
+    float *mean = mem_ptr(n->mean), *var = mem_ptr(n->var);
+    for (int ch = 0; ch < c; ch++) {
+        double mu = buf[ch] / m, v = buf[c + ch] / m - mu * mu;
+        mean[ch] = (float)mu;
+        var[ch] = (float)(v > 0 ? v : 0);
+    }
+    n->count = m;
+    return NC_OK;
+}
+
+/* A batch norm's backward with the sums over every replica's batch: [sum dy' (c), sum dy' xhat (c)]
+   all-reduced, dy' the gradient of its output behind the fused ReLU (and pool); n->dscale and
+   n->dshift keep this replica's own sums (the caller all-reduces the parameter gradients).
+   a: the arguments of the unsynchronised backward primitive. */
+static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    const NnVal *vi = &net->vals[d->in];
+    int c = vi->c;
+    double *buf = x->sync_buf;
+    float *dscale = mem_ptr(n->dscale), *dshift = mem_ptr(n->dshift), *dx = mem_ptr(grad_target(s, d->in));
+    const float *in = mem_ptr(s->mem[d->in]), *mean = mem_ptr(n->mean), *var = mem_ptr(n->var);
+    const float *gamma = mem_ptr(n->scale), *dy = mem_ptr(s->gmem[n->out ? n->out : d->out]);
+    if (n->pool) {
+        dnnl_stream_wait(s->strm);
+        bnp_backward_sums(buf, buf + c, dy, n->pidx, in, mean, var, net->bn_eps, x->batch, c, vi->h, vi->w, n->pscr);
+        for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
+    } else {
+        a[9].memory = n->ws_sync;
+        exec(s, n->bwd_sync, n->fused_relu ? 10 : 9, a);
+        dnnl_stream_wait(s->strm);
+        for (int ch = 0; ch < c; ch++) { buf[ch] = dshift[ch]; buf[c + ch] = dscale[ch]; }
+    }
+    int rc = nnx_sync_sum(x, 2 * c, err);
+    if (rc) return rc;
+    if (n->pool)
+        bnp_backward_dx(dx, dy, n->pidx, in, mean, var, gamma, net->bn_eps, buf, buf + c, n->count, x->batch, c, vi->h,
+                        vi->w);
+    else
+        blocked_dx_correct(dx, in, mean, var, gamma, net->bn_eps, buf, buf + c, n->count, n->blk, x->batch, c,
+                           vi->h * vi->w);
+    return NC_OK;
+}
+
 static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) {
     DState *s = x->impl;
     Net *net = x->net;
+    if (training && x->sync) {  /* refused before the first all-reduce, so that no replica waits on this one */
+        for (int i = 0; i < net->n_nodes; i++) {
+            NnNode *d = &net->nodes[i];
+            if (d->op != NN_BN || s->dn[i].pool || s->dn[i].blk) continue;
+            const dnnl_memory_desc_t *md = &s->md[d->in];
+            const dnnl_dims_t *st = &md->format_desc.blocking.strides;
+            return nc_fail(err, NC_EUSAGE, "layer %s: synchronised batch norm reads an nchw, nChw8c or nChw16c input; "
+                           "oneDNN chose a %s layout with strides %ld,%ld,%ld,%ld and %d inner blocks", d->name,
+                           dnnl_fmt_kind2str(md->format_kind), (long)(*st)[0], (long)(*st)[1], (long)(*st)[2],
+                           (long)(*st)[3], md->format_desc.blocking.inner_nblks);
+        }
+    }
     dnnl_memory_set_data_handle(s->in_user, (void *)input);
     if (s->re_in) reorder(s, s->re_in, s->in_user, s->mem[net->input]);
     else dnnl_memory_set_data_handle(s->mem[net->input], (void *)input);
@@ -486,7 +678,15 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}, {DNNL_ARG_SCALE, n->scale},
                                         {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->mean},
                                         {DNNL_ARG_VARIANCE, n->var}, {DNNL_ARG_WORKSPACE, n->ws}};
-                if (n->pool) {
+                n->count = (double)x->batch * vi->h * vi->w;
+                if (x->sync) {
+                    int rc = bn_sync_stats(x, s, i, err);
+                    if (rc) return rc;
+                    if (!n->pool) {
+                        a[6].memory = n->ws_sync;
+                        exec(s, n->fwd_sync, n->fused_relu ? 7 : 6, a);
+                    }
+                } else if (n->pool) {
                     dnnl_stream_wait(s->strm);
                     bnp_stats(mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(in), x->batch, vi->c, vi->h, vi->w, n->pscr);
                 } else {
@@ -494,7 +694,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 }
                 /* running statistics, PyTorch's way: the unbiased batch variance */
                 int c = net->vals[d->in].c;
-                double m = (double)x->batch * net->vals[d->in].h * net->vals[d->in].w;
+                double m = n->count;
                 float *rm = mem_ptr(n->rmean), *rv = mem_ptr(n->rvar), *bm = mem_ptr(n->mean), *bv = mem_ptr(n->var);
                 float mo = net->bn_momentum, corr = m > 1 ? (float)(m / (m - 1)) : 1.0f;
                 /* A NaN or Inf in the layer before shows in its batch statistics (a later ReLU
@@ -572,7 +772,6 @@ static void add_param_grad(Net *net, int p, const float *src) {
 }
 
 static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
-    (void)err;
     DState *s = x->impl;
     Net *net = x->net;
     memset(s->ginit, 0, sizeof s->ginit);
@@ -618,7 +817,10 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                                      {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_SCALE, n->scale}, {DNNL_ARG_SHIFT, n->shift},
                                      {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}, {DNNL_ARG_DIFF_SCALE, n->dscale},
                                      {DNNL_ARG_DIFF_SHIFT, n->dshift}, {DNNL_ARG_WORKSPACE, n->ws}};
-            if (n->pool) {
+            if (x->sync) {
+                int rc = bn_backward_sync(x, s, i, a, err);
+                if (rc) return rc;
+            } else if (n->pool) {
                 const NnVal *vi = &net->vals[d->in];
                 dnnl_stream_wait(s->strm);
                 bnp_backward(mem_ptr(grad_target(s, d->in)), mem_ptr(n->dscale), mem_ptr(n->dshift), mem_ptr(gout),
@@ -748,12 +950,14 @@ static void dnnl_destroy(NetExec *x) {
     for (int i = 0; i < net->n_nodes; i++) {
         DNode *n = &s->dn[i];
         dnnl_primitive_t ps[] = {n->fwd, n->fwd_eval != n->fwd ? n->fwd_eval : NULL, n->bwd_data, n->bwd_w,
+                                 n->fwd_sync, n->bwd_sync,
                                  n->re_fwd, n->re_bwd, n->re_dw, n->re_src};
         for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++) if (ps[j]) dnnl_primitive_destroy(ps[j]);
         dnnl_memory_t ms[] = {n->ws, n->w_plain, n->w_fwd != n->w_plain ? n->w_fwd : NULL,
                               (n->w_bwd != n->w_fwd && n->w_bwd != n->w_plain) ? n->w_bwd : NULL,
                               n->dw != n->dw_plain ? n->dw : NULL, n->dw_plain, n->bias, n->dbias, n->mean, n->var,
-                              n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar, n->src_bwd};
+                              n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar, n->src_bwd,
+                              n->ws_sync != n->ws ? n->ws_sync : NULL};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
         if (n->wino) { wino_free(n->wino); free(n->wino); }
         free(n->pidx);

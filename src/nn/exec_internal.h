@@ -9,6 +9,9 @@ struct NetExec {
     int batch;
     NnBackend backend;
     int trained_forward;     /* the last forward was in training mode */
+    NnAllreduce sync;        /* synchronised batch norm (nnx_set_sync), or NULL */
+    void *sync_ctx;
+    double *sync_buf;        /* (2 c + 1) for the widest batch norm: the buffer handed to sync */
     float *features;         /* (batch, F) plain copy of the features */
     float *embeddings;       /* (batch, D) plain copy of the embeddings */
     int (*forward)(NetExec *x, const float *input, int training, NcError *err);
@@ -27,6 +30,10 @@ int nnx_create_dnnl(NetExec *x, NcError *err);
 
 /* nn_first_nonfinite: index of the first non-finite value in v (len), or -1. */
 long nn_first_nonfinite(const float *v, long len);
+
+/* nnx_sync_sum: replaces the first n doubles of x->sync_buf by their sum over the replicas
+   (x->sync must be set); 0 or the sync function's error code (err filled by it). */
+int nnx_sync_sum(NetExec *x, int n, NcError *err);
 
 /* nnx_peek: see NetExec.peek (tests and debugging). */
 void nnx_peek(NetExec *x, int v, int grad, float *out);

@@ -9,6 +9,7 @@ typedef struct {
     float *data[NN_MAX_VALS];   /* (batch, c, h, w) per value; data[input] points at the caller's input */
     float *grad[NN_MAX_VALS];
     float *mean[NN_MAX_NODES], *invstd[NN_MAX_NODES];  /* batch-norm caches */
+    double count[NN_MAX_NODES];  /* batch norm: the values its statistics came from (all replicas') */
     float *block, *gblock;
 } RefState;
 
@@ -22,11 +23,32 @@ static ConvShape conv_shape(const NetExec *x, const NnNode *d) {
     return (ConvShape){x->batch, i->c, i->h, i->w, o->c, d->k, d->stride, d->pad, o->h, o->w};
 }
 
+/* A batch norm's training forward with the statistics of every replica's batch: buf = [sum x (c),
+   sum x^2 (c), m] all-reduced. */
+static int ref_bn_forward_sync(NetExec *x, int i, float *out, const float *in, NcError *err) {
+    RefState *st = x->impl;
+    Net *net = x->net;
+    const NnNode *d = &net->nodes[i];
+    const NnVal *vi = &net->vals[d->in];
+    int c = vi->c, hw = vi->h * vi->w;
+    float *rm = net->stats + net->stat_offset[d->stat], *rv = rm + c;
+    double *buf = x->sync_buf;
+    batchnorm_sums(buf, buf + c, in, x->batch, c, hw);
+    buf[2 * c] = (double)x->batch * hw;
+    int rc = nnx_sync_sum(x, 2 * c + 1, err);
+    if (rc) return rc;
+    st->count[i] = buf[2 * c];
+    batchnorm_forward_sums(out, st->mean[i], st->invstd[i], rm, rv, in, net->params + net->views[d->w].offset,
+                           net->params + net->views[d->b].offset, buf, buf + c, st->count[i], x->batch, c, hw,
+                           net->bn_eps, net->bn_momentum);
+    return NC_OK;
+}
+
 static int ref_forward(NetExec *x, const float *input, int training, NcError *err) {
     RefState *st = x->impl;
     Net *net = x->net;
     float *P = net->params;
-    int B = x->batch;
+    int B = x->batch, bad = -1;  /* the first layer whose output is not finite */
     st->data[net->input] = (float *)input;
     for (int i = 0; i < net->n_nodes; i++) {
         const NnNode *d = &net->nodes[i];
@@ -42,11 +64,16 @@ static int ref_forward(NetExec *x, const float *input, int training, NcError *er
         case NN_BN: {
             float *g = P + net->views[d->w].offset, *b = P + net->views[d->b].offset;
             float *rm = net->stats + net->stat_offset[d->stat], *rv = rm + vi->c;
-            if (training)
+            if (!training) {
+                batchnorm_forward_eval(out, in, g, b, rm, rv, B, vi->c, hw, net->bn_eps);
+            } else if (x->sync) {
+                int rc = ref_bn_forward_sync(x, i, out, in, err);
+                if (rc) return rc;
+            } else {
+                st->count[i] = (double)B * hw;
                 batchnorm_forward_train(out, st->mean[i], st->invstd[i], rm, rv, in, g, b, B, vi->c, hw,
                                         net->bn_eps, net->bn_momentum);
-            else
-                batchnorm_forward_eval(out, in, g, b, rm, rv, B, vi->c, hw, net->bn_eps);
+            }
             break;
         }
         case NN_RELU: relu_forward(out, in, (long)val_len(x, d->in)); break;
@@ -60,17 +87,44 @@ static int ref_forward(NetExec *x, const float *input, int training, NcError *er
         case NN_L2NORM: l2norm_forward(out, in, B, vi->c * hw); break;
         case NN_ADD: add_forward(out, in, st->data[d->in2], (long)val_len(x, d->in)); break;
         }
-        if (nn_first_nonfinite(out, (long)val_len(x, d->out)) >= 0)
-            return nc_fail(err, NC_ENUM, "layer %s (%s): the output is not finite (NaN or Inf)", d->name,
-                           training ? "training" : "evaluation");
+        if (bad < 0 && nn_first_nonfinite(out, (long)val_len(x, d->out)) >= 0) {
+            bad = i;
+            if (!(training && x->sync)) break;  /* a synchronised pass goes on: the other replicas wait on its
+                                                   all-reduces (and its NaN reaches theirs through them) */
+        }
     }
+    if (bad >= 0)
+        return nc_fail(err, NC_ENUM, "layer %s (%s): the output is not finite (NaN or Inf)", net->nodes[bad].name,
+                       training ? "training" : "evaluation");
     memcpy(x->features, st->data[net->features], sizeof(float) * val_len(x, net->features));
     memcpy(x->embeddings, st->data[net->embeddings], sizeof(float) * val_len(x, net->embeddings));
     return NC_OK;
 }
 
+/* A batch norm's backward with its sums over every replica: buf = [sum dy (c), sum dy xhat (c)]
+   all-reduced; gamma and beta get this replica's own sums (the caller all-reduces the gradients). */
+static int ref_bn_backward_sync(NetExec *x, int i, float *gin, const float *gout, const float *in, NcError *err) {
+    RefState *st = x->impl;
+    Net *net = x->net;
+    const NnNode *d = &net->nodes[i];
+    const NnVal *vi = &net->vals[d->in];
+    int c = vi->c, hw = vi->h * vi->w;
+    float *dgamma = net->grads + net->views[d->w].offset, *dbeta = net->grads + net->views[d->b].offset;
+    double *buf = x->sync_buf;
+    batchnorm_backward_sums(buf, buf + c, gout, in, st->mean[i], st->invstd[i], x->batch, c, hw);
+    for (int ch = 0; ch < c; ch++) {
+        dgamma[ch] += (float)buf[c + ch];
+        dbeta[ch] += (float)buf[ch];
+    }
+    int rc = nnx_sync_sum(x, 2 * c, err);
+    if (rc) return rc;
+    if (gin)
+        batchnorm_backward_from_sums(gin, gout, in, st->mean[i], st->invstd[i], net->params + net->views[d->w].offset,
+                                     buf, buf + c, st->count[i], x->batch, c, hw);
+    return NC_OK;
+}
+
 static int ref_backward(NetExec *x, const float *d_emb, NcError *err) {
-    (void)err;
     RefState *st = x->impl;
     Net *net = x->net;
     float *P = net->params, *G = net->grads;
@@ -91,6 +145,11 @@ static int ref_backward(NetExec *x, const float *d_emb, NcError *err) {
             break;
         }
         case NN_BN:
+            if (x->sync) {
+                int rc = ref_bn_backward_sync(x, i, gin, gout, in, err);
+                if (rc) return rc;
+                break;
+            }
             batchnorm_backward(gin, G + net->views[d->w].offset, G + net->views[d->b].offset, gout, in, st->mean[i],
                                st->invstd[i], P + net->views[d->w].offset, B, vi->c, hw);
             break;
