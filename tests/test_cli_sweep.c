@@ -226,9 +226,9 @@ int main(void) {
     free(after);
     rc = cli_run("sweep --data synth:4:16:300 --k 0,4 --out %s/z", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--k"), "--k 0,4: exit 2 naming --k (%d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
-    rc = cli_run("sweep --data synth:4:16:300 --k 1,64 --batch 16 --out %s/z", cli_dir);
+    rc = cli_run("sweep --data synth:4:16:300 --k 1,64 --batch 16 --queue 32 --out %s/z", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "k = 64") && !strstr(cli_out, "training"),
-          "k beyond the batch's 2B - 2 rows: refused before any training (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+          "k beyond the queue's 32 slots: refused before any training (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     rc = cli_run("sweep --data synth:4:16:300 --k 1,4 --seeds 0 --out %s/z", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--seeds"), "--seeds 0: exit 2 (%d)", rc);
     rc = cli_run("sweep --data synth:4:16:300 --k 1 --out /proc/ncelab-cannot");

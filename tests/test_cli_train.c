@@ -119,8 +119,43 @@ int main(void) {
     free(before);
     rc = cli_run(TRAIN " --epochs 1 --out /proc/ncelab-no/x");
     CHECK(rc == 1 && strstr(cli_err, "/proc/ncelab-no"), "an unwritable output directory fails first: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
-    rc = cli_run("train --data synth:4:16:60 --k 40 --batch 16 --out %s/d", cli_dir);
-    CHECK(rc == 2 && strstr(cli_err, "k"), "k larger than the pool without a queue: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+    rc = cli_run("train --data synth:4:16:60 --k 40 --batch 16 --queue 30 --out %s/d", cli_dir);
+    CHECK(rc == 2 && strstr(cli_err, "--queue: 30"), "a queue smaller than k: exit 2 naming --queue (%d): %.*s", rc,
+          (int)strcspn(cli_err, "\n"), cli_err);
+    /* k beyond the batch: a queue of k embeddings, said in one line; it trains from the first step, and a
+       run stopped in epoch 2 and resumed ends with the bits of an uninterrupted one (the queue is in the
+       checkpoint) */
+    char q1[400], q2[400], pq1[500], pq2[500];
+    snprintf(q1, sizeof q1, "%s/q1", cli_dir);
+    snprintf(q2, sizeof q2, "%s/q2", cli_dir);
+    rc = cli_run("train --data synth:4:16:60 --k 40 --batch 16 --threads 2 --epochs 2 --out %s", q1);
+    CHECK(rc == 0 && strstr(cli_out, "queue of 40 embeddings") && strstr(cli_out, "epoch   2"),
+          "--k 40 with batch 16: a queue of 40, trained 2 epochs (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    setenv("NCELAB_FAULT_NAN_STEP", "20", 1);
+    rc = cli_run("train --data synth:4:16:60 --k 40 --batch 16 --threads 2 --epochs 2 --out %s", q2);
+    unsetenv("NCELAB_FAULT_NAN_STEP");
+    int rc2 = rc == 3 ? cli_run("train --data synth:4:16:60 --k 40 --batch 16 --threads 2 --epochs 2 --out %s --resume", q2) : -1;
+    snprintf(pq1, sizeof pq1, "%s/ckpt.safetensors", q1);
+    snprintf(pq2, sizeof pq2, "%s/ckpt.safetensors", q2);
+    char *b1 = NULL, *b2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    int same = rc2 == 0 && file_bytes(pq1, &b1, &n1) == 0 && file_bytes(pq2, &b2, &n2) == 0 && n1 == n2;
+    StFile f1, f2;
+    int tensors_same = same && st_load(pq1, &f1, &err) == NC_OK;
+    if (tensors_same && st_load(pq2, &f2, &err) == NC_OK) {
+        const StTensor *e1 = st_find(&f1, "queue.emb"), *e2 = st_find(&f2, "queue.emb");
+        tensors_same = e1 && e2 && e1->nbytes == e2->nbytes && memcmp(e1->data, e2->data, e1->nbytes) == 0;
+        for (int i = 0; tensors_same && i < f1.ntensors; i++) {
+            const StTensor *t = &f1.tensors[i], *u = st_find(&f2, t->name);
+            tensors_same = u && u->nbytes == t->nbytes && memcmp(t->data, u->data, t->nbytes) == 0;
+        }
+        st_free(&f2);
+    } else tensors_same = 0;
+    if (same) st_free(&f1);
+    CHECK(rc == 3 && tensors_same, "with a queue: stopped by a NaN in epoch 2 (exit %d), resumed (exit %d): every tensor, the queue's "
+          "included, equals the uninterrupted run's", rc, rc2);
+    free(b1);
+    free(b2);
     rc = cli_run("train --data synth:4 --k 4 --model vgg --out %s/d", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "vgg"), "unknown model: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
 

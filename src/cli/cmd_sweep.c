@@ -40,6 +40,7 @@ int cmd_sweep(int argc, char **argv) {
     for (int i = 0; i < c.nk; i++)
         if (ks[i] > 1000000) { nc_fail(&err, NC_EUSAGE, "--k: %ld is too large for training (at most 1000000)", ks[i]); cli_die(&err); }
     c.ks = ks;
+    train_opts_auto_queue(&c.base, ks[c.nk - 1]);
     c.seeds = 1;
     if (args_get(o, no, "seeds")) {
         if (nc_parse_long(args_get(o, no, "seeds"), "--seeds", 1, 1000, &v, &err)) cli_die(&err);

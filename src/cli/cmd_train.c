@@ -23,6 +23,7 @@ int cmd_train(int argc, char **argv) {
     long k;
     if (nc_parse_long(args_get(o, no, "k"), "--k", 1, 1000000, &k, &err)) cli_die(&err);
     c.k = (int)k;
+    train_opts_auto_queue(&c, k);
     TrainPrinter pr = {.epochs = c.epochs, .knn = c.knn_monitor > 0};
     TrainReport rep = train_printer(&pr);
     TrainResult r;

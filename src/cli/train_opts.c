@@ -20,7 +20,7 @@ static const Opt TRAIN_OPTS[TRAIN_OPTS_N] = {
     {"schedule", 1, "NAME  cosine (default) | constant | step", NULL},
     {"warmup", 1, "E  warm-up epochs of the cosine schedule (default 0)", NULL},
     {"loss", 1, "NAME  infonce (default) or nce", NULL},
-    {"queue", 1, "Q  embedding queue for k > 2B - 2 (default none)", NULL},
+    {"queue", 1, "Q  embedding queue for k > 2B - 2: filled before the first step with the initial network's embeddings of Q seeded training images, then FIFO of the batches' positives; its negatives carry no gradient (as in MoCo)", NULL},
     {"exclude-same-class", 0, "negatives never share the anchor's class", NULL},
     {"imbalance", 1, "zipf:S  keep n_c proportional to c^-S training images of class c", NULL},
     {"train-limit", 1, "N  train (and evaluate) on N training images, a seeded subset (default all)", NULL},
@@ -127,4 +127,13 @@ static void print_run_done(void *ctx, int i, int n, const SweepRun *x) {
 SweepReport sweep_printer(SweepPrinter *p) {
     SweepReport r = {train_printer(&p->train), print_run_start, print_run_done, p};
     return r;
+}
+
+void train_opts_auto_queue(TrainConfig *c, long k) {
+    long pool = 2L * c->batch - 2;
+    if (k <= pool || c->queue > 0) return;
+    c->queue = (int)k;
+    if (cli_comm()->rank == 0)
+        printf("k = %ld is more than the %ld other rows of a batch of %d: negatives come from a queue of %ld embeddings "
+               "(--queue %ld)\n", k, pool, c->batch, k, k);
 }

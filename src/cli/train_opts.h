@@ -15,6 +15,10 @@ int train_opts_add(Opt *o, int with_resume);
    command reads); exits 2 on a bad value. */
 void train_opts_apply(const Opt *o, int no, TrainConfig *c);
 
+/* train_opts_auto_queue: for k beyond the batch's 2B - 2 rows and no --queue, the smallest
+   queue that serves (Q = k), said in one line on stdout (only by rank 0). */
+void train_opts_auto_queue(TrainConfig *c, long k);
+
 /* The terminal's side of a run: a progress bar per epoch and one line after it. */
 typedef struct {
     int epochs;

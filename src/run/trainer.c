@@ -99,7 +99,7 @@ int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, con
     if ((rc = nnx_create(&t->x, &t->net, 2 * t->b, NN_BACKEND_DNNL, err))) goto fail;
     if (P > 1) nnx_set_sync(t->x, bn_sync, t->comm);
     t->D = nnx_embed_dim(t->x);
-    if (c->queue > 0) {
+    if (c->queue > 0 && c->k > 2 * c->batch - 2) {  /* the sampler uses a queue only beyond the batch */
         if ((rc = queue_init(&t->queue, c->queue, t->D, err))) goto fail;
         t->has_queue = 1;
         if ((rc = queue_fill(t, err))) goto fail;
