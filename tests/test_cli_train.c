@@ -131,6 +131,15 @@ int main(void) {
     rc = cli_run("train --data synth:4:16:60 --k 40 --batch 16 --threads 2 --epochs 2 --out %s", q1);
     CHECK(rc == 0 && strstr(cli_out, "queue of 40 embeddings") && strstr(cli_out, "epoch   2"),
           "--k 40 with batch 16: a queue of 40, trained 2 epochs (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    /* staleness: Q = 40 slots and 16 pushes a step hold the positives of the last 2.5 steps; all 40
+       slots are drawn (k = Q), so from step 3 on the mean age is (16 x 1 + 16 x 2 + 8 x 3) / 40 = 1.8 */
+    cJSON *ql = NULL;
+    double age = NAN;
+    snprintf(p, sizeof p, "%s/log.json", q1);
+    if (json_load(p, &ql, &err) == NC_OK)
+        json_get_number(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ql, 1), "queue_age"), &age);
+    cJSON_Delete(ql);
+    CHECK(fabs(age - 1.8) < 1e-9, "log.json: the queue's negatives are 1.8 steps old in epoch 2 (%.6f)", age);
     setenv("NCELAB_FAULT_NAN_STEP", "20", 1);
     rc = cli_run("train --data synth:4:16:60 --k 40 --batch 16 --threads 2 --epochs 2 --out %s", q2);
     unsetenv("NCELAB_FAULT_NAN_STEP");

@@ -18,7 +18,7 @@ typedef struct {
 
 /* ckpt_save: writes path atomically. Tensors: every parameter under its PyTorch name, each batch
    norm's NAME.running_mean / NAME.running_var, "optim.state" (2 x parameters floats),
-   "optim.step" (int64), and with a queue "queue.emb" (Q, D), "queue.labels" (Q) and
+   "optim.step" (int64), and with a queue "queue.emb" (Q, D), "queue.labels" (Q), "queue.stamp" (Q) and
    "queue.count_head" (2, int64). Metadata: "config" (train_config_json), "epoch", "step",
    "seconds", "last_epoch" (JSON), "version", "format" ("ncelab checkpoint 1"). q may be NULL. */
 int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,

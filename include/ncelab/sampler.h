@@ -59,11 +59,15 @@ typedef struct {
     int head;                /* the next slot to overwrite */
     float *emb;              /* (Q, D) */
     int32_t *labels;         /* (Q) */
+    int64_t *stamp;          /* (Q) the stamp each slot was pushed with (its age is now - stamp) */
+    int64_t now;             /* the stamp of the rows pushed next (the trainer: the optimiser step
+                                whose network embedded them) */
 } EmbQueue;
 
 /* queue_init: an empty queue of Q >= 1 slots of dimension D >= 1; NC_EUSAGE naming --queue. */
 int queue_init(EmbQueue *q, int Q, int D, NcError *err);
-/* queue_push: appends n rows emb (n, D) with labels (n); when n > Q only the last Q are kept. */
+/* queue_push: appends n rows emb (n, D) with labels (n), stamped q->now; when n > Q only the
+   last Q are kept. */
 void queue_push(EmbQueue *q, const float *emb, const int32_t *labels, int n);
 /* queue_row: the embedding (D) in slot j. */
 const float *queue_row(const EmbQueue *q, int slot);

@@ -74,11 +74,13 @@ typedef struct {
     double any_collision;    /* fraction of anchors with at least one such negative */
     double coverage;         /* mean number of distinct classes among an anchor's negatives */
     double seconds;          /* wall time of the epoch's steps */
+    double queue_age;        /* mean age in optimiser steps of the queue's negatives (staleness;
+                                NaN without a queue) */
     double knn_acc;          /* the kNN monitor after the epoch (NaN when off) */
 } TrainEpoch;
 
 /* train_epoch_json: {"epoch","loss","lr","imgs_per_sec","collision_rate","any_collision",
-   "coverage","seconds"[,"knn_acc"]} (a log.json entry); train_epoch_from_json reads it back
+   "coverage","seconds","queue_age"[,"knn_acc"]} (a log.json entry); train_epoch_from_json reads it back
    (absent numbers are NaN; 0 and epoch 0 when o is not such an object, NULL included). */
 cJSON *train_epoch_json(const TrainEpoch *e);
 int train_epoch_from_json(const cJSON *o, TrainEpoch *e);

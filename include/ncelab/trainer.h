@@ -16,6 +16,7 @@ typedef struct {
     double loss;
     float lr;
     double collision_rate, any_collision, coverage;
+    double queue_age;        /* mean age in optimiser steps of the queue's negatives (NaN: no queue) */
 } TrainStep;
 
 typedef struct Trainer Trainer;

@@ -12,6 +12,7 @@ int queue_init(EmbQueue *q, int Q, int D, NcError *err) {
     q->D = D;
     q->emb = nc_calloc((size_t)Q * D, sizeof(float));
     q->labels = nc_malloc(sizeof(int32_t) * Q);
+    q->stamp = nc_calloc((size_t)Q, sizeof(int64_t));
     for (int j = 0; j < Q; j++) q->labels[j] = -1;
     return NC_OK;
 }
@@ -26,6 +27,7 @@ void queue_push(EmbQueue *q, const float *emb, const int32_t *labels, int n) {
         int run = q->Q - q->head < n ? q->Q - q->head : n;
         memcpy(q->emb + (size_t)q->head * q->D, emb, sizeof(float) * (size_t)run * q->D);
         memcpy(q->labels + q->head, labels, sizeof(int32_t) * run);
+        for (int j = 0; j < run; j++) q->stamp[q->head + j] = q->now;
         q->head = (q->head + run) % q->Q;
         q->count = q->count + run < q->Q ? q->count + run : q->Q;
         emb += (size_t)run * q->D;
@@ -39,5 +41,6 @@ const float *queue_row(const EmbQueue *q, int slot) { return q->emb + (size_t)sl
 void queue_free(EmbQueue *q) {
     free(q->emb);
     free(q->labels);
+    free(q->stamp);
     memset(q, 0, sizeof *q);
 }

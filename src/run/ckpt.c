@@ -31,6 +31,7 @@ int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Opti
         int64_t qsh[2] = {q->Q, q->D}, lsh[1] = {q->Q}, meta[2] = {q->count, q->head}, msh[1] = {2};
         rc = st_writer_add(w, "queue.emb", ST_F32, 2, qsh, q->emb, err);
         if (!rc) rc = st_writer_add(w, "queue.labels", ST_I32, 1, lsh, q->labels, err);
+        if (!rc) rc = st_writer_add(w, "queue.stamp", ST_I64, 1, lsh, q->stamp, err);
         if (!rc) rc = st_writer_add_copy(w, "queue.count_head", ST_I64, 1, msh, meta, err);
     }
     char *cj = train_config_json(c), num[64];
@@ -125,6 +126,9 @@ int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt,
         if (q) {
             memcpy(q->emb, qe->data, qe->nbytes);
             memcpy(q->labels, ql->data, ql->nbytes);
+            const StTensor *qs = st_find(&f, "queue.stamp");  /* absent in older checkpoints: ages from 0 */
+            if (qs && qs->dtype == ST_I64 && qs->numel == (size_t)q->Q) memcpy(q->stamp, qs->data, qs->nbytes);
+            else memset(q->stamp, 0, sizeof(int64_t) * (size_t)q->Q);
             q->count = (int)((const int64_t *)qm->data)[0];
             q->head = (int)((const int64_t *)qm->data)[1];
         }

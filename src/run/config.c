@@ -108,7 +108,7 @@ int train_config_same(const TrainConfig *a, const TrainConfig *b) {
     return same;
 }
 
-#define EPOCH_NUM(X) X(imgs_per_sec) X(collision_rate) X(any_collision) X(coverage) X(seconds)
+#define EPOCH_NUM(X) X(imgs_per_sec) X(collision_rate) X(any_collision) X(coverage) X(seconds) X(queue_age)
 
 cJSON *train_epoch_json(const TrainEpoch *e) {
     cJSON *o = cJSON_CreateObject();

@@ -41,6 +41,8 @@ static void log_csv_line(FILE *csv, const TrainEpoch *e) {
     fprintf(csv, "%d,%.6f,%.6g,%.1f,%.5f,%.5f,%.3f,%.2f,", e->epoch, e->loss, e->lr, e->imgs_per_sec, e->collision_rate,
             e->any_collision, e->coverage, e->seconds);
     if (isfinite(e->knn_acc)) fprintf(csv, "%.4f", e->knn_acc);
+    fputc(',', csv);
+    if (isfinite(e->queue_age)) fprintf(csv, "%.2f", e->queue_age);
     fputc('\n', csv);
     fflush(csv);
 }
@@ -58,7 +60,7 @@ static int log_open(RunLog *l, const char *dir, int append, NcError *err) {
     l->json_path = nc_path_join(dir, "log.json");
     l->csv = fopen(l->csv_path, append ? "a" : "w");
     if (!l->csv) return nc_fail(err, NC_EFILE, "%s: cannot write", l->csv_path);
-    if (!append) fprintf(l->csv, "epoch,loss,lr,imgs_per_sec,collision_rate,any_collision,coverage,seconds,knn_acc\n");
+    if (!append) fprintf(l->csv, "epoch,loss,lr,imgs_per_sec,collision_rate,any_collision,coverage,seconds,knn_acc,queue_age\n");
     if (append) json_load(l->json_path, &l->json, NULL);
     if (!cJSON_IsArray(l->json)) { cJSON_Delete(l->json); l->json = cJSON_CreateArray(); }
     return NC_OK;

@@ -141,6 +141,7 @@ static int bcast_state(Trainer *t, NcError *err) {
     if (!rc && t->has_queue) {
         rc = c->bcast(c, t->queue.emb, sizeof(float) * (size_t)t->queue.Q * t->queue.D, 0, err);
         if (!rc) rc = c->bcast(c, t->queue.labels, sizeof(int32_t) * (size_t)t->queue.Q, 0, err);
+        if (!rc) rc = c->bcast(c, t->queue.stamp, sizeof(int64_t) * (size_t)t->queue.Q, 0, err);
         t->queue.count = (int)(st[1] >> 32);
         t->queue.head = (int)(st[1] & 0xffffffff);
     }
@@ -162,6 +163,14 @@ int trainer_resume(Trainer *t, const char *path, NcError *err) {
     }
     if (rc) return rc;
     return make_loader(t, t->prog.epoch, err);
+}
+
+/* the mean age, in optimiser steps, of the queue's rows a batch uses as negatives */
+static double queue_age(const EmbQueue *q, const SamplerBatch *b, long step) {
+    double sum = 0;
+    long n = (long)b->B * b->k;
+    for (long j = 0; j < n; j++) sum += (double)(step - q->stamp[b->neg[j] - 2 * b->B]);
+    return n ? sum / n : NAN;
 }
 
 /* rows of the global batch <-> rank order: rank r owns anchors r b .. r b + b - 1 (batch rows)
@@ -189,7 +198,11 @@ int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
     int epoch = (int)(t->prog.step / t->steps_per_epoch) + 1, step = (int)(t->prog.step % t->steps_per_epoch);
     Batch *bt;
     if ((rc = loader_next(t->loader, &bt, err))) return rc;
-    if (t->has_queue && (rc = loader_queue_negatives(t->loader, bt, &t->queue, err))) return rc;
+    double age = NAN;
+    if (t->has_queue) {
+        if ((rc = loader_queue_negatives(t->loader, bt, &t->queue, err))) return rc;
+        age = queue_age(&t->queue, &bt->s, t->prog.step);
+    }
     memset(t->net.grads, 0, sizeof(float) * t->net.n_param_floats);
     if ((rc = nnx_forward(t->x, bt->x, 1, err))) {
         char m[sizeof err->msg];
@@ -221,19 +234,23 @@ int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
     if (P > 1 && (rc = c->allreduce_f32(c, t->net.grads, t->net.n_param_floats, err))) return rc;
     float lr = lr_at(&t->lr, t->prog.step);
     optim_step(&t->opt, lr);
-    if (t->has_queue) queue_push(&t->queue, z + (size_t)B * D, bt->s.labels + B, B);
+    if (t->has_queue) {  /* this step's positives, embedded by the network of step prog.step */
+        t->queue.now = t->prog.step;
+        queue_push(&t->queue, z + (size_t)B * D, bt->s.labels + B, B);
+    }
     t->prog.step++;
     st->loss = (float)loss;  /* the value a single process logs */
     st->lr = lr;
     st->collision_rate = bt->s.collision_rate;
     st->any_collision = bt->s.any_collision;
     st->coverage = bt->s.coverage;
+    st->queue_age = age;
     return NC_OK;
 }
 
 int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *err) {
     int spe = t->steps_per_epoch, rc = NC_OK;
-    double t0 = nc_now(), lsum = 0, csum = 0, asum = 0, vsum = 0;
+    double t0 = nc_now(), lsum = 0, csum = 0, asum = 0, vsum = 0, qsum = 0;
     float lr = 0;
     for (int s = 0; s < spe; s++) {
         TrainStep st;
@@ -242,6 +259,7 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
         csum += st.collision_rate;
         asum += st.any_collision;
         vsum += st.coverage;
+        qsum += st.queue_age;
         lr = st.lr;
         if (rep && rep->step) rep->step(rep->ctx, t->prog.epoch + 1, s + 1, spe);
     }
@@ -254,6 +272,7 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
     e->collision_rate = csum / spe;
     e->any_collision = asum / spe;
     e->coverage = vsum / spe;
+    e->queue_age = t->has_queue ? qsum / spe : NAN;
     e->knn_acc = NAN;
     t->prog.seconds = (t->prog.epoch > 1 && isfinite(t->prog.seconds) ? t->prog.seconds : 0) + e->seconds;
     t->prog.last = *e;
