@@ -19,6 +19,13 @@ typedef struct {
     double conv_gflops;       /* conv_gflop / conv time */
     double fma_peak_gflops;   /* measured FMA peak of the threads used */
     double other_ms;          /* batch norm, pooling, ReLU, linear, loss, optimiser: the rest */
+    /* when backward finishes the gradients, for the data-parallel model (docs/scaling.md): the
+       gradient block cut into buckets of bucket_floats from its end (as the trainer cuts it),
+       bucket j is final ready_ms[j] after backward starts, which takes backward_ms */
+    double backward_ms;
+    size_t bucket_floats;
+    int nbuckets;             /* <= 64 */
+    double ready_ms[64];
 } BenchResult;
 
 /* bench_fma_peak: GFLOP/s of a loop of independent fused multiply-adds on `threads` threads

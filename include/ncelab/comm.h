@@ -9,6 +9,13 @@
 
 typedef struct Comm Comm;
 
+/* A non-blocking operation in flight (iallreduce_f32). Its buffer is the communicator's until
+   test reports it done or wait returns. */
+typedef struct {
+    unsigned char handle[16];  /* the implementation's request */
+    int active;
+} CommReq;
+
 /* Every operation is collective: all ranks of the communicator call it in the same order with
    the same sizes. Each returns NC_OK or an error code with err filled (naming the operation):
    NC_EFILE when the transport fails (with MPI's own message), NC_EUSAGE for arguments it cannot
@@ -22,6 +29,12 @@ struct Comm {
     /* buf (n) is replaced by the element-wise sum over the ranks */
     int (*allreduce_f32)(Comm *c, float *buf, size_t n, NcError *err);
     int (*allreduce_f64)(Comm *c, double *buf, size_t n, NcError *err);
+    /* starts replacing buf (n <= 2^30) by its sum over the ranks without waiting for it (every
+       rank starts the same operations in the same order); test sets *done when it has finished,
+       and lets it progress; wait blocks until it has */
+    int (*iallreduce_f32)(Comm *c, float *buf, size_t n, CommReq *req, NcError *err);
+    int (*test)(Comm *c, CommReq *req, int *done, NcError *err);
+    int (*wait)(Comm *c, CommReq *req, NcError *err);
     /* the largest of every rank's value (an error flag agreed by all ranks, a maximum epoch) */
     int (*allreduce_max_i64)(Comm *c, long long *buf, size_t n, NcError *err);
     /* recv (size * bytes) = the send buffers (bytes each) of ranks 0, 1, ... in order */

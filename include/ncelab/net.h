@@ -100,6 +100,13 @@ void nnx_free(NetExec *x);
    unchanged behaviour. */
 typedef int (*NnAllreduce)(void *ctx, double *buf, int n, NcError *err);
 void nnx_set_sync(NetExec *x, NnAllreduce fn, void *ctx);
+
+/* Gradients as they become final, for overlapping their all-reduce with the rest of backward.
+   During nnx_backward, fn(ctx, offset) is called whenever more of the gradient block is final:
+   from offset to the end of the block (parameters are in forward order, so backward finishes
+   them from the end), with offsets decreasing; the last call of a pass has offset 0. NULL: off. */
+typedef void (*NnGradReady)(void *ctx, size_t offset);
+void nnx_set_grad_ready(NetExec *x, NnGradReady fn, void *ctx);
 /* nnx_profile: on = 1 starts timing every layer (each then waits for its result, so the step
    is slightly slower); nnx_profile_seconds gives the time spent in layers of type op since, in
    the forward (backward = 0) or backward pass. The reference backend reports 0. */

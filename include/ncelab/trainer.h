@@ -11,6 +11,9 @@
 #include "ncelab/sampler.h"
 #include "ncelab/train.h"
 
+/* The size of a gradient bucket (floats): 8 MB. */
+enum { TRAINER_BUCKET_FLOATS = 2 << 20 };
+
 /* One optimiser step's numbers (the whole global batch's, identical on every rank). */
 typedef struct {
     double loss;
@@ -40,6 +43,14 @@ struct Trainer {
     float *dz;               /* (2B, D) d loss / d z of this rank's anchors */
     float *zsend, *zrecv;    /* (2B, D) scratch of the gather and reduce-scatter, rank order (ranks > 1) */
     float *dzl;              /* (2b, D) the gradient of this rank's own rows */
+    /* ranks > 1: the parameter gradients all-reduced in buckets of the gradient block, from its
+       end, each started as soon as backward has finished it (nnx_set_grad_ready), so that the
+       all-reduce runs beside the rest of backward */
+    int nbuckets, next_bucket;
+    size_t *bucket_lo;       /* (nbuckets + 1) bucket j is [bucket_lo[j + 1], bucket_lo[j]) */
+    CommReq *reqs;           /* (nbuckets) */
+    int bucket_rc;           /* the first error of a bucket's start or progress */
+    NcError bucket_err;
     long fault_nan_step;     /* tests: the step whose loss is made NaN (-1: none) */
 };
 

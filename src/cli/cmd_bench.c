@@ -100,6 +100,10 @@ static int bench_model(const Opt *o, int no) {
         cJSON_AddNumberToObject(doc, "conv_gflops", r.conv_gflops);
         cJSON_AddNumberToObject(doc, "fma_peak_gflops", r.fma_peak_gflops);
         cJSON_AddStringToObject(doc, "backend", c.backend == NN_BACKEND_DNNL ? "dnnl" : "ref");
+        cJSON_AddNumberToObject(doc, "backward_ms", r.backward_ms);
+        cJSON_AddNumberToObject(doc, "bucket_floats", (double)r.bucket_floats);
+        cJSON *rd = cJSON_AddArrayToObject(doc, "bucket_ready_ms");
+        for (int j = 0; j < r.nbuckets; j++) cJSON_AddItemToArray(rd, cJSON_CreateNumber(r.ready_ms[j]));
         if (json_save(jpath, doc, &err)) cli_die(&err);
         cJSON_Delete(doc);
     }

@@ -25,8 +25,20 @@ int nnx_create(NetExec **out, Net *net, int batch, NnBackend backend, NcError *e
     for (int i = 0; i < net->n_nodes; i++)
         if (net->nodes[i].op == NN_BN && net->vals[net->nodes[i].in].c > cmax) cmax = net->vals[net->nodes[i].in].c;
     x->sync_buf = nc_malloc(sizeof(double) * (2 * (size_t)cmax + 1));
+    /* ready_after[i]: everything past the parameters of the nodes before i */
+    x->ready_after = nc_malloc(sizeof(size_t) * (net->n_nodes > 0 ? net->n_nodes : 1));
+    size_t end = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        x->ready_after[i] = end;
+        const NnNode *d = &net->nodes[i];
+        int ps[2] = {d->w, d->b};
+        for (int k = 0; k < 2; k++)
+            if (ps[k] >= 0 && net->views[ps[k]].offset + net->views[ps[k]].size > end)
+                end = net->views[ps[k]].offset + net->views[ps[k]].size;
+    }
     int rc = backend == NN_BACKEND_DNNL ? nnx_create_dnnl(x, err) : nnx_create_ref(x, err);
     if (rc) {
+        free(x->ready_after);
         free(x->sync_buf);
         free(x->features);
         free(x->embeddings);
@@ -45,7 +57,25 @@ int nnx_forward(NetExec *x, const float *input, int training, NcError *err) {
 
 int nnx_backward(NetExec *x, const float *d_embeddings, NcError *err) {
     if (!x->trained_forward) return nc_fail(err, NC_EUSAGE, "backward needs a training forward first");
-    return x->backward(x, d_embeddings, err);
+    x->ready = x->net->n_param_floats;
+    int rc = x->backward(x, d_embeddings, err);
+    if (rc == NC_OK && x->grad_ready && x->ready > 0) {  /* nodes without gradients (the first layer's data) */
+        x->ready = 0;
+        x->grad_ready(x->grad_ctx, 0);
+    }
+    return rc;
+}
+
+void nnx_set_grad_ready(NetExec *x, NnGradReady fn, void *ctx) {
+    x->grad_ready = fn;
+    x->grad_ctx = ctx;
+}
+
+void nnx_node_done(NetExec *x, int node) {
+    if (x->grad_ready && x->ready_after[node] < x->ready) {
+        x->ready = x->ready_after[node];
+        x->grad_ready(x->grad_ctx, x->ready);
+    }
 }
 
 void nnx_set_sync(NetExec *x, NnAllreduce fn, void *ctx) {
@@ -71,6 +101,7 @@ int nnx_embed_dim(const NetExec *x) {
 void nnx_free(NetExec *x) {
     if (!x) return;
     x->destroy(x);
+    free(x->ready_after);
     free(x->sync_buf);
     free(x->features);
     free(x->embeddings);

@@ -777,7 +777,7 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
     memset(s->ginit, 0, sizeof s->ginit);
     memcpy(mem_ptr(s->gmem[net->embeddings]), d_emb, sizeof(float) * x->batch * nnx_embed_dim(x));
     s->ginit[net->embeddings] = 1;
-    for (int i = net->n_nodes - 1; i >= 0; i--) {
+    for (int i = net->n_nodes - 1; i >= 0; nnx_node_done(x, i), i--) {  /* then its gradients are final */
         NnNode *d = &net->nodes[i];
         DNode *n = &s->dn[i];
         if (n->skip) continue;

@@ -12,6 +12,11 @@ struct NetExec {
     NnAllreduce sync;        /* synchronised batch norm (nnx_set_sync), or NULL */
     void *sync_ctx;
     double *sync_buf;        /* (2 c + 1) for the widest batch norm: the buffer handed to sync */
+    NnGradReady grad_ready;  /* nnx_set_grad_ready, or NULL */
+    void *grad_ctx;
+    size_t *ready_after;     /* (n_nodes) once node i's backward is done, the gradients from this
+                                offset to the end of the block are final (all their nodes done) */
+    size_t ready;            /* the smallest such offset announced in this backward */
     float *features;         /* (batch, F) plain copy of the features */
     float *embeddings;       /* (batch, D) plain copy of the embeddings */
     int (*forward)(NetExec *x, const float *input, int training, NcError *err);
@@ -30,6 +35,10 @@ int nnx_create_dnnl(NetExec *x, NcError *err);
 
 /* nn_first_nonfinite: index of the first non-finite value in v (len), or -1. */
 long nn_first_nonfinite(const float *v, long len);
+
+/* nnx_node_done: the backends call it after each node's backward: announces the gradients that
+   have become final to grad_ready. */
+void nnx_node_done(NetExec *x, int node);
 
 /* nnx_sync_sum: replaces the first n doubles of x->sync_buf by their sum over the replicas
    (x->sync must be set); 0 or the sync function's error code (err filled by it). */

@@ -132,7 +132,7 @@ static int ref_backward(NetExec *x, const float *d_emb, NcError *err) {
     for (int v = 0; v < net->n_vals; v++)
         if (st->grad[v]) memset(st->grad[v], 0, sizeof(float) * val_len(x, v));
     memcpy(st->grad[net->embeddings], d_emb, sizeof(float) * val_len(x, net->embeddings));
-    for (int i = net->n_nodes - 1; i >= 0; i--) {
+    for (int i = net->n_nodes - 1; i >= 0; nnx_node_done(x, i), i--) {  /* then its gradients are final */
         const NnNode *d = &net->nodes[i];
         const NnVal *vi = &net->vals[d->in];
         float *in = st->data[d->in], *out = st->data[d->out];

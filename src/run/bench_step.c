@@ -3,6 +3,7 @@
 #include "ncelab/loss.h"
 #include "ncelab/optim.h"
 #include "ncelab/rng.h"
+#include "ncelab/trainer.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -64,6 +65,24 @@ double bench_fma_peak(int threads) {
 #endif
 }
 
+/* the bucket-ready times of one backward */
+typedef struct {
+    BenchResult *r;
+    size_t n;                /* parameter floats */
+    int next;
+    double t0;
+} ReadyClock;
+
+static void ready_tick(void *ctx, size_t offset) {
+    ReadyClock *rc = ctx;
+    BenchResult *r = rc->r;
+    while (rc->next < r->nbuckets) {
+        size_t lo = rc->n > (size_t)(rc->next + 1) * r->bucket_floats ? rc->n - (size_t)(rc->next + 1) * r->bucket_floats : 0;
+        if (lo < offset) break;
+        r->ready_ms[rc->next++] = 1e3 * (nc_now() - rc->t0);
+    }
+}
+
 int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
     memset(r, 0, sizeof *r);
     if (cfg->batch < 1) return nc_fail(err, NC_EUSAGE, "--batch: must be at least 1, got %d", cfg->batch);
@@ -122,6 +141,21 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
         }
         double conv_s = (nnx_profile_seconds(x, NN_CONV, 0) + nnx_profile_seconds(x, NN_CONV, 1)) / ps;
         nnx_profile(x, 0);
+        /* one more step, its backward clocked bucket by bucket */
+        r->bucket_floats = TRAINER_BUCKET_FLOATS;
+        r->nbuckets = (int)((net.n_param_floats + r->bucket_floats - 1) / r->bucket_floats);
+        if (r->nbuckets > 64) r->nbuckets = 64;
+        ReadyClock clk = {r, net.n_param_floats, 0, 0};
+        nnx_set_grad_ready(x, ready_tick, &clk);
+        memset(net.grads, 0, sizeof(float) * net.n_param_floats);
+        float loss;
+        if (rc == NC_OK && (rc = nnx_forward(x, input, 1, err)) == NC_OK) {
+            contrast_loss(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &loss, dz, err);
+            clk.t0 = nc_now();
+            rc = nnx_backward(x, dz, err);
+            r->backward_ms = 1e3 * (nc_now() - clk.t0);
+        }
+        nnx_set_grad_ready(x, NULL, NULL);
         r->conv_ms = 1e3 * conv_s;
         r->conv_gflops = conv_s > 0 ? r->conv_gflop / conv_s : 0.0;
         r->other_ms = r->ms_per_step - r->conv_ms;

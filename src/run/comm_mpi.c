@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The most elements one MPI call is given (MPI counts are int). The reductions and bcast send
    longer buffers in chunks of this many elements; allgather and reduce_scatter refuse a total
@@ -61,6 +62,44 @@ static int mpi_allreduce_f64(Comm *c, double *buf, size_t n, NcError *err) {
 
 static int mpi_allreduce_max_i64(Comm *c, long long *buf, size_t n, NcError *err) {
     return allreduce_chunks(c, buf, n, sizeof(long long), MPI_LONG_LONG, MPI_MAX, "allreduce_max_i64", err);
+}
+
+_Static_assert(sizeof(MPI_Request) <= sizeof(((CommReq *)0)->handle), "MPI_Request fits a CommReq");
+
+static int mpi_iallreduce_f32(Comm *c, float *buf, size_t n, CommReq *req, NcError *err) {
+    req->active = 0;
+    if (n > NCELAB_MPI_MAX_COUNT)
+        return nc_fail(err, NC_EUSAGE, "iallreduce_f32: %zu floats exceed the %zu one MPI call reduces", n,
+                       (size_t)NCELAB_MPI_MAX_COUNT);
+    MPI_Request r;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, mpi_of(c), &r);
+    if (rc != MPI_SUCCESS) return mpi_fail(err, "iallreduce_f32", "MPI_Iallreduce", rc);
+    memcpy(req->handle, &r, sizeof r);
+    req->active = 1;
+    return NC_OK;
+}
+
+static int mpi_test(Comm *c, CommReq *req, int *done, NcError *err) {
+    (void)c;
+    *done = 1;
+    if (!req->active) return NC_OK;
+    MPI_Request r;
+    memcpy(&r, req->handle, sizeof r);
+    int rc = MPI_Test(&r, done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_fail(err, "test", "MPI_Test", rc);
+    memcpy(req->handle, &r, sizeof r);
+    if (*done) req->active = 0;
+    return NC_OK;
+}
+
+static int mpi_wait(Comm *c, CommReq *req, NcError *err) {
+    (void)c;
+    if (!req->active) return NC_OK;
+    MPI_Request r;
+    memcpy(&r, req->handle, sizeof r);
+    req->active = 0;
+    int rc = MPI_Wait(&r, MPI_STATUS_IGNORE);
+    return rc == MPI_SUCCESS ? NC_OK : mpi_fail(err, "wait", "MPI_Wait", rc);
 }
 
 static int mpi_allgather(Comm *c, const void *send, void *recv, size_t bytes, NcError *err) {
@@ -132,6 +171,9 @@ static int mpi_wrap(MPI_Comm comm, int owned, Comm **out, NcError *err) {
     c->allreduce_f32 = mpi_allreduce_f32;
     c->allreduce_f64 = mpi_allreduce_f64;
     c->allreduce_max_i64 = mpi_allreduce_max_i64;
+    c->iallreduce_f32 = mpi_iallreduce_f32;
+    c->test = mpi_test;
+    c->wait = mpi_wait;
     c->allgather = mpi_allgather;
     c->reduce_scatter_f32 = mpi_reduce_scatter_f32;
     c->bcast = mpi_bcast;

@@ -16,6 +16,22 @@ static int bn_sync(void *ctx, double *buf, int n, NcError *err) {
     return c->allreduce_f64(c, buf, (size_t)n, err);
 }
 
+/* backward has finished the gradients from offset on: start every bucket that lies there, and let
+   the ones in flight progress */
+static void grads_ready(void *ctx, size_t offset) {
+    Trainer *t = ctx;
+    Comm *c = t->comm;
+    while (!t->bucket_rc && t->next_bucket < t->nbuckets && t->bucket_lo[t->next_bucket + 1] >= offset) {
+        int j = t->next_bucket++;
+        size_t lo = t->bucket_lo[j + 1];
+        t->bucket_rc = c->iallreduce_f32(c, t->net.grads + lo, t->bucket_lo[j] - lo, &t->reqs[j], &t->bucket_err);
+    }
+    for (int j = 0; j < t->next_bucket && !t->bucket_rc; j++) {
+        int done;
+        if (t->reqs[j].active) t->bucket_rc = c->test(c, &t->reqs[j], &done, &t->bucket_err);
+    }
+}
+
 static int make_loader(Trainer *t, int start_epoch, NcError *err) {
     const TrainConfig *c = &t->cfg;
     LoaderConfig lc;
@@ -97,7 +113,16 @@ int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, con
     net_init_random(&t->net, c->seed);
     if ((rc = optim_create(&t->opt, &t->net, &s->optim, err))) goto fail;
     if ((rc = nnx_create(&t->x, &t->net, 2 * t->b, NN_BACKEND_DNNL, err))) goto fail;
-    if (P > 1) nnx_set_sync(t->x, bn_sync, t->comm);
+    if (P > 1) {
+        nnx_set_sync(t->x, bn_sync, t->comm);
+        size_t n = t->net.n_param_floats;
+        t->nbuckets = (int)((n + TRAINER_BUCKET_FLOATS - 1) / TRAINER_BUCKET_FLOATS);
+        t->bucket_lo = nc_malloc(sizeof(size_t) * (t->nbuckets + 1));
+        for (int j = 0; j <= t->nbuckets; j++)
+            t->bucket_lo[j] = n > (size_t)j * TRAINER_BUCKET_FLOATS ? n - (size_t)j * TRAINER_BUCKET_FLOATS : 0;
+        t->reqs = nc_calloc((size_t)t->nbuckets, sizeof(CommReq));
+        nnx_set_grad_ready(t->x, grads_ready, t);
+    }
     t->D = nnx_embed_dim(t->x);
     if (c->queue > 0 && c->k > 2 * c->batch - 2) {  /* the sampler uses a queue only beyond the batch */
         if ((rc = queue_init(&t->queue, c->queue, t->D, err))) goto fail;
@@ -230,8 +255,20 @@ int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
         if ((rc = c->reduce_scatter_f32(c, t->zsend, t->dzl, 2 * (size_t)b * D, err))) return rc;
         dz = t->dzl;
     }
-    if ((rc = nnx_backward(t->x, dz, err))) return rc;
-    if (P > 1 && (rc = c->allreduce_f32(c, t->net.grads, t->net.n_param_floats, err))) return rc;
+    t->next_bucket = 0;
+    t->bucket_rc = NC_OK;
+    rc = nnx_backward(t->x, dz, err);  /* with ranks > 1 it starts the buckets' all-reduces */
+    for (int j = 0; j < t->next_bucket; j++) {  /* every bucket's sum, before the optimiser reads it */
+        int wrc = c->wait(c, &t->reqs[j], rc || t->bucket_rc ? NULL : err);
+        if (!rc && !t->bucket_rc && wrc) rc = wrc;
+    }
+    if (!rc && t->bucket_rc) {
+        *err = t->bucket_err;
+        rc = t->bucket_rc;
+    }
+    if (rc) return rc;
+    if (P > 1 && t->next_bucket != t->nbuckets)
+        return nc_fail(err, NC_ENUM, "trainer: backward finished %d of %d gradient buckets", t->next_bucket, t->nbuckets);
     float lr = lr_at(&t->lr, t->prog.step);
     optim_step(&t->opt, lr);
     if (t->has_queue) {  /* this step's positives, embedded by the network of step prog.step */
@@ -284,6 +321,8 @@ int trainer_save(const Trainer *t, const char *path, NcError *err) {
 }
 
 void trainer_free(Trainer *t) {
+    free(t->bucket_lo);
+    free(t->reqs);
     free(t->dz);
     free(t->z);
     free(t->zsend);
