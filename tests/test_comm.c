@@ -67,6 +67,37 @@ static void test_allreduce_f32(void) {
     free(b); free(x); free(y); free(x0);
 }
 
+/* three non-blocking all-reduces in flight at once (the trainer's gradient buckets), progressed by
+   test and finished by wait: each equals the blocking all-reduce of the same data */
+static void test_iallreduce(void) {
+    NcError err = {0};
+    int P = c->size, r = c->rank;
+    enum { N = 50 };  /* within the chunked build's 64 */
+    float a[3][N], want[3][N];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < N; i++) want[k][i] = a[k][i] = (float)((r + 1) * (i + 1) + k) + 0.5f * (float)r;
+    int rc = 0;
+    for (int k = 0; k < 3; k++) rc |= c->allreduce_f32(c, want[k], N, &err);
+    CommReq q[3];
+    for (int k = 0; k < 3; k++) rc |= c->iallreduce_f32(c, a[k], N, &q[k], &err);
+    int done = 0, polls = 0;
+    while (!done && polls < 1000000) {
+        int d0 = 0;
+        rc |= c->test(c, &q[0], &d0, &err);
+        done = d0;
+        polls++;
+    }
+    rc |= c->wait(c, &q[1], &err) | c->wait(c, &q[2], &err);
+    RCHECK(rc == NC_OK && done && !q[0].active && !q[1].active && !q[2].active && memcmp(a, want, sizeof a) == 0,
+           "iallreduce_f32: 3 in flight, then test and wait: the blocking all-reduce's bits (%d polls, %d ranks)", polls, P);
+#ifdef NCELAB_MPI_MAX_COUNT  /* the chunked build: one MPI call takes at most 64 elements */
+    float big[100] = {0};
+    CommReq qb;
+    RCHECK(c->iallreduce_f32(c, big, 100, &qb, &err) == NC_EUSAGE && !qb.active,
+           "iallreduce_f32: more than one call takes is refused: %s", err.msg);
+#endif
+}
+
 static void test_allreduce_f64(void) {
     NcError err = {0};
     int P = c->size, r = c->rank;
@@ -250,6 +281,7 @@ int main(int argc, char **argv) {
     }
     test_identity(launched);
     test_allreduce_f32();
+    test_iallreduce();
     test_allreduce_f64();
     test_allreduce_max();
     test_allgather();
