@@ -90,12 +90,12 @@ static void test_iallreduce(void) {
     rc |= c->wait(c, &q[1], &err) | c->wait(c, &q[2], &err);
     RCHECK(rc == NC_OK && done && !q[0].active && !q[1].active && !q[2].active && memcmp(a, want, sizeof a) == 0,
            "iallreduce_f32: 3 in flight, then test and wait: the blocking all-reduce's bits (%d polls, %d ranks)", polls, P);
-#ifdef NCELAB_MPI_MAX_COUNT  /* the chunked build: one MPI call takes at most 64 elements */
-    float big[100] = {0};
-    CommReq qb;
-    RCHECK(c->iallreduce_f32(c, big, 100, &qb, &err) == NC_EUSAGE && !qb.active,
-           "iallreduce_f32: more than one call takes is refused: %s", err.msg);
-#endif
+    if (NCELAB_MPI_MAX_COUNT < 100 && strcmp(c->kind, "mpi") == 0) {  /* the chunked build: one MPI call takes at most 64 */
+        float big[100] = {0};
+        CommReq qb;
+        RCHECK(c->iallreduce_f32(c, big, 100, &qb, &err) == NC_EUSAGE && !qb.active,
+               "iallreduce_f32: more than one call takes is refused: %s", err.msg);
+    }
 }
 
 static void test_allreduce_f64(void) {
