@@ -163,6 +163,7 @@ int main(void) {
     StFile f;
     NcError err;
     const char *cfg = NULL;
+    int st;
     if (st_load(q, &f, &err) == NC_OK) cfg = st_meta(&f, "config");
     CHECK(cfg && strstr(cfg, "\"ranks\":2"), "the checkpoint's configuration records \"ranks\":2");
     if (cfg) st_free(&f);
@@ -179,6 +180,21 @@ int main(void) {
     CHECK(rc == 2 && strstr(cli_err, "--batch"), "more ranks than anchors (--batch 2, 4 ranks): exit 2 (%d): %.*s", rc,
           (int)strcspn(cli_err, "\n"), cli_err);
 
+    /* mismatched options cannot happen: rank 1 is started with --k 7, rank 0's --k 6 holds */
+    const char *b0 = getenv("NCELAB_BIN");
+    char mm[3000];
+    snprintf(mm, sizeof mm, "%s -np 1 %s train " SET " --k 6 --epochs 1 --out %s/mm : -np 1 %s train " SET " --k 7 --epochs 1 "
+             "--out %s/mm >%s/stdout.txt 2>%s/stderr.txt </dev/null", mpiexec(), b0 ? b0 : "./ncelab", cli_dir,
+             b0 ? b0 : "./ncelab", cli_dir, cli_dir, cli_dir);
+    st = system(mm);
+    snprintf(p, sizeof p, "%s/mm/ckpt.safetensors", cli_dir);
+    snprintf(q, sizeof q, "%s/ckpt.safetensors", two);
+    cfg = NULL;
+    if (st_load(p, &f, &err) == NC_OK) cfg = st_meta(&f, "config");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && cfg && strstr(cfg, "\"k\":6,") && ckpt_diff(q, p) == 0,
+          "rank 1 given --k 7, rank 0 --k 6: both train rank 0's run (k 6, the bits of the 2-rank run above)");
+    if (cfg) st_free(&f);
+
     /* 3. a dataset missing on one rank: rank 1 starts in a directory without it */
     char d0[400], d1[400], line[2000];
     snprintf(d0, sizeof d0, "%s/wd0", cli_dir);
@@ -186,6 +202,7 @@ int main(void) {
     mkdir(d0, 0755);
     mkdir(d1, 0755);
     rc = cli_run("data convert synth:4:16:300 %s/d.pack", d0);
+    (void)rc;
     const char *bin = getenv("NCELAB_BIN");
     snprintf(line, sizeof line,
              "packed:d.pack --k 6 --batch 16 --threads 1 --epochs 1 --out %s/missing", cli_dir);
@@ -193,7 +210,7 @@ int main(void) {
     snprintf(args, sizeof args, "%s -np 1 -wdir %s %s train --data %s : -np 1 -wdir %s %s train --data %s >%s/stdout.txt 2>%s/stderr.txt",
              mpiexec(), d0, bin ? bin : "./ncelab", line, d1, bin ? bin : "./ncelab", line, cli_dir, cli_dir);
     double t0 = now();
-    int st = system(args);
+    st = system(args);
     double secs = now() - t0;
     rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
     snprintf(p, sizeof p, "%s/stderr.txt", cli_dir);

@@ -55,6 +55,31 @@ static long launch_size(void) {
     return n > 1 ? n : 1;
 }
 
+/* same_args: rank 0's command line on every rank (malloc'd: one block of strings, then the
+   pointers), so that the ranks parse the same options whatever their launcher gave them */
+static char **same_args(Comm *world, int *argc, char **argv) {
+    long long len = 0, n = *argc;
+    if (world->rank == 0)
+        for (int i = 0; i < *argc; i++) len += (long long)strlen(argv[i]) + 1;
+    NcError err = {0};
+    long long hdr[2] = {n, len};
+    if (world->bcast(world, hdr, sizeof hdr, 0, &err)) cli_die(&err);
+    char *text = nc_malloc((size_t)hdr[1] + 1), **out = nc_malloc(sizeof(char *) * ((size_t)hdr[0] + 1));
+    if (world->rank == 0)
+        for (int i = 0, off = 0; i < *argc; i++) {
+            memcpy(text + off, argv[i], strlen(argv[i]) + 1);
+            off += (int)strlen(argv[i]) + 1;
+        }
+    if (world->bcast(world, text, (size_t)hdr[1], 0, &err)) cli_die(&err);
+    for (long long i = 0, off = 0; i < hdr[0]; i++) {
+        out[i] = text + off;
+        off += (long long)strlen(text + off) + 1;
+    }
+    out[hdr[0]] = NULL;
+    *argc = (int)hdr[0];
+    return out;
+}
+
 /* run: the command, on MPI's world when an MPI launcher started us (never MPI_Init otherwise). A
    build without MPI runs one launched process as always, and refuses several: each would do the
    whole run alone, into the same files. */
@@ -65,7 +90,13 @@ static int run(int (*cmd)(int, char **), int argc, char **argv) {
         if (comm_mpi_world(&argc, &argv, &world, &err) && (comm_have_mpi() || launch_size() > 1)) cli_die(&err);
         cli_comm_set(world);
     }
-    int rc = cmd(argc, argv);
+    char **args = argv;
+    if (world && world->size > 1) args = same_args(world, &argc, argv);
+    int rc = cmd(argc, args);
+    if (args != argv) {
+        free(args[0]);
+        free(args);
+    }
     if (world) {
         /* a rank that fails without cli_die still ends the job: the others may wait for it */
         if (rc != 0) {
