@@ -143,6 +143,12 @@ int main(void) {
           "report.html: self-contained, the 5 plots inline");
     CHECK(html && strstr(html, "The theory's answer") && strstr(html, "The experiments' answer") && strstr(html, "oneDNN"),
           "report.html: both answers, and the versions");
+    /* the verdict: results.json's outcome, the same class on the page's box, the rule under it */
+    const cJSON *vo = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "verdict"), "outcome");
+    char want[64] = "";
+    if (cJSON_IsString(vo)) snprintf(want, sizeof want, "class=\"verdict %s\"", vo->valuestring);
+    CHECK(want[0] && html && strstr(html, want) && strstr(html, "Rule: more negatives hurt when"),
+          "report.html: the verdict box is coloured by results.json's outcome (%s) and states its rule", want);
     free(html);
 
     /* a second call skips every finished run and writes the same results */

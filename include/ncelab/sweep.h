@@ -73,6 +73,24 @@ cJSON *sweep_run_json(const SweepRun *r);
    self-contained DIR/report.html; all atomically. */
 int sweep_write(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th, NcError *err);
 
+/* The experiments' answer by a stated rule (sweep_verdict). For each accuracy of the head (mean
+   classifier, linear probe, kNN), the k with the best mean over the seeds against the largest k:
+   drop = best - last, se = sqrt(s_best^2 / n + s_last^2 / n) over n seeds (sample std). More
+   negatives HURT when some drop exceeds both 2 se and half a point (0.005); they DID NOT HURT
+   when no drop does; with one seed the spread is not measured and the answer is UNKNOWN. */
+typedef enum { SWEEP_NOT_HURT = 0, SWEEP_HURT = 1, SWEEP_UNKNOWN = 2 } SweepOutcome;
+typedef struct {
+    SweepOutcome outcome;
+    long best_k[3];          /* mean classifier, linear probe, kNN */
+    double best[3], last[3], drop[3], se[3];
+    int hurt[3];
+} SweepVerdict;
+#define SWEEP_VERDICT_RULE "more negatives hurt when an accuracy of the head at the largest k is below the best k's by more " \
+                           "than twice the standard error of the difference (sqrt(s_best^2/n + s_last^2/n), n seeds) and " \
+                           "by more than half a point; with one seed the spread is unknown and so is the answer"
+void sweep_verdict(const SweepConfig *c, const SweepRun *runs, SweepVerdict *v);
+const char *sweep_outcome_name(SweepOutcome o);  /* "not_hurt", "hurt", "unknown" */
+
 /* sweep_summary_table: mean +- std per k of the three accuracies of each layer, on f. */
 void sweep_summary_table(FILE *f, const SweepConfig *c, const SweepRun *runs);
 

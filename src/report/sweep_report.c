@@ -67,6 +67,33 @@ static void collisions(const SweepConfig *c, const SweepRun *runs, int i, double
     free(w);
 }
 
+const char *sweep_outcome_name(SweepOutcome o) {
+    return o == SWEEP_HURT ? "hurt" : o == SWEEP_NOT_HURT ? "not_hurt" : "unknown";
+}
+
+void sweep_verdict(const SweepConfig *c, const SweepRun *runs, SweepVerdict *v) {
+    memset(v, 0, sizeof *v);
+    double *mu = nc_malloc(sizeof(double) * c->nk * 2 * SM_N), *sd = nc_malloc(sizeof(double) * c->nk * 2 * SM_N);
+    summarise(c, runs, mu, sd);
+    int last = c->nk - 1, any = 0, n = c->seeds;
+    for (int m = SM_MEAN; m <= SM_KNN; m++) {
+        int b = 0;
+        for (int i = 1; i < c->nk; i++)
+            if (mu[(size_t)(i * 2 + 1) * SM_N + m] > mu[(size_t)(b * 2 + 1) * SM_N + m]) b = i;
+        size_t xb = (size_t)(b * 2 + 1) * SM_N + m, xl = (size_t)(last * 2 + 1) * SM_N + m;
+        v->best_k[m] = c->ks[b];
+        v->best[m] = mu[xb];
+        v->last[m] = mu[xl];
+        v->drop[m] = mu[xb] - mu[xl];
+        v->se[m] = n > 1 ? sqrt((sd[xb] * sd[xb] + sd[xl] * sd[xl]) / n) : NAN;
+        v->hurt[m] = n > 1 && v->drop[m] > 2 * v->se[m] && v->drop[m] > 0.005;
+        any |= v->hurt[m];
+    }
+    v->outcome = n < 2 ? SWEEP_UNKNOWN : any ? SWEEP_HURT : SWEEP_NOT_HURT;
+    free(mu);
+    free(sd);
+}
+
 void sweep_summary_table(FILE *f, const SweepConfig *c, const SweepRun *runs) {
     double *mu = nc_malloc(sizeof(double) * c->nk * 2 * SM_N), *sd = nc_malloc(sizeof(double) * c->nk * 2 * SM_N);
     summarise(c, runs, mu, sd);
@@ -131,6 +158,23 @@ static cJSON *results_json(const SweepConfig *c, const SweepRun *runs, const Swe
     cJSON_AddNumberToObject(cfg, "sweep_ranks", c->sweep_ranks > 0 ? c->sweep_ranks : 1);
     cJSON_AddItemToObject(doc, "config", cfg);
     cJSON_AddItemToObject(doc, "theory", theory_json(th, c->nk));
+    if (c->nk >= 2) {  /* the experiments' answer, by the stated rule */
+        SweepVerdict v;
+        sweep_verdict(c, runs, &v);
+        cJSON *vj = cJSON_AddObjectToObject(doc, "verdict");
+        cJSON_AddStringToObject(vj, "outcome", sweep_outcome_name(v.outcome));
+        cJSON_AddStringToObject(vj, "rule", SWEEP_VERDICT_RULE);
+        static const char *mn[3] = {"mean_acc", "linear_acc", "knn_acc"};
+        for (int m = 0; m < 3; m++) {
+            cJSON *e = cJSON_AddObjectToObject(vj, mn[m]);
+            cJSON_AddNumberToObject(e, "best_k", (double)v.best_k[m]);
+            cJSON_AddItemToObject(e, "best", json_number(v.best[m]));
+            cJSON_AddItemToObject(e, "last", json_number(v.last[m]));
+            cJSON_AddItemToObject(e, "drop", json_number(v.drop[m]));
+            cJSON_AddItemToObject(e, "se", json_number(v.se[m]));
+            cJSON_AddBoolToObject(e, "hurt", v.hurt[m]);
+        }
+    }
     cJSON *ra = cJSON_AddArrayToObject(doc, "runs");
     for (int i = 0; i < c->nk * c->seeds; i++) {
         cJSON *e = sweep_run_json(&runs[i]);
@@ -347,24 +391,24 @@ static void html_summary(Text *t, const SweepConfig *c, const double *mu, const 
     tx_printf(t, "</table>\n");
 }
 
-/* The experiments' answer in one sentence: the change of each head accuracy from the smallest k
-   to the largest, against the spread of the seeds (at least one point: with one seed the spread
-   is unknown, and runs of one configuration differ by about that much). */
-static void html_verdict(Text *t, const SweepConfig *c, const double *mu, const double *sd) {
+/* The experiments' answer in one sentence, by the rule of sweep_verdict, printed under it and
+   coloured by the outcome. */
+static void html_verdict(Text *t, const SweepConfig *c, const SweepRun *runs) {
     if (c->nk < 2) return;
-    int last = c->nk - 1, worse = 0;
-    tx_printf(t, "<p class=verdict>From k = %ld to k = %ld, the head's test accuracy changed by ", c->ks[0], c->ks[last]);
-    for (int m = SM_MEAN; m <= SM_KNN; m++) {
-        size_t a = (size_t)(0 * 2 + 1) * SM_N + m, b = (size_t)(last * 2 + 1) * SM_N + m;
-        double d = mu[b] - mu[a], tol = fmax(2 * fmax(sd[a], sd[b]), 0.01);
-        worse |= d < -tol;
-        tx_printf(t, "%+.4f (%s)%s", d, m == SM_MEAN ? "mean classifier" : m == SM_LINEAR ? "linear probe" : "kNN",
-                  m == SM_KNN ? ". " : ", ");
+    SweepVerdict v;
+    sweep_verdict(c, runs, &v);
+    static const char *mn[3] = {"mean classifier", "linear probe", "kNN"};
+    tx_printf(t, "<div class=\"verdict %s\"><p>", sweep_outcome_name(v.outcome));
+    tx_printf(t, "%s", v.outcome == SWEEP_HURT ? "<b>More negatives hurt here.</b> "
+                       : v.outcome == SWEEP_NOT_HURT ? "<b>More negatives did not hurt here.</b> "
+                       : "<b>One seed: the noise is not measured, so this sweep cannot tell.</b> ");
+    tx_printf(t, "The head's accuracy at the largest k = %ld against the best k:", c->ks[c->nk - 1]);
+    for (int m = 0; m < 3; m++) {
+        tx_printf(t, " %s %.4f (best %.4f at k = %ld; drop %+.4f", mn[m], v.last[m], v.best[m], v.best_k[m], v.drop[m]);
+        if (isfinite(v.se[m])) tx_printf(t, ", standard error %.4f%s", v.se[m], v.hurt[m] ? ", significant" : "");
+        tx_printf(t, ")%s", m < 2 ? ";" : ".");
     }
-    tx_printf(t, "%s%s</p>\n", worse ? "At least one accuracy fell by more than the noise (twice the seeds' std, at least "
-                                      "one point): more negatives hurt here." : "No accuracy fell by more than the noise "
-                                      "(twice the seeds' std, at least one point): more negatives did not hurt.",
-              c->seeds < 2 ? " With one seed the spread is not measured: run more seeds (--seeds) to tell." : "");
+    tx_printf(t, "</p><p class=rule>Rule: %s.</p></div>\n", SWEEP_VERDICT_RULE);
 }
 
 static void html_theory(Text *t, const SweepConfig *c, const SweepTheory *th) {
@@ -409,7 +453,9 @@ static void html_page(Text *t, const SweepConfig *c, const SweepRun *runs, const
                  "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
                  "text-align:right}th{background:#eef}figure{margin:1em 0}pre{background:#f6f6f6;padding:1em;"
                  "overflow:auto}figure svg{max-width:100%;height:auto}.two{display:grid;grid-template-columns:1fr 1fr;"
-                 "gap:1em}.verdict{font-size:1.1em;background:#efe;padding:.6em;border-left:4px solid #4a4}"
+                 "gap:1em}.verdict{font-size:1.1em;padding:.1em .8em;border-left:5px solid}.verdict .rule{font-size:.8em;color:#444}"
+                 ".not_hurt{background:#e8f5e9;border-color:#2e7d32}.hurt{background:#fdecea;border-color:#c62828}"
+                 ".unknown{background:#f0f0f0;border-color:#777}"
                  "</style></head><body>\n");
     tx_printf(t, "<h1>Do more negatives hurt? A k-sweep on ");
     tx_escape(t, c->base.data);
@@ -420,7 +466,7 @@ static void html_page(Text *t, const SweepConfig *c, const SweepRun *runs, const
     tx_printf(t, "}, %d seed%s; %.1f minutes of training in all.", c->seeds, c->seeds > 1 ? "s" : "", train_s / 60);
     if (c->base.imbalance[0]) tx_printf(t, " Training classes imbalanced as %s.", c->base.imbalance);
     tx_printf(t, "</p>\n<h2>The experiments' answer</h2>\n");
-    html_verdict(t, c, mu, sd);
+    html_verdict(t, c, runs);
     html_summary(t, c, mu, sd);
     tx_printf(t, "<div class=two>");
     tx_svg(t, svg[0]);
