@@ -276,6 +276,17 @@ int main(void) {
     CHECK(rc == 0 && rc2 == 0 && dw <= 1e-4, "resumed by 1 process after epoch 1 on 2 ranks: the weights of one process throughout "
           "(worst %.2g of their scale; exit %d, %d)", dw, rc, rc2);
 
+    /* and the other way: one process stopped in epoch 2, resumed on 2 ranks */
+    snprintf(sw, sizeof sw, "%s/switch12", cli_dir);
+    setenv("NCELAB_FAULT_NAN_STEP", "25", 1);
+    rc = cli_run("train " DATA " --epochs 2 --out %s", sw);
+    unsetenv("NCELAB_FAULT_NAN_STEP");
+    rc2 = rc == 3 ? mpi_run(2, "", "train " DATA " --epochs 2 --out %s --resume", sw) : -1;
+    snprintf(p, sizeof p, "%s/ckpt.safetensors", sw);
+    dw = ckpt_diff(q, p);
+    CHECK(rc == 3 && rc2 == 0 && dw <= 1e-4, "one process stopped in epoch 2, resumed on 2 ranks: the weights of one process "
+          "throughout (worst %.2g of their scale; exit %d, %d)", dw, rc, rc2);
+
     /* 5. a sweep on 2 ranks, one run each, equals the serial sweep */
     char sa[400], sb[400];
     snprintf(sa, sizeof sa, "%s/sweep1", cli_dir);
