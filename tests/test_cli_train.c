@@ -62,6 +62,13 @@ int main(void) {
     double l3 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(log, 2), "loss")->valuedouble;
     CHECK(l3 < l1, "the loss falls: %.4f -> %.4f", l1, l3);
     cJSON_Delete(log);
+    /* the configuration as the user would write it: lr 0.06 x 16 / 256 = 0.00375, not its float's 0.0037499999 */
+    StFile cf;
+    snprintf(p, sizeof p, "%s/ckpt.safetensors", a);
+    const char *cj = st_load(p, &cf, &err) == NC_OK ? st_meta(&cf, "config") : NULL;
+    CHECK(cj && strstr(cj, "\"lr\":0.00375,") && strstr(cj, "\"wd\":0.0005,") && strstr(cj, "\"temp\":0.5,"),
+          "the checkpoint's configuration keeps the values as given (lr 0.00375, wd 0.0005): %.120s", cj ? strstr(cj, "\"lr\"") : "");
+    if (cj) st_free(&cf);
 
     /* killed mid-run after its first checkpoint, then resumed */
     snprintf(p, sizeof p, "%s/ckpt.safetensors", b);

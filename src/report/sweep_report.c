@@ -105,7 +105,8 @@ void sweep_summary_table(FILE *f, const SweepConfig *c, const SweepRun *runs) {
         for (int l = 1; l >= 0; l--) {
             for (int m = SM_MEAN; m <= SM_KNN; m++) {
                 size_t t = (size_t)(i * 2 + l) * SM_N + m;
-                fprintf(f, " %6.4f+-%6.4f", mu[t], sd[t]);
+                if (c->seeds > 1) fprintf(f, " %6.4f+-%6.4f", mu[t], sd[t]);
+                else fprintf(f, " %6.4f  %6s", mu[t], "-");  /* one seed: no spread measured */
             }
             fprintf(f, "%s", l ? " |" : "\n");
         }
@@ -384,7 +385,8 @@ static void html_summary(Text *t, const SweepConfig *c, const double *mu, const 
         for (int l = 1; l >= 0; l--)
             for (int m = SM_MEAN; m <= SM_KNN; m++) {
                 size_t x = (size_t)(i * 2 + l) * SM_N + m;
-                tx_printf(t, "<td>%.4f &plusmn; %.4f</td>", mu[x], sd[x]);
+                if (c->seeds > 1) tx_printf(t, "<td>%.4f &plusmn; %.4f</td>", mu[x], sd[x]);
+                else tx_printf(t, "<td>%.4f &plusmn; &ndash;</td>", mu[x]);  /* one seed: no spread */
             }
         tx_printf(t, "</tr>\n");
     }

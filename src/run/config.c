@@ -57,11 +57,22 @@ int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err) {
 #define CFG_OPT(X) X(train_limit) X(knn_monitor) X(ranks)  /* optional when read: absent in older checkpoints */
 #define CFG_FLT(X) X(lr) X(temp) X(wd)
 
+/* a float as the user wrote it: the shortest decimal that reads back as the same float (0.3, not
+   0.300000011920929) */
+static double float_as_given(float v) {
+    char b[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(b, sizeof b, "%.*g", p, (double)v);
+        if (strtof(b, NULL) == v) break;
+    }
+    return strtod(b, NULL);
+}
+
 char *train_config_json(const TrainConfig *c) {
     cJSON *o = cJSON_CreateObject();
 #define S(f) cJSON_AddStringToObject(o, #f, c->f);
 #define I(f) cJSON_AddNumberToObject(o, #f, c->f);
-#define F(f) cJSON_AddNumberToObject(o, #f, (double)c->f);
+#define F(f) cJSON_AddNumberToObject(o, #f, float_as_given(c->f));
     CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(I)
 #undef S
 #undef I
