@@ -11,8 +11,11 @@ int cmd_train(int argc, char **argv) {
         args_usage(stdout, "train --data SPEC --k K --out DIR [options]",
                    "Trains an encoder with InfoNCE (or binary NCE) and exactly k negatives per anchor, drawn\n"
                    "from the batch (same-class negatives allowed, as in the theory) or from a queue. Logs loss,\n"
-                   "learning rate, images/s and the collision rate per epoch (DIR/log.csv, DIR/log.json) and\n"
-                   "writes DIR/ckpt.safetensors after every epoch.", o, no);
+                   "learning rate, images/s and the negatives' statistics per epoch (DIR/log.csv, DIR/log.json)\n"
+                   "and writes DIR/ckpt.safetensors after every epoch. collision_rate: the share of negatives\n"
+                   "of the anchor's class (theory: sum of rho_c^2); any_collision: the share of anchors with at\n"
+                   "least one (theory: tau_k = 1 - sum rho_c (1 - rho_c)^k); coverage: the mean number of distinct\n"
+                   "classes among an anchor's k negatives.", o, no);
         return 0;
     }
     const char *need[3] = {"data", "k", "out"};

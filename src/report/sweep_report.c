@@ -432,7 +432,7 @@ static void html_theory(Text *t, const SweepConfig *c, const SweepTheory *th) {
 
 static void html_runs(Text *t, const SweepConfig *c, const SweepRun *runs) {
     tx_printf(t, "<table><tr><th>k</th><th>seed</th><th>epochs</th><th>final loss</th><th>train s</th><th>images/s</th>"
-                 "<th>eval s</th><th>collision</th><th>head mean</th><th>head linear</th><th>head kNN</th>"
+                 "<th>eval s</th><th title=\"share of anchors with at least one negative of their own class (theory: tau_k)\">any_collision</th><th>head mean</th><th>head linear</th><th>head kNN</th>"
                  "<th>features mean</th><th>features linear</th><th>features kNN</th></tr>\n");
     for (int i = 0; i < c->nk * c->seeds; i++) {
         const SweepRun *r = &runs[i];
