@@ -157,7 +157,7 @@ fail:
 static int bcast_state(Trainer *t, NcError *err) {
     Comm *c = t->comm;
     Net *n = &t->net;
-    long long st[2] = {t->opt.step, t->has_queue ? ((long long)t->queue.count << 32 | (unsigned)t->queue.head) : 0};
+    long long st[3] = {t->opt.step, t->queue.count, t->queue.head};
     int rc = c->bcast(c, n->params, sizeof(float) * n->n_param_floats, 0, err);
     if (!rc) rc = c->bcast(c, n->stats, sizeof(float) * n->n_stat_floats, 0, err);
     if (!rc) rc = c->bcast(c, t->opt.state, sizeof(float) * 2 * n->n_param_floats, 0, err);
@@ -167,8 +167,8 @@ static int bcast_state(Trainer *t, NcError *err) {
         rc = c->bcast(c, t->queue.emb, sizeof(float) * (size_t)t->queue.Q * t->queue.D, 0, err);
         if (!rc) rc = c->bcast(c, t->queue.labels, sizeof(int32_t) * (size_t)t->queue.Q, 0, err);
         if (!rc) rc = c->bcast(c, t->queue.stamp, sizeof(int64_t) * (size_t)t->queue.Q, 0, err);
-        t->queue.count = (int)(st[1] >> 32);
-        t->queue.head = (int)(st[1] & 0xffffffff);
+        t->queue.count = (int)st[1];
+        t->queue.head = (int)st[2];
     }
     t->opt.step = (long)st[0];
     return rc;
