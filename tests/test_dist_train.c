@@ -89,6 +89,27 @@ static void gathered_loss_checks(void) {
     }
 }
 
+/* the loss's gradient is summed row by row in one fixed order: 1, 2 and 3 threads give the same bits */
+static void threads_checks(void) {
+    enum { B = 24, D = 16, K = 30, Q = 40 };
+    static float z[2 * B * D], q[Q * D], dz[3][2 * B * D];
+    int32_t neg[B * K], scratch[2 * B];
+    unit_rows(z, 2 * B, D, 17);
+    unit_rows(q, Q, D, 18);
+    contrast_random_negatives(neg, B, K, 5, 0, scratch);
+    for (int i = 0; i < B; i++) neg[i * K + K - 1] = 2 * B + (i * 7) % Q;
+    float loss[3];
+    for (int t = 0; t < 3; t++) {
+        NcError err = {0};
+        omp_set_num_threads(t + 1);
+        contrast_loss(NC_LOSS_INFONCE, z, B, D, neg, K, q, Q, 0.5f, &loss[t], dz[t], &err);
+    }
+    omp_set_num_threads(1);
+    (void)loss;
+    CHECK(memcmp(dz[0], dz[1], sizeof dz[0]) == 0 && memcmp(dz[0], dz[2], sizeof dz[0]) == 0,
+          "the loss's gradient on 1, 2 and 3 threads: the same bits (B %d, k %d, a queue of %d)", B, K, Q);
+}
+
 /* ---- distributed training under mpirun ---- */
 
 typedef struct {
@@ -226,6 +247,7 @@ int main(void) {
     omp_set_num_threads(1);
     if (!comm_launched_by_mpi()) {
         gathered_loss_checks();
+        threads_checks();
         return check_done();
     }
     Comm *world;

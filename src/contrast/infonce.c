@@ -3,6 +3,7 @@
 #include "ncelab/rng.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,21 +74,33 @@ int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t 
     }
     *loss = total / B;
     if (dz) {
-        /* s = z_i . z_r / T: d/dz_i += c z_r / (T B), d/dz_r += c z_i / (T B) */
+        /* s = z_i . z_r / T: d/dz_i += c z_r / (T B), d/dz_r += c z_i / (T B). Each thread owns a
+           block of rows and walks every (anchor, column) pair in the order one thread would,
+           adding only into its own rows: every row sums in the same order whatever the number
+           of threads, so the result is that of the plain loop, bit for bit. */
         memset(dz, 0, sizeof(float) * 2 * (size_t)B * D);
         float scale = 1.0f / (T * (float)B);
-        for (int i = a0; i < a1; i++) {
-            const double *c = coef + (size_t)(i - a0) * (k + 1);
-            const float *zi = z + (size_t)i * D;
-            float *di = dz + (size_t)i * D;
-            for (int j = 0; j <= k; j++) {
-                int r = j == 0 ? B + i : neg[(size_t)i * k + j - 1];
-                float cj = (float)c[j] * scale;
-                const float *zr = row_of(z, queue, B, D, r);
-                for (int t = 0; t < D; t++) di[t] += cj * zr[t];
-                if (r < 2 * B) {
-                    float *dr = dz + (size_t)r * D;
-                    for (int t = 0; t < D; t++) dr[t] += cj * zi[t];
+        #pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), th = omp_get_thread_num();
+            int lo = (int)(2L * B * th / nt), hi = (int)(2L * B * (th + 1) / nt);
+            for (int i = a0; i < a1; i++) {
+                const double *c = coef + (size_t)(i - a0) * (k + 1);
+                const float *zi = z + (size_t)i * D;
+                float *di = i >= lo && i < hi ? dz + (size_t)i * D : NULL;
+                for (int j = 0; j <= k; j++) {
+                    int r = j == 0 ? B + i : neg[(size_t)i * k + j - 1];
+                    int mine = r >= lo && r < hi;  /* queue rows (r >= 2B) take no gradient */
+                    if (!di && !mine) continue;
+                    float cj = (float)c[j] * scale;
+                    if (di) {
+                        const float *zr = row_of(z, queue, B, D, r);
+                        for (int t = 0; t < D; t++) di[t] += cj * zr[t];
+                    }
+                    if (mine) {
+                        float *dr = dz + (size_t)r * D;
+                        for (int t = 0; t < D; t++) dr[t] += cj * zi[t];
+                    }
                 }
             }
         }
