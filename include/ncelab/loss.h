@@ -25,6 +25,14 @@ int contrast_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg,
 int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
                        int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err);
 
+/* contrast_loss_part_ref: the same with plain loops (a dot product per score), the reference the
+   GEMM path is tested against; contrast_loss_part takes the GEMM path (all scores of the anchors
+   against the batch and the queue in one sgemm, the gradients in two more) from
+   CONTRAST_GEMM_MIN_K negatives on. */
+enum { CONTRAST_GEMM_MIN_K = 64 };
+int contrast_loss_part_ref(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
+                           int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err);
+
 /* contrast_random_negatives: for each anchor i, k rows drawn uniformly without replacement
    from the 2B - 2 rows other than i and B + i (k <= 2B - 2), keyed by (seed, step, anchor).
    scratch holds 2B ints. */

@@ -2,6 +2,7 @@
 #include "ncelab/loss.h"
 #include "ncelab/rng.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -28,51 +29,41 @@ int contrast_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg,
     return rc;
 }
 
-int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
-                       int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err) {
-    if (k < 1) return nc_fail(err, NC_EUSAGE, "--k: need at least one negative, got %d", k);
-    if (!(T > 0)) return nc_fail(err, NC_EUSAGE, "--temp: the temperature must be positive, got %g", T);
-    if (a0 < 0 || a1 > B || a0 > a1)
-        return nc_fail(err, NC_EUSAGE, "contrast_loss_part: anchors [%d, %d) outside [0, %d)", a0, a1, B);
-    int lim = 2 * B + (queue ? Q : 0);
-    for (int i = a0; i < a1; i++)
-        for (int j = 0; j < k; j++) {
-            int r = neg[(size_t)i * k + j];
-            if (r < 0 || r >= lim)
-                return nc_fail(err, NC_EUSAGE, "negatives: anchor %d, negative %d: index %d out of range [0, %d)", i, j, r, lim);
-            if (r == i || r == B + i)
-                return nc_fail(err, NC_EUSAGE, "negatives: anchor %d, negative %d: index %d is the anchor or its positive", i, j, r);
-        }
-    /* coef (a1 - a0, k+1): d loss_i / d s for the positive (column 0) and each negative */
-    double *coef = nc_malloc(sizeof(double) * ((size_t)(a1 - a0) * (k + 1) + 1));
+/* One anchor's loss and its coefficients: c[1..k] hold the negatives' scores s_j (already / T) on
+   entry; on return c[0] = d loss_i / d s_pos and c[j] = d loss_i / d s_j. */
+static double anchor_coef(NcLoss type, double sp, double *c, int k, double lk) {
+    if (type == NC_LOSS_INFONCE) {
+        double mx = sp;
+        for (int j = 0; j < k; j++)
+            if (c[j + 1] > mx) mx = c[j + 1];
+        double sum = exp(sp - mx);
+        for (int j = 0; j < k; j++) sum += exp(c[j + 1] - mx);
+        c[0] = exp(sp - mx) / sum - 1.0;
+        for (int j = 0; j < k; j++) c[j + 1] = exp(c[j + 1] - mx) / sum;
+        return mx + log(sum) - sp;
+    }
+    double l = softplus(lk - sp);
+    c[0] = -sigmoid(lk - sp);
+    for (int j = 0; j < k; j++) {
+        double sj = c[j + 1];
+        l += softplus(sj - lk);
+        c[j + 1] = sigmoid(sj - lk);
+    }
+    return l;
+}
+
+/* The plain loops: a dot product per score, and the gradient's rows split over the threads. */
+static double part_plain(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
+                         float T, int a0, int a1, double *coef, float *dz) {
     double total = 0.0, lk = log((double)k);
     #pragma omp parallel for reduction(+:total) schedule(static)
     for (int i = a0; i < a1; i++) {
         const float *zi = z + (size_t)i * D;
         double *c = coef + (size_t)(i - a0) * (k + 1);
         double sp = dotf(zi, z + (size_t)(B + i) * D, D) / T;
-        if (type == NC_LOSS_INFONCE) {
-            double mx = sp;
-            for (int j = 0; j < k; j++) {
-                c[j + 1] = dotf(zi, row_of(z, queue, B, D, neg[(size_t)i * k + j]), D) / T;
-                if (c[j + 1] > mx) mx = c[j + 1];
-            }
-            double sum = exp(sp - mx);
-            for (int j = 0; j < k; j++) sum += exp(c[j + 1] - mx);
-            total += mx + log(sum) - sp;
-            c[0] = exp(sp - mx) / sum - 1.0;
-            for (int j = 0; j < k; j++) c[j + 1] = exp(c[j + 1] - mx) / sum;
-        } else {
-            total += softplus(lk - sp);
-            c[0] = -sigmoid(lk - sp);
-            for (int j = 0; j < k; j++) {
-                double s = dotf(zi, row_of(z, queue, B, D, neg[(size_t)i * k + j]), D) / T;
-                total += softplus(s - lk);
-                c[j + 1] = sigmoid(s - lk);
-            }
-        }
+        for (int j = 0; j < k; j++) c[j + 1] = dotf(zi, row_of(z, queue, B, D, neg[(size_t)i * k + j]), D) / T;
+        total += anchor_coef(type, sp, c, k, lk);
     }
-    *loss = total / B;
     if (dz) {
         /* s = z_i . z_r / T: d/dz_i += c z_r / (T B), d/dz_r += c z_i / (T B). Each thread owns a
            block of rows and walks every (anchor, column) pair in the order one thread would,
@@ -105,8 +96,82 @@ int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t 
             }
         }
     }
+    return total;
+}
+
+/* The same with GEMMs, for many negatives: every score of the anchors against every row of the
+   batch and of the queue at once, S = Za [z; queue]^T, then the coefficients scattered into a
+   matrix C of the same shape, and the gradients dZa = C [z; queue] and d[z] += C_z^T Za. */
+static double part_gemm(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
+                        int Q, float T, int a0, int a1, double *coef, float *dz) {
+    int na = a1 - a0, R = 2 * B + (queue ? Q : 0);
+    const float *za = z + (size_t)a0 * D;
+    float *S = nc_malloc(sizeof(float) * (size_t)na * R + 1);  /* (na, R), later C */
+    if (na > 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, 2 * B, D, 1.0f, za, D, z, D, 0.0f, S, R);
+        if (queue) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, Q, D, 1.0f, za, D, queue, D, 0.0f, S + 2 * B, R);
+    }
+    double total = 0.0, lk = log((double)k);
+    float scale = 1.0f / (T * (float)B);
+    #pragma omp parallel for reduction(+:total) schedule(static)
+    for (int i = a0; i < a1; i++) {
+        double *c = coef + (size_t)(i - a0) * (k + 1);
+        float *si = S + (size_t)(i - a0) * R;
+        const int32_t *ni = neg + (size_t)i * k;
+        double sp = si[B + i] / T;
+        for (int j = 0; j < k; j++) c[j + 1] = si[ni[j]] / T;
+        total += anchor_coef(type, sp, c, k, lk);
+        if (dz) {  /* this anchor's row of C: its coefficients at their columns, zero elsewhere */
+            memset(si, 0, sizeof(float) * R);
+            si[B + i] = (float)c[0] * scale;
+            for (int j = 0; j < k; j++) si[ni[j]] = (float)c[j + 1] * scale;
+        }
+    }
+    if (dz && na > 0) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 2 * B, D, na, 1.0f, S, R, za, D, 0.0f, dz, D);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, D, 2 * B, 1.0f, S, R, z, D, 1.0f, dz + (size_t)a0 * D, D);
+        if (queue)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, D, Q, 1.0f, S + 2 * B, R, queue, D, 1.0f,
+                        dz + (size_t)a0 * D, D);
+    } else if (dz) {
+        memset(dz, 0, sizeof(float) * 2 * (size_t)B * D);
+    }
+    free(S);
+    return total;
+}
+
+static int loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue, int Q,
+                     float T, int a0, int a1, double *loss, float *dz, int gemm, NcError *err) {
+    if (k < 1) return nc_fail(err, NC_EUSAGE, "--k: need at least one negative, got %d", k);
+    if (!(T > 0)) return nc_fail(err, NC_EUSAGE, "--temp: the temperature must be positive, got %g", T);
+    if (a0 < 0 || a1 > B || a0 > a1)
+        return nc_fail(err, NC_EUSAGE, "contrast_loss_part: anchors [%d, %d) outside [0, %d)", a0, a1, B);
+    int lim = 2 * B + (queue ? Q : 0);
+    for (int i = a0; i < a1; i++)
+        for (int j = 0; j < k; j++) {
+            int r = neg[(size_t)i * k + j];
+            if (r < 0 || r >= lim)
+                return nc_fail(err, NC_EUSAGE, "negatives: anchor %d, negative %d: index %d out of range [0, %d)", i, j, r, lim);
+            if (r == i || r == B + i)
+                return nc_fail(err, NC_EUSAGE, "negatives: anchor %d, negative %d: index %d is the anchor or its positive", i, j, r);
+        }
+    /* coef (a1 - a0, k+1): d loss_i / d s for the positive (column 0) and each negative */
+    double *coef = nc_malloc(sizeof(double) * ((size_t)(a1 - a0) * (k + 1) + 1));
+    double total = gemm ? part_gemm(type, z, B, D, neg, k, queue, Q, T, a0, a1, coef, dz)
+                        : part_plain(type, z, B, D, neg, k, queue, T, a0, a1, coef, dz);
+    *loss = total / B;
     free(coef);
     return NC_OK;
+}
+
+int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
+                       int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err) {
+    return loss_part(type, z, B, D, neg, k, queue, Q, T, a0, a1, loss, dz, k >= CONTRAST_GEMM_MIN_K, err);
+}
+
+int contrast_loss_part_ref(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
+                           int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err) {
+    return loss_part(type, z, B, D, neg, k, queue, Q, T, a0, a1, loss, dz, 0, err);
 }
 
 void contrast_random_negatives(int32_t *neg, int B, int k, uint64_t seed, uint32_t step, int32_t *scratch) {
