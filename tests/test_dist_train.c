@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "loss_util.h"
 #include "ncelab/loss.h"
 #include "ncelab/rng.h"
 #include "ncelab/trainer.h"
@@ -17,19 +18,6 @@
 enum { STEPS = 20 };
 
 /* ---- the gathered loss, in one process ---- */
-
-static void unit_rows(float *z, int n, int D, uint64_t seed) {
-    Rng r;
-    rng_init(&r, seed, 1, 2, 3);
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < D; j++) {
-            z[(size_t)i * D + j] = (float)(rng_uniform(&r) * 2 - 1);
-            s += z[(size_t)i * D + j] * z[(size_t)i * D + j];
-        }
-        for (int j = 0; j < D; j++) z[(size_t)i * D + j] /= (float)sqrt(s);
-    }
-}
 
 /* the loss summed over the parts of P ranks, in double (as the ranks' all-reduce) */
 static double parts_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *q, int Q,

@@ -2,24 +2,12 @@
 // plain loops (contrast_loss_part_ref, itself checked against finite differences and PyTorch):
 // InfoNCE and NCE, negatives from the batch and from a queue, whole batches and ranks' parts.
 #include "check.h"
+#include "loss_util.h"
 #include "ncelab/loss.h"
 #include "ncelab/rng.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void unit_rows(float *z, int n, int D, uint64_t seed) {
-    Rng r;
-    rng_init(&r, seed, 4, 5, 6);
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int j = 0; j < D; j++) {
-            z[(size_t)i * D + j] = (float)rng_normal(&r);
-            s += (double)z[(size_t)i * D + j] * z[(size_t)i * D + j];
-        }
-        for (int j = 0; j < D; j++) z[(size_t)i * D + j] /= (float)sqrt(s);
-    }
-}
 
 int main(void) {
     enum { B = 48, D = 32, Q = 300 };
