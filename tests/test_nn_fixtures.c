@@ -1,5 +1,6 @@
 // test_nn_fixtures.c -- the engine against PyTorch: fixtures written by tests/ref/make_fixtures.py
-// (features, embeddings, losses, every gradient, running statistics, 5-step optimiser runs),
+// (features, embeddings, losses, every gradient, running statistics, 5-step optimiser runs, a
+// queued run beyond the batch),
 // compared tensor by tensor on both backends, printing the worst element of each.
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include "check.h"
@@ -7,6 +8,7 @@
 #include "ncelab/net.h"
 #include "ncelab/optim.h"
 #include "ncelab/safetensors.h"
+#include "ncelab/sampler.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +164,95 @@ static void check_model(const char *file, const char *model, int c, int h, int w
     st_free(&fx);
 }
 
+/* make_fixtures.py's queue_negatives: anchor i's 2B - 2 batch rows as fixture_negatives orders
+   them, then queue slots (3i + step + j) mod Q as 2B + slot */
+static void queue_negatives(int32_t *neg, int B, int k, int Q, int step) {
+    int nb = 2 * B - 2;
+    for (int i = 0; i < B; i++) {
+        int c = 0;
+        for (int r = i + 1; r < i + 2 * B; r++)
+            if (r % (2 * B) != i && r % (2 * B) != B + i) neg[i * k + c++] = r % (2 * B);
+        for (int j = 0; j < k - nb; j++) neg[i * k + nb + j] = 2 * B + (3 * i + step + j) % Q;
+    }
+}
+
+/* A queued run (k > 2B - 2) as the trainer does it: the queue filled with the initial network's
+   eval-mode embeddings, the loss against batch rows and queue rows (no gradient into the queue),
+   SGD, the positives pushed into the ring (queue_push); against convnet_queue.safetensors. */
+static void check_queue(NnBackend be) {
+    if (load("convnet_queue.safetensors")) return;
+    printf("-- convnet_queue.safetensors, %s backend\n", be == NN_BACKEND_DNNL ? "oneDNN" : "reference");
+    enum { B = 4, K = 12, Q = 12, STEPS = 4 };
+    NcError err;
+    Net net;
+    NetExec *x, *xq;
+    net_create(&net, "convnet", 1, 28, 28, &err);
+    net_init_fixture(&net);
+    if (nnx_create(&x, &net, 2 * B, be, &err) || nnx_create(&xq, &net, Q, be, &err)) {
+        CHECK(0, "%s", err.msg);
+        st_free(&fx);
+        return;
+    }
+    int D = nnx_embed_dim(x);
+    size_t n;
+    const float *input = T("input", &n), *qin = T("queue_input", &n);
+    EmbQueue q;
+    int32_t labels[Q] = {0}, neg[B * K];
+    queue_init(&q, Q, D, &err);
+    nnx_forward(xq, qin, 0, &err);
+    cmp("queue_init (eval-mode embeddings)", nnx_embeddings(xq), "queue_init", 1e-4);
+    queue_push(&q, nnx_embeddings(xq), labels, Q);
+    CHECK(q.head == 0 && q.count == Q, "the filled ring is full with its head at slot 0 (head %d, count %d)", q.head, q.count);
+    queue_negatives(neg, B, K, Q, 0);
+    CHECK(memcmp(neg, T("negatives", &n), sizeof neg) == 0, "step 0's negatives equal the fixture's");
+    OptConfig oc;
+    Optim opt;
+    optim_parse("sgd", 5e-4f, &oc, &err);
+    optim_create(&opt, &net, &oc, &err);
+    float *dz = malloc(sizeof(float) * 2 * B * D), traj[STEPS], nce;
+    for (int s = 0; s < STEPS; s++) {
+        queue_negatives(neg, B, K, Q, s);
+        memset(net.grads, 0, sizeof(float) * net.n_param_floats);
+        nnx_forward(x, input, 1, &err);
+        const float *z = nnx_embeddings(x);
+        if (contrast_loss(NC_LOSS_INFONCE, z, B, D, neg, K, q.emb, Q, 0.5f, &traj[s], dz, &err)) CHECK(0, "%s", err.msg);
+        if (s == 0) {
+            contrast_loss(NC_LOSS_NCE, z, B, D, neg, K, q.emb, Q, 0.5f, &nce, NULL, &err);
+            cmp("embeddings", z, "embeddings", 1e-4);
+            cmp("InfoNCE loss with queue rows", &traj[0], "loss", 1e-5);
+            cmp("binary NCE loss with queue rows", &nce, "nce_loss", 1e-5);
+            cmp("d loss / d embeddings (batch rows only)", dz, "d_embeddings", 1e-4);
+        }
+        nnx_backward(x, dz, &err);
+        if (s == 0) {
+            double gw = 0;
+            for (int p = 0; p < net.n_params; p++) {
+                char nm[96];
+                snprintf(nm, sizeof nm, "grad.%s", net.views[p].name);
+                gw = fmax(gw, cmp(nm, net.grads + net.views[p].offset, nm, 1e-3));
+            }
+            printf("      every parameter gradient: worst %.2e\n", gw);
+        }
+        optim_step(&opt, 0.1f);
+        q.now = s;
+        queue_push(&q, z + (size_t)B * D, labels, B);
+    }
+    cmp("4-step losses, sgd, queued", traj, "losses.sgd", 1e-4);
+    cmp("the queue after 4 pushes", q.emb, "queue_after", 1e-4);
+    cmp("conv1.weight after 4 SGD steps", net.params + net_param(&net, "conv1.weight")->offset,
+        "weights_after.sgd.conv1.weight", 1e-4);
+    free(dz);
+    optim_free(&opt);
+    queue_free(&q);
+    nnx_free(xq);
+    nnx_free(x);
+    net_free(&net);
+    st_free(&fx);
+}
+
 int main(void) {
+    check_queue(NN_BACKEND_REF);
+    check_queue(NN_BACKEND_DNNL);
     for (int be = 0; be < 2; be++) {
         check_model("convnet_c3.safetensors", "convnet", 3, 32, 32, 4, 3, be, 1, 1, 5, 1e-3);
         check_model("convnet_c1.safetensors", "convnet", 1, 28, 28, 4, 3, be, 0, 0, 0, 1e-3);

@@ -6,7 +6,7 @@ initialises them with the spec's deterministic fixture initialisation, runs forw
 and binary NCE losses with the spec's fixture negatives, backward, and a few optimiser steps, and
 writes everything as float32 safetensors files (written by hand: no safetensors package).
 
-    /usr/bin/python3 tests/ref/make_fixtures.py            # write the three fixtures, print losses
+    /usr/bin/python3 tests/ref/make_fixtures.py            # write the four fixtures, print losses
     /usr/bin/python3 tests/ref/make_fixtures.py --check    # re-read them with the reader below
 
 Runs on one thread, in float32, deterministically (same bytes on every run on one machine).
@@ -398,14 +398,78 @@ def make_resnet18(B, k, T, sgd_steps=3, nsample=1024, full_max=4096):
     return out, meta("resnet18", B, k, T, tuple(x.shape), extra)
 
 
-FILES = ("convnet_c3.safetensors", "convnet_c1.safetensors", "resnet18.safetensors")
+def queue_negatives(B, k, Q, step):
+    """A queued step's negatives (k > 2B - 2): for anchor i the 2B - 2 batch rows of
+    fixture_negatives, then k - (2B - 2) queue slots (3i + step + j) mod Q, j = 0, 1, ...,
+    written as 2B + slot (the engine's convention)."""
+    nb = 2 * B - 2
+    assert nb < k <= nb + Q
+    neg = np.zeros((B, k), dtype=np.int32)
+    batch = fixture_negatives(B, nb)
+    for i in range(B):
+        neg[i, :nb] = batch[i]
+        neg[i, nb:] = [2 * B + (3 * i + step + j) % Q for j in range(k - nb)]
+    return neg
+
+
+def make_queue(C, H, B, k, Q, T, steps):
+    """A queued run as ncelab's trainer does it: the queue filled with the initial network's
+    eval-mode embeddings of Q other images (no gradient), then per step the loss of the anchors
+    against batch rows and queue rows (queue rows are constants: no gradient flows into them),
+    backward, SGD, and the step's positives (its training-mode embeddings, detached) pushed into
+    the FIFO ring at its head."""
+    model = build("convnet", C)
+    imgs = fixture_input(2 * B + Q, C, H, H)
+    x, xq = imgs[:2 * B].contiguous(), imgs[2 * B:].contiguous()
+    model.eval()
+    with torch.no_grad():
+        _, q = model(xq)
+    out = [("input", f32(x)), ("queue_input", f32(xq)), ("queue_init", f32(q))]
+    queue, head = q.clone(), 0
+    model.train()
+    params = list(model.parameters())
+    step = opt_sgd(params, False)
+    losses = []
+    for s in range(steps):
+        neg_np = queue_negatives(B, k, Q, s)
+        neg = torch.from_numpy(neg_np).long()
+        for p in params:
+            p.grad = None
+        _, z = model(x)
+        z.retain_grad()
+        zz = torch.cat([z, queue], 0)          # queue rows: constants, no gradient
+        loss = infonce(zz, neg, T)
+        if s == 0:
+            with torch.no_grad():
+                lnce = nce(zz, neg, T)
+        loss.backward()
+        if s == 0:
+            out += [("negatives", neg_np), ("embeddings", f32(z)), ("loss", one(loss.item())),
+                    ("nce_loss", one(lnce.item())), ("d_embeddings", f32(z.grad))]
+            out += [("grad." + n, f32(p.grad)) for n, p in model.named_parameters()]
+        losses.append(loss.item())
+        step()
+        with torch.no_grad():                  # FIFO push of the positives (B <= Q - head here)
+            queue[head:head + B] = z[B:2 * B].detach()
+        head = (head + B) % Q
+    out += [("losses.sgd", np.array(losses, dtype=np.float32)), ("queue_after", f32(queue)),
+            ("weights_after.sgd.conv1.weight", f32(model.conv1.weight))]
+    print("convnet queued (Q %d, k %d > 2B - 2 = %d): InfoNCE %.7f  NCE %.7f" % (Q, k, 2 * B - 2, losses[0], lnce.item()))
+    print("  losses.sgd %s" % " ".join("%.7f" % v for v in losses))
+    extra = {"Q": Q, "steps": steps, "negatives": "queue_negatives(B, k, Q, step); the stored ones are step 0's",
+             "optimisers": "sgd lr 0.1 mu 0.9 wd 5e-4 decoupled, %d steps, same batch, queue pushed after each" % steps}
+    return out, meta("convnet", B, k, T, tuple(x.shape), extra)
+
+
+FILES = ("convnet_c3.safetensors", "convnet_c1.safetensors", "resnet18.safetensors", "convnet_queue.safetensors")
 
 
 def write_all():
     os.makedirs(OUT, exist_ok=True)
     jobs = [("convnet_c3.safetensors", lambda: make_convnet(3, 32, 4, 3, 0.5, True)),
             ("convnet_c1.safetensors", lambda: make_convnet(1, 28, 4, 3, 0.5, False)),
-            ("resnet18.safetensors", lambda: make_resnet18(2, 2, 0.5))]
+            ("resnet18.safetensors", lambda: make_resnet18(2, 2, 0.5)),
+            ("convnet_queue.safetensors", lambda: make_queue(1, 28, 4, 12, 12, 0.5, 4))]
     for fname, job in jobs:
         tensors, m = job()
         path = os.path.join(OUT, fname)
@@ -424,8 +488,14 @@ def check_all():
         model = build(m["model"], int(m["input_shape"].split(",")[1]))
         x = fixture_input(*[int(s) for s in m["input_shape"].split(",")])
         same_input = np.array_equal(t["input"], f32(x))
-        same_neg = np.array_equal(t["negatives"], fixture_negatives(B, k))
-        z = torch.from_numpy(t["embeddings"].copy())
+        if "Q" in m:
+            same_neg = np.array_equal(t["negatives"], queue_negatives(B, k, int(m["Q"]), 0))
+            x = fixture_input(x.shape[0] + int(m["Q"]), *x.shape[1:])[:x.shape[0]]
+            same_input = np.array_equal(t["input"], f32(x))
+            z = torch.from_numpy(np.concatenate([t["embeddings"], t["queue_init"]]))
+        else:
+            same_neg = np.array_equal(t["negatives"], fixture_negatives(B, k))
+            z = torch.from_numpy(t["embeddings"].copy())
         neg = torch.from_numpy(t["negatives"].copy()).long()
         l_re = infonce(z, neg, T).item()
         params_ok = all(np.array_equal(t[n], f32(p)) for n, p in model.named_parameters() if n in t)
