@@ -121,7 +121,8 @@ static void test_errors(void) {
         {"bench --model vgg16 --steps 1", 2, "--model"},
         {"bench --model convnet --batch 0", 2, "--batch"},
         {"bench --model convnet --batch 4 --k 0", 2, "--k"},
-        {"bench --model convnet --batch 4 --k 7", 2, "--k"},
+        {"bench --model convnet --batch 1", 2, "--batch"},
+        {"bench --model convnet --batch 4 --k 1000001", 2, "--k"},
         {"bench", 2, "bench"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -173,6 +174,14 @@ static void test_demo_and_bench(void) {
     CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(th, "sweeps_certified")) &&
               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(th, "overlap_certified")) && num(th, "eval_n100_k1e6_ms") > 0,
           "bench: every timed solve is certified");
+    cJSON_Delete(doc);
+    /* the training step with k beyond the batch: negatives from a queue of k, the loss's share */
+    rc = cli_run("bench --model convnet --batch 4 --k 70 --steps 2 --threads 1 --json %s", p);
+    CHECK(rc == 0 && json_load(p, &doc, &err) == NC_OK && strstr(cli_out, "from a queue of 70"),
+          "bench --model with k = 70 > 2B - 2 runs from a queue (exit %d)", rc);
+    CHECK(num(doc, "queue") == 70 && num(doc, "loss_ms") > 0 && num(doc, "loss_share") > 0 && num(doc, "loss_share") < 1,
+          "bench --model: queue %g, loss %.3f ms, share %.3f of the step", num(doc, "queue"), num(doc, "loss_ms"),
+          num(doc, "loss_share"));
     cJSON_Delete(doc);
 }
 

@@ -27,7 +27,7 @@ static double parts_loss(NcLoss type, const float *z, int B, int D, const int32_
     for (int r = 0; r < P; r++) {
         double part;
         NcError err = {0};
-        if (contrast_loss_part(type, z, B, D, neg, k, q, Q, 0.5f, r * B / P, (r + 1) * B / P, &part, dz ? scratch : NULL, &err))
+        if (contrast_loss_part(type, z, B, D, neg, k, q, Q, 0.5f, r * B / P, (r + 1) * B / P, &part, dz ? scratch : NULL, NULL, &err))
             return NAN;
         total += part;
         if (dz)

@@ -39,7 +39,7 @@ int main(void) {
             for (int p = 0; p < 3; p++) {
                 double l1, l2;
                 NcError err = {0};
-                int rc = contrast_loss_part(type, z, B, D, neg, k, withq ? q : NULL, Q, 0.2f, parts[p][0], parts[p][1], &l1, g1, &err);
+                int rc = contrast_loss_part(type, z, B, D, neg, k, withq ? q : NULL, Q, 0.2f, parts[p][0], parts[p][1], &l1, g1, NULL, &err);
                 rc |= contrast_loss_part_ref(type, z, B, D, neg, k, withq ? q : NULL, Q, 0.2f, parts[p][0], parts[p][1], &l2, g2, &err);
                 double worst = 0, gmax = 0;
                 for (int i = 0; i < 2 * B * D; i++) {

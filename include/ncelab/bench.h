@@ -19,6 +19,8 @@ typedef struct {
     double conv_gflops;       /* conv_gflop / conv time */
     double fma_peak_gflops;   /* measured FMA peak of the threads used */
     double other_ms;          /* batch norm, pooling, ReLU, linear, loss, optimiser: the rest */
+    int queue;                /* Q = k when k > 2B - 2 (the negatives are queue rows, as in training), else 0 */
+    double loss_ms;           /* the contrastive loss and its gradient (median over the timed steps) */
     /* when backward finishes the gradients, for the data-parallel model (docs/scaling.md): the
        gradient block cut into buckets of bucket_floats from its end (as the trainer cuts it),
        bucket j is final ready_ms[j] after backward starts, which takes backward_ms */
@@ -32,7 +34,8 @@ typedef struct {
    (AVX2 + FMA when the CPU has them, else the compiler's scalar code): the machine's peak. */
 double bench_fma_peak(int threads);
 
-/* bench_train_step: median over cfg->steps timed steps after cfg->warmup untimed ones. */
+/* bench_train_step: median over cfg->steps timed steps after cfg->warmup untimed ones. With
+   k > 2B - 2 the step takes its negatives from a queue of Q = k unit vectors, as `train` does. */
 int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err);
 
 #endif

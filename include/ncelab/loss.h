@@ -18,12 +18,26 @@
 int contrast_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k,
                   const float *queue, int Q, float T, float *loss, float *dz, NcError *err);
 
+/* ContrastWork: the loss's scratch, the coefficients (anchors, k + 1) and the score matrix
+   (anchors, 2B + Q), sized once so that a training step allocates nothing. */
+typedef struct {
+    double *coef;
+    float *scores;
+    size_t n_coef, n_scores;
+} ContrastWork;
+
+/* contrast_work_init: scratch for up to `anchors` anchors, k negatives, `rows` = 2B + Q rows. */
+void contrast_work_init(ContrastWork *w, int anchors, int k, int rows);
+void contrast_work_free(ContrastWork *w);
+
 /* contrast_loss_part: the part of contrast_loss that anchors a0..a1-1 contribute, for a batch
    whose anchors are shared out (data-parallel ranks): *loss = sum over those anchors of loss_i / B,
    and dz (2B, D, may be NULL) is overwritten with its gradient, which reaches every row that those
-   anchors use. The parts of ranks covering [0, B) sum to contrast_loss's loss and dz. */
+   anchors use. The parts of ranks covering [0, B) sum to contrast_loss's loss and dz. w (may be
+   NULL: allocated for the call) is scratch made by contrast_work_init for at least a1 - a0
+   anchors, k and 2B + Q rows; NC_EUSAGE when it is smaller. */
 int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
-                       int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err);
+                       int Q, float T, int a0, int a1, double *loss, float *dz, ContrastWork *w, NcError *err);
 
 /* contrast_loss_part_ref: the same with plain loops (a dot product per score), the reference the
    GEMM path is tested against; contrast_loss_part takes the GEMM path (all scores of the anchors

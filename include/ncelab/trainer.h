@@ -6,6 +6,7 @@
 #include "ncelab/ckpt.h"
 #include "ncelab/comm.h"
 #include "ncelab/loader.h"
+#include "ncelab/loss.h"
 #include "ncelab/net.h"
 #include "ncelab/optim.h"
 #include "ncelab/sampler.h"
@@ -43,6 +44,7 @@ struct Trainer {
     float *dz;               /* (2B, D) d loss / d z of this rank's anchors */
     float *zsend, *zrecv;    /* (2B, D) scratch of the gather and reduce-scatter, rank order (ranks > 1) */
     float *dzl;              /* (2b, D) the gradient of this rank's own rows */
+    ContrastWork work;       /* the loss's scratch for this rank's b anchors */
     /* ranks > 1: the parameter gradients all-reduced in buckets of the gradient block, from its
        end, each started as soon as backward has finished it (nnx_set_grad_ready), so that the
        all-reduce runs beside the rest of backward */

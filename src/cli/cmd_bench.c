@@ -63,8 +63,8 @@ static int bench_model(const Opt *o, int no) {
     NcError err = {0};
     BenchConfig c = {0};
     c.model = args_get(o, no, "model");
-    c.batch = (int)opt_long(o, no, "batch", 256, 1, 65536);
-    c.k = (int)opt_long(o, no, "k", c.batch * 2 - 2 < 255 ? c.batch * 2 - 2 : 255, 1, 1000000000L);
+    c.batch = (int)opt_long(o, no, "batch", 256, 2, 65536);
+    c.k = (int)opt_long(o, no, "k", c.batch * 2 - 2 < 255 ? c.batch * 2 - 2 : 255, 1, 1000000);
     c.threads = (int)opt_long(o, no, "threads", 0, 1, 1024);
     c.steps = (int)opt_long(o, no, "steps", 10, 1, 100000);
     c.warmup = 3;
@@ -76,10 +76,14 @@ static int bench_model(const Opt *o, int no) {
     BenchResult r;
     if (bench_train_step(&c, &r, &err)) cli_die(&err);
     int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
-    printf("%s, batch %d (%d images a step), k = %d, %d threads, %s backend\n", c.model, c.batch, 2 * c.batch, c.k,
-           threads, c.backend == NN_BACKEND_DNNL ? "oneDNN" : "reference");
+    char qs[64] = "";
+    if (r.queue) snprintf(qs, sizeof qs, " (from a queue of %d)", r.queue);
+    printf("%s, batch %d (%d images a step), k = %d%s, %d threads, %s backend\n", c.model, c.batch, 2 * c.batch, c.k,
+           qs, threads, c.backend == NN_BACKEND_DNNL ? "oneDNN" : "reference");
     printf("  %.1f images/s   %.2f ms/step (median of %d)   peak RSS %.0f MB\n", r.imgs_per_sec, r.ms_per_step,
            c.steps, r.peak_rss_mb);
+    printf("  contrastive loss and its gradient: %.2f ms (%.1f%% of the step)\n", r.loss_ms,
+           r.ms_per_step > 0 ? 100.0 * r.loss_ms / r.ms_per_step : 0.0);
     if (r.conv_ms > 0)
         printf("  convolutions: %.1f GFLOP/step (counted as direct convolutions) in %.1f ms = %.0f GFLOP/s, %.0f%% of the "
                "measured FMA peak (%.0f GFLOP/s; above 100%%: Winograd multiplies less); the rest of the step %.1f ms\n",
@@ -91,7 +95,10 @@ static int bench_model(const Opt *o, int no) {
         cJSON_AddStringToObject(doc, "model", c.model);
         cJSON_AddNumberToObject(doc, "batch", c.batch);
         cJSON_AddNumberToObject(doc, "k", c.k);
+        cJSON_AddNumberToObject(doc, "queue", r.queue);
         cJSON_AddNumberToObject(doc, "threads", threads);
+        cJSON_AddNumberToObject(doc, "loss_ms", r.loss_ms);
+        cJSON_AddNumberToObject(doc, "loss_share", r.ms_per_step > 0 ? r.loss_ms / r.ms_per_step : 0.0);
         cJSON_AddNumberToObject(doc, "imgs_per_sec", r.imgs_per_sec);
         cJSON_AddNumberToObject(doc, "ms_per_step", r.ms_per_step);
         cJSON_AddNumberToObject(doc, "peak_rss_mb", r.peak_rss_mb);
@@ -322,7 +329,7 @@ int cmd_bench(int argc, char **argv) {
         {"json", 1, "FILE  write the timings as JSON", NULL},
         {"model", 1, "M  time training steps of convnet or resnet18 (3 x 32 x 32 images)", NULL},
         {"batch", 1, "B  anchors per batch (2B images a step; default 256)", NULL},
-        {"k", 1, "K  negatives per anchor (default min(2B - 2, 255))", NULL},
+        {"k", 1, "K  negatives per anchor (default min(2B - 2, 255)); above 2B - 2 from a queue of K, as in train", NULL},
         {"threads", 1, "T  OpenMP threads (default: all cores)", NULL},
         {"steps", 1, "S  timed steps (default 10, after 3 warm-up steps); --comm: repetitions (default 20)", NULL},
         {"backend", 1, "NAME  dnnl (default) or ref (the plain-loop layers)", NULL},

@@ -24,7 +24,7 @@ static float dotf(const float *a, const float *b, int D) {
 int contrast_loss(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k,
                   const float *queue, int Q, float T, float *loss, float *dz, NcError *err) {
     double part;
-    int rc = contrast_loss_part(type, z, B, D, neg, k, queue, Q, T, 0, B, &part, dz, err);
+    int rc = contrast_loss_part(type, z, B, D, neg, k, queue, Q, T, 0, B, &part, dz, NULL, err);
     if (!rc) *loss = (float)part;
     return rc;
 }
@@ -103,10 +103,9 @@ static double part_plain(NcLoss type, const float *z, int B, int D, const int32_
    batch and of the queue at once, S = Za [z; queue]^T, then the coefficients scattered into a
    matrix C of the same shape, and the gradients dZa = C [z; queue] and d[z] += C_z^T Za. */
 static double part_gemm(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
-                        int Q, float T, int a0, int a1, double *coef, float *dz) {
-    int na = a1 - a0, R = 2 * B + (queue ? Q : 0);
+                        int Q, float T, int a0, int a1, double *coef, float *S, float *dz) {
+    int na = a1 - a0, R = 2 * B + (queue ? Q : 0);   /* S: (na, R), later C */
     const float *za = z + (size_t)a0 * D;
-    float *S = nc_malloc(sizeof(float) * (size_t)na * R + 1);  /* (na, R), later C */
     if (na > 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, 2 * B, D, 1.0f, za, D, z, D, 0.0f, S, R);
         if (queue) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, Q, D, 1.0f, za, D, queue, D, 0.0f, S + 2 * B, R);
@@ -136,12 +135,24 @@ static double part_gemm(NcLoss type, const float *z, int B, int D, const int32_t
     } else if (dz) {
         memset(dz, 0, sizeof(float) * 2 * (size_t)B * D);
     }
-    free(S);
     return total;
 }
 
+void contrast_work_init(ContrastWork *w, int anchors, int k, int rows) {
+    w->n_coef = (size_t)(anchors > 0 ? anchors : 0) * (size_t)(k + 1) + 1;
+    w->n_scores = (size_t)(anchors > 0 ? anchors : 0) * (size_t)(rows > 0 ? rows : 0) + 1;
+    w->coef = nc_malloc(sizeof(double) * w->n_coef);
+    w->scores = nc_malloc(sizeof(float) * w->n_scores);
+}
+
+void contrast_work_free(ContrastWork *w) {
+    free(w->coef);
+    free(w->scores);
+    memset(w, 0, sizeof *w);
+}
+
 static int loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue, int Q,
-                     float T, int a0, int a1, double *loss, float *dz, int gemm, NcError *err) {
+                     float T, int a0, int a1, double *loss, float *dz, int gemm, ContrastWork *w, NcError *err) {
     if (k < 1) return nc_fail(err, NC_EUSAGE, "--k: need at least one negative, got %d", k);
     if (!(T > 0)) return nc_fail(err, NC_EUSAGE, "--temp: the temperature must be positive, got %g", T);
     if (a0 < 0 || a1 > B || a0 > a1)
@@ -156,22 +167,30 @@ static int loss_part(NcLoss type, const float *z, int B, int D, const int32_t *n
                 return nc_fail(err, NC_EUSAGE, "negatives: anchor %d, negative %d: index %d is the anchor or its positive", i, j, r);
         }
     /* coef (a1 - a0, k+1): d loss_i / d s for the positive (column 0) and each negative */
-    double *coef = nc_malloc(sizeof(double) * ((size_t)(a1 - a0) * (k + 1) + 1));
-    double total = gemm ? part_gemm(type, z, B, D, neg, k, queue, Q, T, a0, a1, coef, dz)
-                        : part_plain(type, z, B, D, neg, k, queue, T, a0, a1, coef, dz);
+    ContrastWork own = {0};
+    size_t need_coef = (size_t)(a1 - a0) * (k + 1) + 1, need_s = (size_t)(a1 - a0) * (2 * B + (queue ? Q : 0)) + 1;
+    if (!w) {
+        contrast_work_init(&own, a1 - a0, k, gemm ? 2 * B + (queue ? Q : 0) : 0);
+        w = &own;
+    } else if (w->n_coef < need_coef || (gemm && w->n_scores < need_s)) {
+        return nc_fail(err, NC_EUSAGE, "contrast_loss_part: scratch for %zu coefficients and %zu scores, %zu and %zu needed",
+                       w->n_coef, w->n_scores, need_coef, need_s);
+    }
+    double total = gemm ? part_gemm(type, z, B, D, neg, k, queue, Q, T, a0, a1, w->coef, w->scores, dz)
+                        : part_plain(type, z, B, D, neg, k, queue, T, a0, a1, w->coef, dz);
     *loss = total / B;
-    free(coef);
+    if (w == &own) contrast_work_free(&own);
     return NC_OK;
 }
 
 int contrast_loss_part(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
-                       int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err) {
-    return loss_part(type, z, B, D, neg, k, queue, Q, T, a0, a1, loss, dz, k >= CONTRAST_GEMM_MIN_K, err);
+                       int Q, float T, int a0, int a1, double *loss, float *dz, ContrastWork *w, NcError *err) {
+    return loss_part(type, z, B, D, neg, k, queue, Q, T, a0, a1, loss, dz, k >= CONTRAST_GEMM_MIN_K, w, err);
 }
 
 int contrast_loss_part_ref(NcLoss type, const float *z, int B, int D, const int32_t *neg, int k, const float *queue,
                            int Q, float T, int a0, int a1, double *loss, float *dz, NcError *err) {
-    return loss_part(type, z, B, D, neg, k, queue, Q, T, a0, a1, loss, dz, 0, err);
+    return loss_part(type, z, B, D, neg, k, queue, Q, T, a0, a1, loss, dz, 0, NULL, err);
 }
 
 void contrast_random_negatives(int32_t *neg, int B, int k, uint64_t seed, uint32_t step, int32_t *scratch) {

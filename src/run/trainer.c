@@ -138,6 +138,7 @@ int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, con
     t->lr.gamma = 0.1f;
     size_t zn = (size_t)2 * t->B * t->D;
     t->dz = nc_malloc(sizeof(float) * zn);
+    contrast_work_init(&t->work, t->b, c->k, 2 * t->B + (t->has_queue ? t->queue.Q : 0));
     if (P > 1) {
         t->z = nc_malloc(sizeof(float) * zn);
         t->zsend = nc_malloc(sizeof(float) * zn);
@@ -243,7 +244,7 @@ int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
     double loss;
     if ((rc = contrast_loss_part(t->set.loss, z, B, D, bt->s.neg, cfg->k, t->has_queue ? t->queue.emb : NULL,
                                  t->has_queue ? t->queue.Q : 0, cfg->temp, c->rank * b, (c->rank + 1) * b, &loss, t->dz,
-                                 err)))
+                                 &t->work, err)))
         return rc;
     if (P > 1 && (rc = c->allreduce_f64(c, &loss, 1, err))) return rc;
     if (t->prog.step == t->fault_nan_step) loss = NAN;
@@ -328,6 +329,7 @@ void trainer_free(Trainer *t) {
     free(t->zsend);
     free(t->zrecv);
     free(t->dzl);
+    contrast_work_free(&t->work);
     nnx_free(t->x);
     loader_free(t->loader);
     if (t->has_queue) queue_free(&t->queue);
