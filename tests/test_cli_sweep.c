@@ -130,17 +130,28 @@ int main(void) {
     CHECK(scsv && count(scsv, "\n") == 5 && strstr(scsv, "mean_acc_mean,mean_acc_std"), "summary.csv: a header and 2 k x 2 layers");
     free(csv);
     free(scsv);
-    const char *svgs[] = {"accuracy_head.svg", "accuracy_features.svg", "collision.svg", "simplex.svg", "theory.svg"};
+    const char *svgs[] = {"accuracy_head.svg", "accuracy_features.svg", "collision.svg", "collision_rate.svg",
+                          "simplex.svg", "theory.svg"};
     int svg_ok = 1;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         char *s = slurp(a, svgs[i], NULL);
         svg_ok &= s && strstr(s, "<svg") && strstr(s, "</svg>") && count(s, "<path") + count(s, "<polyline") + count(s, "<line") > 3;
+        svg_ok &= s && strstr(s, "class=\"legend-box\"") != NULL;
         free(s);
     }
-    CHECK(svg_ok, "5 SVG plots with lines in them");
+    CHECK(svg_ok, "6 SVG plots with lines and a legend in them");
+    char *tsvg = slurp(a, "theory.svg", NULL), *rsvg = slurp(a, "collision_rate.svg", NULL);
+    CHECK(tsvg && strstr(tsvg, "log scale") && strstr(tsvg, "Saunshi"), "theory.svg: a log loss axis, with the Saunshi bound");
+    CHECK(rsvg && strstr(rsvg, "collision_rate (measured)") && strstr(rsvg, "\xce\xa3 \xcf\x81_c\xc2\xb2"),
+          "collision_rate.svg: the measured rate per negative against sum rho_c^2");
+    free(tsvg);
+    free(rsvg);
     char *html = slurp(a, "report.html", NULL);
-    CHECK(html && count(html, "<svg") == 5 && !strstr(html, "src=") && !strstr(html, "<link") && strstr(html, "</html>"),
-          "report.html: self-contained, the 5 plots inline");
+    CHECK(html && count(html, "<svg") == 6 && count(html, "<figcaption>") == 6 && !strstr(html, "src=") &&
+              !strstr(html, "<link") && strstr(html, "</html>"),
+          "report.html: self-contained, the 6 plots inline, each with its caption");
+    CHECK(html && strstr(html, "rises with k by construction") && strstr(html, "higher is better"),
+          "report.html: the captions say which way is better, and that the (k+1)-way CE rises by construction");
     CHECK(html && strstr(html, "The theory's answer") && strstr(html, "The experiments' answer") && strstr(html, "oneDNN"),
           "report.html: both answers, and the versions");
     /* the verdict: results.json's outcome, the same class on the page's box, the rule under it */

@@ -562,7 +562,14 @@ static void test_degenerate(void)
     doc = svg_render(&p, &huge, 1);
     check_document(doc, "extreme values, small canvas");
     if (doc) {
-        CHECK(strstr(doc, "width=\"300\" height=\"200\"") != NULL, "custom size honoured");
+        double fx0, fy0, fx1, fy1;
+        frame_rect(doc, &fx0, &fy0, &fx1, &fy1);
+        const char *lb = strstr(doc, "class=\"legend-box\"");
+        double want = 200 + (lb ? ceil(attr_num(lb, "height") + 10) : 0);
+        CHECK(attr_num(strstr(doc, "<svg"), "width") == 300 && attr_num(strstr(doc, "<svg"), "height") == want &&
+                  fy1 <= 200 && fx1 <= 300,
+              "custom size honoured: 300 wide, the plot within 200, the legend below (height %g, want %g)",
+              attr_num(strstr(doc, "<svg"), "height"), want);
         free(doc);
     }
     p.width = 20;
@@ -571,6 +578,134 @@ static void test_degenerate(void)
     check_document(doc, "tiny canvas");
     free(doc);
     CHECK(svg_render(NULL, &one, 1) == NULL, "NULL plot returns NULL");
+}
+
+/* The attribute's text (up to 31 characters) of the first element `tag` in [from, to); "" when absent. */
+static void attr_text(const char *from, const char *to, const char *tag, const char *name, char out[32])
+{
+    out[0] = '\0';
+    const char *e = strstr(from, tag);
+    if (!e || e >= to)
+        return;
+    char key[64];
+    snprintf(key, sizeof key, " %s=\"", name);
+    const char *end = strchr(e, '>'), *p = strstr(e, key);
+    if (!p || (end && p > end))
+        return;
+    p += strlen(key);
+    size_t n = strcspn(p, "\"");
+    if (n > 31)
+        n = 31;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* The shape of the first marker in [from, to): its tag, and for a path what follows the start point. */
+static void marker_shape(const char *from, const char *to, char out[32])
+{
+    out[0] = '\0';
+    const char *m = strstr(from, "class=\"marker\"");
+    if (!m || m >= to)
+        return;
+    const char *lt = m;
+    while (lt > from && *lt != '<')
+        lt--;
+    size_t n = strcspn(lt + 1, " ");
+    snprintf(out, 32, "%.*s", (int)(n < 8 ? n : 8), lt + 1);
+    const char *d = strstr(m, " d=\"M"), *end = strchr(m, '>');
+    if (d && d < end && strchr(d, 'l') && strchr(d, 'l') < end)
+        snprintf(out + strlen(out), 32 - strlen(out), " %.12s", strchr(d, 'l'));
+}
+
+/* The legend never covers data: it lies below the plot, and no point, marker or error bar of any
+   series falls inside its box. Each series has its own dash pattern and marker shape. */
+static void test_legend_and_styles(void)
+{
+    printf("legend outside the data, distinct line styles\n");
+    enum { N = 9, S = 4 };
+    double x[N], y[S][N], e[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = pow(4.0, i);
+        e[i] = 0.02;
+        y[0][i] = 0.80 + 0.01 * i;      /* upper right and upper left */
+        y[1][i] = 0.80 + 0.01 * i;      /* on top of series 0 */
+        y[2][i] = 0.10 + 0.005 * i;     /* lower left and lower right */
+        y[3][i] = 0.10 + 0.09 * i;      /* the diagonal */
+    }
+    SvgSeries s[S] = {
+        {"first, with a long label", x, y[0], e, N, 0, 1},
+        {"second, the same values", x, y[1], NULL, N, 0, 1},
+        {"third", x, y[2], e, N, 0, 1},
+        {"a bound", x, y[3], NULL, N, 1, 0},
+    };
+    SvgPlot p = plot_defaults();
+    p.title = "crowded";
+    p.xlabel = "k";
+    p.logx = 1;
+    char *doc = svg_render(&p, s, S);
+    check_document(doc, "crowded");
+    if (!doc)
+        return;
+    const char *lb = strstr(doc, "class=\"legend-box\"");
+    CHECK(lb != NULL, "a legend box");
+    double lx = attr_num(lb, "x"), ly = attr_num(lb, "y"), lw = attr_num(lb, "width"), lh = attr_num(lb, "height");
+    double fx0, fy0, fx1, fy1;
+    frame_rect(doc, &fx0, &fy0, &fx1, &fy1);
+    CHECK(ly > fy1 + 20, "the legend (y %.1f) lies below the plot frame (bottom %.1f) and its x label", ly, fy1);
+    int inside = 0, points = 0;
+    for (int k = 0; k < S; k++) {
+        Piece pc[4];
+        int np = series_pieces(doc, k, pc, 4);
+        for (int q = 0; q < np && q < 4; q++)
+            for (int i = 0; i < pc[q].n; i++, points++)  /* each point with a marker's 5 px around it */
+                inside += pc[q].x[i] + 5 > lx && pc[q].x[i] - 5 < lx + lw && pc[q].y[i] + 5 > ly && pc[q].y[i] - 5 < ly + lh;
+        const char *from = doc, *to = doc;
+        series_group(doc, k, &from, &to);
+        for (const char *b = strstr(from, "class=\"errbar\""); b && b < to; b = strstr(b + 1, "class=\"errbar\"")) {
+            double bx, b0, b1;
+            const char *d = strstr(b, "d=\"M");
+            if (d && sscanf(d + 4, "%lf %lfV%lf", &bx, &b0, &b1) == 3) {
+                points++;
+                inside += bx > lx && bx < lx + lw && fmax(b0, b1) > ly && fmin(b0, b1) < ly + lh;
+            }
+        }
+    }
+    CHECK(points > 40 && inside == 0, "no data point's box intersects the legend's (%d of %d inside)", inside, points);
+    char dash[S][32], shape[S][32];
+    for (int k = 0; k < S; k++) {
+        const char *from = doc, *to = doc;
+        series_group(doc, k, &from, &to);
+        attr_text(from, to, "<polyline", "stroke-dasharray", dash[k]);
+        marker_shape(from, to, shape[k]);
+    }
+    int distinct = 1;
+    for (int a = 0; a < S; a++)
+        for (int b = a + 1; b < S; b++)
+            distinct &= strcmp(dash[a], dash[b]) != 0;
+    CHECK(distinct && dash[0][0] == 0 && dash[3][0] != 0, "four distinct dash patterns: '%s' '%s' '%s' '%s'", dash[0], dash[1],
+          dash[2], dash[3]);
+    CHECK(strcmp(shape[0], shape[1]) && strcmp(shape[1], shape[2]) && strcmp(shape[0], shape[2]),
+          "three distinct marker shapes: %s, %s, %s", shape[0], shape[1], shape[2]);
+    double w0 = attr_num(strstr(strstr(doc, "id=\"series-0\""), "<polyline"), "stroke-width");
+    double w1 = attr_num(strstr(strstr(doc, "id=\"series-1\""), "<polyline"), "stroke-width");
+    CHECK(w0 > w1 + 0.5, "the earlier of two coinciding lines is wider (%.1f against %.1f), so both show", w0, w1);
+    free(doc);
+
+    /* values off the top of a fixed range: an arrow at the edge and the first value written */
+    double oy[4] = {1, 2, 1e6, INFINITY}, ox[4] = {1, 2, 4, 8};
+    SvgSeries off = {"bound", ox, oy, NULL, 4, 1, 0};
+    p = plot_defaults();
+    p.logx = p.logy = 1;
+    p.ymin = 0.5;
+    p.ymax = 10;
+    doc = svg_render(&p, &off, 1);
+    check_document(doc, "off the scale");
+    if (doc) {
+        CHECK(count_substr(doc, "class=\"offscale\"") == 2 && count_substr(doc, "class=\"offscale-label\"") == 1 &&
+                  strstr(doc, "1e+06 at 4") != NULL,
+              "two points off the top: two arrows, the first labelled with its value");
+        free(doc);
+    }
 }
 
 static int write_example(const char *path)
@@ -620,6 +755,7 @@ int main(int argc, char **argv)
     test_linear_ticks();
     test_log_y();
     test_degenerate();
+    test_legend_and_styles();
     if (failures) {
         printf("test_svg: %d check(s) FAILED\n", failures);
         return 1;

@@ -9,7 +9,6 @@
 
 #define SVG_MAX_TICKS 64
 #define SVG_LABEL_LEN 32
-#define SVG_NCAND 4
 
 /* Layout constants (pixels). */
 #define SVG_FS_TICK 12.0
@@ -17,6 +16,13 @@
 #define SVG_FS_TITLE 16.0
 #define SVG_FS_LEGEND 13.0
 #define SVG_TICK_LEN 5.0
+
+/* Each series by its index: a colour, a dash pattern, a line width and a marker shape, so that
+   two series on top of each other both stay visible (the earlier one wider and solid, the later
+   one thinner and dashed, each with its own marker). */
+static const char *const svg_dashes[] = {"", "9 4", "3 3", "12 3 3 3", "6 2", "2 5"};
+#define SVG_NDASH ((int)(sizeof svg_dashes / sizeof svg_dashes[0]))
+static const double svg_widths[] = {3.4, 2.4, 2.0, 1.8, 1.6, 1.6};
 
 /* Okabe-Ito colour-blind-safe palette (yellow last: weakest contrast on white). */
 static const char *const svg_palette[] = {
@@ -403,25 +409,51 @@ static double svg_clamp_t(double t)
     return t > 1e300 ? 1e300 : (t < -1e300 ? -1e300 : t);
 }
 
-typedef struct {
-    double x, y, w, h;
-} SvgRect;
-
-static int svg_in_rect(const SvgRect *r, double x, double y)
-{
-    return x >= r->x && x <= r->x + r->w && y >= r->y && y <= r->y + r->h;
-}
-
-static void svg_score_point(const SvgRect *cand, int *score, double x, double y)
-{
-    for (int c = 0; c < SVG_NCAND; c++)
-        if (svg_in_rect(&cand[c], x, y))
-            score[c]++;
-}
-
 static int svg_has_label(const SvgSeries *s)
 {
     return s->label && s->label[0];
+}
+
+/* the dash pattern of series idx: its own pattern; a series marked dashed is never solid */
+static const char *svg_dash(const SvgSeries *s, int idx)
+{
+    const char *d = svg_dashes[idx % SVG_NDASH];
+    return !d[0] && s->dashed ? svg_dashes[1] : d;
+}
+
+static void svg_dash_attr(SvgBuf *b, const SvgSeries *s, int idx)
+{
+    const char *d = svg_dash(s, idx);
+    if (d[0])
+        svg_buf_printf(b, " stroke-dasharray=\"%s\"", d);
+}
+
+/* Marker idx % 5 at (x, y): circle, square, triangle up, diamond, triangle down; white fill
+   and a coloured outline, so that a line or marker beneath shows through the middle. */
+static void svg_marker(SvgBuf *b, const char *cls, int idx, double x, double y, const char *col)
+{
+    x = fmax(-1e5, fmin(1e5, x));
+    y = fmax(-1e5, fmin(1e5, y));
+    const char *tail = "fill=\"white\" stroke-width=\"1.8\"";
+    switch (idx % 5) {
+    case 0:
+        svg_buf_printf(b, "<circle class=\"%s\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" stroke=\"%s\" %s/>\n", cls, x, y, col, tail);
+        break;
+    case 1:
+        svg_buf_printf(b, "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"7\" height=\"7\" stroke=\"%s\" %s/>\n",
+                       cls, x - 3.5, y - 3.5, col, tail);
+        break;
+    case 2:
+        svg_buf_printf(b, "<path class=\"%s\" d=\"M%.2f %.2fl4.5 7.5h-9z\" stroke=\"%s\" %s/>\n", cls, x, y - 4.5, col, tail);
+        break;
+    case 3:
+        svg_buf_printf(b, "<path class=\"%s\" d=\"M%.2f %.2fl4.5 4.5l-4.5 4.5l-4.5 -4.5z\" stroke=\"%s\" %s/>\n", cls,
+                       x, y - 4.5, col, tail);
+        break;
+    default:
+        svg_buf_printf(b, "<path class=\"%s\" d=\"M%.2f %.2fl4.5 -7.5h-9z\" stroke=\"%s\" %s/>\n", cls, x, y + 4.5, col, tail);
+        break;
+    }
 }
 
 /* Y of the error-bar end y +/- e in pixels, clipped to the plot on invalid log values. */
@@ -434,9 +466,11 @@ static double svg_err_px(const SvgAxis *ya, double v)
     return svg_axis_px(ya, v);
 }
 
-/* Emits one series (error bars, line pieces, markers) into b and scores legend candidates. */
+/* Emits one series (error bars, line pieces, markers) into b. Points above the top of the y range
+   (a fixed ymax, or +inf) are drawn as an arrow at the top edge; the first one of the series is
+   labelled with its value. */
 static void svg_emit_series(SvgBuf *b, const SvgSeries *s, int idx, const SvgAxis *xa,
-                            const SvgAxis *ya, const SvgRect *cand, int *score)
+                            const SvgAxis *ya)
 {
     const char *col = svg_palette[idx % SVG_NPALETTE];
     int n = s->n;
@@ -484,8 +518,6 @@ static void svg_emit_series(SvgBuf *b, const SvgSeries *s, int idx, const SvgAxi
             svg_buf_putn(b, " ", 1);
             svg_buf_num(b, yh);
             svg_buf_printf(b, "h8\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.3\"/>\n", col);
-            svg_score_point(cand, score, px[i], yl);
-            svg_score_point(cand, score, px[i], yh);
         }
     }
 
@@ -503,7 +535,6 @@ static void svg_emit_series(SvgBuf *b, const SvgSeries *s, int idx, const SvgAxi
             if (!s->markers)
                 svg_buf_printf(b, "<circle class=\"dot\" cx=\"%.3f\" cy=\"%.3f\" r=\"2.5\" fill=\"%s\"/>\n",
                                fmax(-1e5, fmin(1e5, px[i])), fmax(-1e5, fmin(1e5, py[i])), col);
-            svg_score_point(cand, score, px[i], py[i]);
         } else {
             svg_buf_puts(b, "<polyline class=\"line\" points=\"");
             for (int k = i; k < j; k++) {
@@ -512,15 +543,12 @@ static void svg_emit_series(SvgBuf *b, const SvgSeries *s, int idx, const SvgAxi
                 svg_buf_num(b, px[k]);
                 svg_buf_putn(b, ",", 1);
                 svg_buf_num(b, py[k]);
-                svg_score_point(cand, score, px[k], py[k]);
-                if (k + 1 < j)
-                    for (int q = 1; q < 8; q++)
-                        svg_score_point(cand, score, px[k] + (px[k + 1] - px[k]) * q / 8.0,
-                                        py[k] + (py[k + 1] - py[k]) * q / 8.0);
             }
-            svg_buf_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
-                              "stroke-linejoin=\"round\" stroke-linecap=\"round\"%s/>\n",
-                           col, s->dashed ? " stroke-dasharray=\"7 4\"" : "");
+            svg_buf_printf(b, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" "
+                              "stroke-linejoin=\"round\" stroke-linecap=\"butt\"",
+                           col, svg_widths[idx % SVG_NDASH]);
+            svg_dash_attr(b, s, idx);
+            svg_buf_puts(b, "/>\n");
         }
         i = j;
     }
@@ -529,39 +557,98 @@ static void svg_emit_series(SvgBuf *b, const SvgSeries *s, int idx, const SvgAxi
         for (int k = 0; k < n; k++) {
             if (isnan(px[k]))
                 continue;
-            svg_buf_puts(b, "<circle class=\"marker\" cx=\"");
-            svg_buf_num(b, px[k]);
-            svg_buf_puts(b, "\" cy=\"");
-            svg_buf_num(b, py[k]);
-            svg_buf_printf(b, "\" r=\"3.5\" fill=\"%s\" stroke=\"white\" stroke-width=\"1\"/>\n", col);
+            svg_marker(b, "marker", idx, px[k], py[k], col);
         }
     }
     free(px);
     svg_buf_puts(b, "</g>\n");
+
+    /* Points off the top: an arrow at the top edge (outside the clip), the first one labelled. */
+    int labelled = 0;
+    for (int k = 0; k < n; k++) {
+        double y = s->y[k], x = s->x[k];
+        if (!(isfinite(x) && (!logx || x > 0)) || !(y > 0 || !logy) || isnan(y))
+            continue;
+        double ty = isinf(y) ? HUGE_VAL : (logy ? log10(y) : y);
+        if (!(ty > ya->hi) || (ya->hi - ya->lo) <= 0)
+            continue;
+        double ax = svg_axis_px(xa, x), ay = ya->p1;
+        svg_buf_printf(b, "<path class=\"offscale\" d=\"M%.2f %.2fl-5 9h10z\" fill=\"%s\"/>\n", ax, ay - 2, col);
+        if (!labelled) {
+            char v[48];
+            if (isinf(y))
+                snprintf(v, sizeof v, "\xe2\x86\x91 \xe2\x88\x9e at %g", x);
+            else
+                snprintf(v, sizeof v, "\xe2\x86\x91 %.3g at %g", y, x);
+            int left = ax < (xa->p0 + xa->p1) / 2;
+            svg_buf_printf(b, "<text class=\"offscale-label\" x=\"%.2f\" y=\"%.2f\" font-size=\"%g\" fill=\"%s\" "
+                              "text-anchor=\"%s\">", left ? ax + 8 : ax - 8, ay + 16, SVG_FS_TICK, col,
+                           left ? "start" : "end");
+            svg_buf_escape(b, v);
+            svg_buf_puts(b, "</text>\n");
+            labelled = 1;
+        }
+    }
 }
 
-static void svg_emit_legend(SvgBuf *b, const SvgSeries *s, int ns, const SvgRect *r)
+/* The legend, below the plot and its x label, so that it never covers data: entries flow left
+   to right in rows of at most `width` pixels starting at (x, y). */
+typedef struct {
+    int rows;
+    double h;
+} SvgLegendLayout;
+
+static double svg_legend_entry_w(const SvgSeries *s)
 {
-    svg_buf_printf(b, "<g class=\"legend\" font-size=\"%g\" fill=\"#222222\">\n", SVG_FS_LEGEND);
-    svg_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"3\" "
-                      "fill=\"white\" fill-opacity=\"0.9\" stroke=\"#bbbbbb\" stroke-width=\"1\"/>\n",
-                   r->x, r->y, r->w, r->h);
-    int row = 0;
+    return 50 + svg_text_w(s->label, SVG_FS_LEGEND) + 18;
+}
+
+static SvgLegendLayout svg_legend_layout(const SvgSeries *s, int ns, double width)
+{
+    SvgLegendLayout L = {0, 0};
+    double used = width + 1;
     for (int i = 0; i < ns; i++) {
         if (!svg_has_label(&s[i]))
             continue;
+        double w = svg_legend_entry_w(&s[i]);
+        if (used + w > width) {
+            L.rows++;
+            used = 0;
+        }
+        used += w;
+    }
+    L.h = L.rows ? 8 + 20.0 * L.rows : 0;
+    return L;
+}
+
+static void svg_emit_legend(SvgBuf *b, const SvgSeries *s, int ns, double x, double y, double width,
+                            const SvgLegendLayout *L)
+{
+    svg_buf_printf(b, "<g class=\"legend\" font-size=\"%g\" fill=\"#222222\">\n", SVG_FS_LEGEND);
+    svg_buf_printf(b, "<rect class=\"legend-box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"3\" "
+                      "fill=\"white\" stroke=\"#bbbbbb\" stroke-width=\"1\"/>\n",
+                   x, y, width, L->h);
+    double used = width + 1, cy = y + 4 - 10;
+    for (int i = 0; i < ns; i++) {
+        if (!svg_has_label(&s[i]))
+            continue;
+        double w = svg_legend_entry_w(&s[i]);
+        if (used + w > width) {
+            cy += 20;
+            used = 0;
+        }
+        double ex = x + used;
+        used += w;
         const char *col = svg_palette[i % SVG_NPALETTE];
-        double cy = r->y + 16 + 20.0 * row;
-        svg_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                          "stroke-width=\"2\" stroke-linecap=\"round\"%s/>\n",
-                       r->x + 10, cy, r->x + 38, cy, col, s[i].dashed ? " stroke-dasharray=\"7 4\"" : "");
+        svg_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%.1f\"",
+                       ex + 8, cy, ex + 42, cy, col, svg_widths[i % SVG_NDASH]);
+        svg_dash_attr(b, &s[i], i);
+        svg_buf_puts(b, "/>\n");
         if (s[i].markers)
-            svg_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" stroke=\"white\" "
-                              "stroke-width=\"1\"/>\n", r->x + 24, cy, col);
-        svg_buf_printf(b, "<text class=\"legend-label\" x=\"%.1f\" y=\"%.1f\" dy=\"0.35em\">", r->x + 46, cy);
+            svg_marker(b, "legend-marker", i, ex + 25, cy, col);
+        svg_buf_printf(b, "<text class=\"legend-label\" x=\"%.1f\" y=\"%.1f\" dy=\"0.35em\">", ex + 50, cy);
         svg_buf_escape(b, s[i].label);
         svg_buf_puts(b, "</text>\n");
-        row++;
     }
     svg_buf_puts(b, "</g>\n");
 }
@@ -636,6 +723,9 @@ char *svg_render(const SvgPlot *p, const SvgSeries *s, int ns)
         right = fmax(right, svg_text_w(xa->lab[xa->nt - 1], SVG_FS_TICK) / 2 + 8);
     double top = has_title ? 42 : 16;
     double bottom = has_xlabel ? 56 : 32;
+    SvgLegendLayout leg = svg_legend_layout(s, ns, W - 20);
+    /* the legend sits below the x label: the figure grows by its height, the plot keeps its size */
+    int Htot = H + (leg.rows ? (int)ceil(leg.h + 10) : 0);
     double x0 = left, x1 = W - right, y0 = top, y1 = H - bottom;
     if (x1 < x0 + 10)
         x1 = x0 + 10;
@@ -646,34 +736,16 @@ char *svg_render(const SvgPlot *p, const SvgSeries *s, int ns)
     ya->p0 = y1;
     ya->p1 = y0;
 
-    /* Legend size and candidate positions (upper right, upper left, lower right, lower left). */
-    int nleg = 0;
-    double legw = 0;
-    for (int k = 0; k < ns; k++)
-        if (svg_has_label(&s[k])) {
-            nleg++;
-            legw = fmax(legw, svg_text_w(s[k].label, SVG_FS_LEGEND));
-        }
-    legw += 56;
-    double legh = 12 + 20.0 * nleg;
-    SvgRect cand[SVG_NCAND] = {
-        {x1 - 10 - legw, y0 + 10, legw, legh},
-        {x0 + 10, y0 + 10, legw, legh},
-        {x1 - 10 - legw, y1 - 10 - legh, legw, legh},
-        {x0 + 10, y1 - 10 - legh, legw, legh},
-    };
-    int score[SVG_NCAND] = {0};
-
     SvgBuf b = {0};
     svg_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     svg_buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%d\" "
-                       "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n", W, H, W, H);
+                       "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n", W, Htot, W, Htot);
     if (has_title) {
         svg_buf_puts(&b, "<title>");
         svg_buf_escape(&b, p->title);
         svg_buf_puts(&b, "</title>\n");
     }
-    svg_buf_printf(&b, "<rect class=\"background\" x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+    svg_buf_printf(&b, "<rect class=\"background\" x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, Htot);
     svg_buf_printf(&b, "<defs><clipPath id=\"ncelab-plot-clip\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
                        "height=\"%.2f\"/></clipPath></defs>\n", x0, y0, x1 - x0, y1 - y0);
 
@@ -691,7 +763,7 @@ char *svg_render(const SvgPlot *p, const SvgSeries *s, int ns)
 
     /* Series. */
     for (int k = 0; k < ns; k++)
-        svg_emit_series(&b, &s[k], k, xa, ya, cand, score);
+        svg_emit_series(&b, &s[k], k, xa, ya);
 
     /* Frame and tick marks. */
     svg_buf_printf(&b, "<rect class=\"frame\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" "
@@ -752,14 +824,8 @@ char *svg_render(const SvgPlot *p, const SvgSeries *s, int ns)
         svg_buf_puts(&b, "</text>\n");
     }
 
-    /* Legend in the candidate corner covering the fewest data points. */
-    if (nleg > 0) {
-        int best = 0;
-        for (int c = 1; c < SVG_NCAND; c++)
-            if (score[c] < score[best])
-                best = c;
-        svg_emit_legend(&b, s, ns, &cand[best]);
-    }
+    if (leg.rows)
+        svg_emit_legend(&b, s, ns, 10, H + 2, W - 20, &leg);
 
     svg_buf_puts(&b, "</svg>\n");
     free(ax);

@@ -313,30 +313,29 @@ static char *plot_accuracy(const SweepConfig *c, const double *mu, const double 
     return svg;
 }
 
-static char *plot_collision(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th) {
+/* which = 1: the share of anchors with a same-class negative against tau_k; which = 0: the share
+   of negatives of the anchor's class against sum rho_c^2 (the same for every k) */
+static char *plot_collision(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th, int which) {
     int n = c->nk;
-    double *x = nc_malloc(sizeof(double) * n), *y = nc_malloc(sizeof(double) * n * 6);
+    double *x = nc_malloc(sizeof(double) * n), *y = nc_malloc(sizeof(double) * n * 3);
     double q = 0;
     for (int j = 0; j < th->N; j++) q += th->rho[j] * th->rho[j];
     for (int i = 0; i < n; i++) {
         double m[2], s[2];
         collisions(c, runs, i, m, s);
         x[i] = (double)c->ks[i];
-        y[i] = m[1];
-        y[n + i] = s[1];
-        y[2 * n + i] = th->sol[i].collision_prob;
-        y[3 * n + i] = m[0];
-        y[4 * n + i] = s[0];
-        y[5 * n + i] = q;
+        y[i] = m[which];
+        y[n + i] = s[which];
+        y[2 * n + i] = which ? th->sol[i].collision_prob : q;
     }
-    SvgSeries s[4] = {
-        {"anchors with a same-class negative (measured)", x, y, y + n, n, 0, 1},
-        {"tau_k = 1 - sum rho_c (1 - rho_c)^k", x, y + 2 * n, NULL, n, 1, 0},
-        {"negatives of the anchor's class (measured)", x, y + 3 * n, y + 4 * n, n, 0, 1},
-        {"sum rho_c^2", x, y + 5 * n, NULL, n, 1, 0},
+    SvgSeries s[2] = {
+        {which ? "any_collision (measured)" : "collision_rate (measured)", x, y, y + n, n, 0, 1},
+        {which ? "\xcf\x84_k = 1 \xe2\x88\x92 \xce\xa3 \xcf\x81_c (1 \xe2\x88\x92 \xcf\x81_c)^k" : "\xce\xa3 \xcf\x81_c\xc2\xb2", x, y + 2 * n, NULL, n, 1, 1},
     };
-    SvgPlot p = {"Class collisions against k", "number of negatives k", "rate", 1, 0, 0, 0, 0, 1.05};
-    char *svg = svg_render(&p, s, 4);
+    SvgPlot p = {which ? "Anchors with a negative of their own class" : "Negatives of the anchor's class",
+                 "number of negatives k", which ? "share of anchors" : "share of negatives", 1, 0, 0, 0, 0,
+                 which ? 1.05 : 0};
+    char *svg = svg_render(&p, s, 2);
     free(x);
     free(y);
     return svg;
@@ -369,11 +368,31 @@ static char *plot_simplex(const SweepConfig *c, const double *mu, const double *
 
 /* ---- the page ---- */
 
-/* an SVG document inlined: everything from "<svg" on */
-static void tx_svg(Text *t, const char *svg) {
+/* an SVG document inlined (everything from "<svg" on) with its one-line caption */
+static void tx_svg(Text *t, const char *svg, const char *caption) {
     const char *p = svg ? strstr(svg, "<svg") : NULL;
-    tx_printf(t, "<figure>%s</figure>\n", p ? p : "<p>(plot unavailable)</p>");
+    tx_printf(t, "<figure>%s<figcaption>%s</figcaption></figure>\n", p ? p : "<p>(plot unavailable)</p>", caption);
 }
+
+enum { PLOTS = 6 };
+static const char *const PLOT_FILE[PLOTS] = {"accuracy_head.svg", "accuracy_features.svg", "collision.svg",
+                                             "collision_rate.svg", "simplex.svg", "theory.svg"};
+/* what each plot shows and which way is better, one line each (HTML) */
+static const char *const PLOT_CAPTION[PLOTS] = {
+    "Test accuracy of the head's output (the f that the loss trains) against k, mean &plusmn; std over the seeds: "
+    "higher is better; a curve falling to the right would mean more negatives hurt.",
+    "The same for the backbone's features, the layer usually kept for downstream tasks: higher is better.",
+    "Share of anchors with at least one negative of their own class (any_collision) against the theory's "
+    "&tau;<sub>k</sub>: how often collisions happen, the premise of the collision&ndash;coverage argument; "
+    "neither direction is better.",
+    "Share of all negatives that are of the anchor's class (collision_rate) against &Sigma;&rho;<sub>c</sub><sup>2</sup>, "
+    "which it equals for every k: more negatives do not make each one likelier to collide.",
+    "Distance of the class means from the regular simplex (0: the simplex, the theory's optimum for a uniform "
+    "prior): lower is closer to the theory.",
+    "The theory's NCE optimum: mean-classifier CE (&rho;-weighted and class-balanced) and average binary CE, lower is "
+    "better; the (k+1)-way CE rises with k by construction (a task with more classes), not as harm; the Saunshi et "
+    "al. bound (log axis) is marked at the top where it leaves the scale.",
+};
 
 static void html_summary(Text *t, const SweepConfig *c, const double *mu, const double *sd) {
     tx_printf(t, "<table><tr><th rowspan=2>k</th><th colspan=3>head (the f of the theory)</th>"
@@ -446,7 +465,7 @@ static void html_runs(Text *t, const SweepConfig *c, const SweepRun *runs) {
 }
 
 static void html_page(Text *t, const SweepConfig *c, const SweepRun *runs, const SweepTheory *th, const double *mu,
-                      const double *sd, char *const svg[5], const char *config_json) {
+                      const double *sd, char *const svg[PLOTS], const char *config_json) {
     double train_s = 0;
     for (int i = 0; i < c->nk * c->seeds; i++) train_s += runs[i].train_seconds;
     tx_printf(t, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>ncelab: ");
@@ -455,7 +474,7 @@ static void html_page(Text *t, const SweepConfig *c, const SweepRun *runs, const
                  "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}"
                  "td,th{border:1px solid #bbb;padding:3px 8px;white-space:nowrap;"
                  "text-align:right}th{background:#eef}figure{margin:1em 0}pre{background:#f6f6f6;padding:1em;"
-                 "overflow:auto}figure svg{max-width:100%;height:auto}.two{display:grid;"
+                 "overflow:auto}figure svg{max-width:100%;height:auto}figcaption{font-size:.9em;color:#444;margin-top:.2em}.two{display:grid;"
                  "grid-template-columns:repeat(auto-fit,minmax(380px,1fr));"
                  "gap:1em}.verdict{font-size:1.1em;padding:.1em .8em;border-left:5px solid}.verdict .rule{font-size:.8em;color:#444}"
                  ".not_hurt{background:#e8f5e9;border-color:#2e7d32}.hurt{background:#fdecea;border-color:#c62828}"
@@ -473,15 +492,16 @@ static void html_page(Text *t, const SweepConfig *c, const SweepRun *runs, const
     html_verdict(t, c, runs);
     html_summary(t, c, mu, sd);
     tx_printf(t, "<div class=two>");
-    tx_svg(t, svg[0]);
-    tx_svg(t, svg[1]);
+    tx_svg(t, svg[0], PLOT_CAPTION[0]);
+    tx_svg(t, svg[1], PLOT_CAPTION[1]);
     tx_printf(t, "</div>\n<h2>The theory's answer</h2>\n");
     html_theory(t, c, th);
     tx_printf(t, "<div class=two>");
-    tx_svg(t, svg[4]);
-    tx_svg(t, svg[3]);
-    tx_printf(t, "</div>\n<h2>Collisions, next to the theory's &tau;<sub>k</sub></h2>\n<div class=two>");
-    tx_svg(t, svg[2]);
+    tx_svg(t, svg[5], PLOT_CAPTION[5]);
+    tx_svg(t, svg[4], PLOT_CAPTION[4]);
+    tx_printf(t, "</div>\n<h2>Collisions, next to the theory</h2>\n<div class=two>");
+    tx_svg(t, svg[2], PLOT_CAPTION[2]);
+    tx_svg(t, svg[3], PLOT_CAPTION[3]);
     tx_printf(t, "</div>\n");
     tx_printf(t, "<h2>Runs</h2>\n");
     html_runs(t, c, runs);
@@ -513,12 +533,12 @@ int sweep_write(const SweepConfig *c, const SweepRun *runs, const SweepTheory *t
     if (!rc) { summary_csv(c, mu, sd, th, &t); rc = tx_save(c->out, "summary.csv", &t, err); }
     char title[160];
     snprintf(title, sizeof title, "Theory: downstream losses of the NCE optimum, N = %d, R = %.3g", th->N, th->R);
-    char *svg[5] = {plot_accuracy(c, mu, sd, 1), plot_accuracy(c, mu, sd, 0), plot_collision(c, runs, th),
-                    plot_simplex(c, mu, sd, th), report_theory_svg(NULL, title, th->sol, c->nk)};
-    const char *names[5] = {"accuracy_head.svg", "accuracy_features.svg", "collision.svg", "simplex.svg", "theory.svg"};
-    for (int i = 0; i < 5 && !rc; i++) {
-        if (!svg[i]) { rc = nc_fail(err, NC_EFILE, "%s: cannot render", names[i]); break; }
-        p = nc_path_join(c->out, names[i]);
+    char *svg[PLOTS] = {plot_accuracy(c, mu, sd, 1), plot_accuracy(c, mu, sd, 0), plot_collision(c, runs, th, 1),
+                        plot_collision(c, runs, th, 0), plot_simplex(c, mu, sd, th),
+                        report_theory_svg(NULL, title, th->sol, c->nk)};
+    for (int i = 0; i < PLOTS && !rc; i++) {
+        if (!svg[i]) { rc = nc_fail(err, NC_EFILE, "%s: cannot render", PLOT_FILE[i]); break; }
+        p = nc_path_join(c->out, PLOT_FILE[i]);
         rc = report_write_text(p, svg[i], err);
         free(p);
     }
@@ -526,7 +546,7 @@ int sweep_write(const SweepConfig *c, const SweepRun *runs, const SweepTheory *t
         html_page(&t, c, runs, th, mu, sd, svg, config_json ? config_json : "{}");
         rc = tx_save(c->out, "report.html", &t, err);
     }
-    for (int i = 0; i < 5; i++) free(svg[i]);
+    for (int i = 0; i < PLOTS; i++) free(svg[i]);
     free(config_json);
     free(mu);
     free(sd);

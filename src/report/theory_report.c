@@ -89,25 +89,30 @@ void report_theory_table(FILE *f, const TheoryModel *m, const TheorySolution *s,
 char *report_theory_svg(const TheoryModel *m, const char *title, const TheorySolution *s, int n) {
     (void)m;
     double *x = nc_malloc(sizeof(double) * n), *y = nc_malloc(sizeof(double) * n * 5);
-    double ymax = 0.0;
+    double ymin = HUGE_VAL, ymax = 0.0;
     for (int i = 0; i < n; i++) {
         x[i] = (double)s[i].k;
         double v[5] = {s[i].ds.mean_ce, s[i].ds.mean_ce_balanced, s[i].ds.avg_binary_ce,
                        s[i].ds.kplus1_ce, s[i].saunshi_bound};
         for (int j = 0; j < 5; j++) {
             y[j * n + i] = v[j];
-            if (j < 4 && isfinite(v[j])) ymax = fmax(ymax, v[j]);
+            if (j < 4 && isfinite(v[j]) && v[j] > 0) {
+                ymax = fmax(ymax, v[j]);
+                ymin = fmin(ymin, v[j]);
+            }
         }
     }
     SvgSeries ser[5] = {
-        {"mean classifier CE (rho-weighted)", x, y, NULL, n, 0, 1},
+        {"mean classifier CE (\xcf\x81-weighted)", x, y, NULL, n, 0, 1},
         {"mean classifier CE (class-balanced)", x, y + n, NULL, n, 0, 1},
         {"average binary task CE", x, y + 2 * n, NULL, n, 0, 1},
         {"(k+1)-way task CE", x, y + 3 * n, NULL, n, 0, 1},
         {"Saunshi et al. bound on (k+1)-way CE", x, y + 4 * n, NULL, n, 1, 0},
     };
-    SvgPlot p = {title, "number of negatives k", "downstream loss (nats)", 1, 0, 0, 0, 0.0,
-                 1.25 * ymax + 0.05};
+    /* a log y axis from the smallest loss to 10x the largest: the bound, which grows like
+       1 / (1 - tau_k), is drawn up to there and marked by an arrow and its value beyond */
+    SvgPlot p = {title, "number of negatives k", "downstream loss (nats, log scale)", 1, 1, 0, 0,
+                 ymax > 0 ? 0.8 * ymin : 0.0, ymax > 0 ? 10 * ymax : 0.0};
     char *svg = svg_render(&p, ser, 5);
     free(x);
     free(y);
