@@ -253,17 +253,21 @@ int main(void) {
     rc = cli_run("sweep --data synth:4:16:300 --out %s/z", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--k"), "--k is required (exit %d)", rc);
 
-    /* the demo: the theory, then the empirical sweep k = 1..256 (here on small synthetic data) */
+    /* the demo: the theory, then the empirical sweep k = 1..1024, the last beyond the batch (here
+       on small synthetic data) */
     rc = cli_run("demo --data synth:10:16:60 --out %s/demo", cli_dir);
     snprintf(p, sizeof p, "%s/demo/report.html", cli_dir);
-    CHECK(rc == 0 && strstr(cli_out, "4096") && strstr(cli_out, "   256 |") && access(p, R_OK) == 0,
-          "demo: the theory table, the sweep's table for k = 1..256 and DIR/report.html (exit %d): %.*s", rc,
-          (int)strcspn(cli_err, "\n"), cli_err);
+    CHECK(rc == 0 && strstr(cli_out, "4096") && strstr(cli_out, "   256 |") && strstr(cli_out, "  1024 |") &&
+              strstr(cli_out, "queue of 1024") && access(p, R_OK) == 0,
+          "demo: the theory table, the sweep's table for k = 1..1024 (from a queue) and DIR/report.html (exit %d): %.*s",
+          rc, (int)strcspn(cli_err, "\n"), cli_err);
     cJSON *dj = NULL;
     snprintf(p, sizeof p, "%s/demo/sweep/results.json", cli_dir);
     NcError derr;
     json_load(p, &dj, &derr);
-    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dj, "runs")) == 5, "demo: 5 runs in sweep/results.json");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dj, "runs")) == 6 &&
+              num(cJSON_GetObjectItemCaseSensitive(dj, "config"), "queue") == 1024,
+          "demo: 6 runs in sweep/results.json, with a queue of 1024");
     cJSON_Delete(dj);
 
     /* headless Chromium renders the page; the screenshot is not blank */
