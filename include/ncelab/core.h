@@ -45,7 +45,11 @@ int nc_read_file(const char *path, char **data, size_t *len, NcError *err);
 
 /* nc_write_atomic: writes len bytes to path through a temporary file in the same directory,
    fsync, then rename, so that path holds either its old content or the new one, never half.
-   Fails with NC_EFILE naming the path. */
+   What path already is decides: a symlink is followed and its target replaced the same way (a
+   dangling one creates its target, like cp); a character device or a FIFO is opened and written,
+   never replaced, and no file is created beside it; a directory, block device or socket is
+   refused. Temporary files of killed writers (path.tmp.<pid> of a process that is gone) are
+   removed. Fails with NC_EFILE naming the path. */
 int nc_write_atomic(const char *path, const void *data, size_t len, NcError *err);
 
 /* nc_mkdir_p: creates a directory and its parents (like mkdir -p). */
@@ -54,6 +58,13 @@ int nc_mkdir_p(const char *path, NcError *err);
 /* nc_dir_writable: NC_OK when a file can be written into dir (a probe file is written through
    nc_write_atomic and removed); NC_EFILE naming dir otherwise. */
 int nc_dir_writable(const char *dir, NcError *err);
+
+/* nc_dir_lock: an exclusive lock on the directory dir, held until nc_dir_unlock(*fd) or the end
+   of the process (flock on dir/.ncelab.lock, which records the holder's pid, so that a kill -9
+   releases it). NC_EUSAGE naming dir and the holder's pid when another process holds it, NC_EFILE
+   when the lock file cannot be made; *fd = -1 then. */
+int nc_dir_lock(const char *dir, int *fd, NcError *err);
+void nc_dir_unlock(int fd);
 
 /* nc_path_join: "dir/name" in a malloc'd string. */
 char *nc_path_join(const char *dir, const char *name);

@@ -20,6 +20,8 @@ typedef struct {
                                 ranks form groups of this many, which share out the runs */
     int sweep_ranks;         /* the ranks of the whole sweep (set by sweep_run; results.json) */
     char out[512];           /* DIR: DIR/runs/k<K>_seed<S>/ per run */
+    int lock_fd;             /* rank 0's lock on DIR (nc_dir_lock): taken by sweep_run, released by
+                                sweep_unlock (-1: none) */
 } SweepConfig;
 
 typedef struct {
@@ -60,8 +62,12 @@ typedef struct {
    groups of c->ranks_per_run ranks (which must divide P) train and evaluate runs j, j + G, ...
    (G groups), each run's first rank writing its files, and every rank ends with every run's
    results. runs: (nk * seeds) malloc'd. th gets the theory prediction on rank 0 (empty
-   elsewhere). */
+   elsewhere). Rank 0 locks DIR for the sweep (NC_EUSAGE naming the holder's pid when another
+   process writes there) and keeps the lock for sweep_write until sweep_unlock; each run's first
+   rank locks the run's directory while it trains it. */
 int sweep_run(SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err);
+/* sweep_unlock: releases the lock sweep_run took (call it after sweep_run, once). */
+void sweep_unlock(SweepConfig *c);
 void sweep_theory_free(SweepTheory *th, int nk);
 /* sweep_run_json: {"k","seed","epochs","final_loss","train_seconds","eval_seconds","imgs_per_sec",
    "collision_rate","any_collision","features":{M},"head":{M}} */
@@ -69,8 +75,8 @@ cJSON *sweep_run_json(const SweepRun *r);
 
 /* sweep_write: DIR/results.json ({"config","theory","runs","summary"}, DESIGN.md section 4),
    DIR/results.csv (one line per run), DIR/summary.csv (mean, std per k and layer),
-   DIR/accuracy_features.svg, DIR/accuracy_head.svg, DIR/collision.svg, DIR/simplex.svg and the
-   self-contained DIR/report.html; all atomically. */
+   DIR/accuracy_features.svg, DIR/accuracy_head.svg, DIR/collision.svg, DIR/collision_rate.svg,
+   DIR/simplex.svg, DIR/theory.svg and the self-contained DIR/report.html; all atomically. */
 int sweep_write(const SweepConfig *c, const SweepRun *runs, const SweepTheory *th, NcError *err);
 
 /* The experiments' answer by a stated rule (sweep_verdict). For each accuracy of the head (mean

@@ -63,6 +63,9 @@ int train_config_parse(const char *json, const char *what, TrainConfig *c, NcErr
 /* train_config_same: 1 when a and b describe the same run: every field of the configuration
    JSON but the number of epochs, the kNN monitor and the number of ranks. */
 int train_config_same(const TrainConfig *a, const TrainConfig *b);
+/* train_config_diff: the fields where they differ, "k: 6 in the checkpoint, 5 given; ...", into
+   buf (n bytes), a the saved configuration and b the given one. */
+void train_config_diff(const TrainConfig *saved, const TrainConfig *given, char *buf, size_t n);
 
 /* One epoch's log line. */
 typedef struct {
@@ -103,13 +106,20 @@ typedef struct {
 /* train_run: checks c, loads its dataset and trains, writing DIR/ckpt.safetensors after every
    epoch (atomically; docs/checkpoint.md: the parameters under their PyTorch names, each batch
    norm's running_mean/running_var, "optim.state", "optim.step", the queue; metadata "config",
-   "epoch", "step", "seconds", "last_epoch", "version"), DIR/log.csv and DIR/log.json.
-   resume: continue from DIR/ckpt.safetensors; its configuration must equal c except for the
-   number of epochs and the kNN monitor (refused otherwise, nothing overwritten), and
-   the weights end as those of an uninterrupted run. A non-finite loss stops the run (NC_ENUM
-   naming the epoch and step) and leaves the last checkpoint as it was. comm: the data-parallel
-   communicator (NULL: one process); rank 0 writes every file. */
-int train_run(const TrainConfig *c, int resume, Comm *comm, const TrainReport *rep, TrainResult *r, NcError *err);
+   "epoch", "step", "seconds", "last_epoch", "history", "version"), then DIR/log.csv and
+   DIR/log.json rewritten whole from the checkpoint's history (so the logs never hold an epoch the
+   checkpoint does not). Rank 0 holds DIR's lock (nc_dir_lock) for the whole run: a second writer
+   is refused (NC_EUSAGE naming the holder's pid).
+   mode TRAIN_NEW: DIR must not hold a checkpoint (NC_EUSAGE); TRAIN_OVERWRITE: one there is
+   replaced by a new run; TRAIN_RESUME: continue from DIR/ckpt.safetensors, whose configuration
+   must equal c except for the number of epochs (the learning-rate schedule then runs over the
+   new total), the kNN monitor and the number of ranks (refused otherwise, naming the fields that
+   differ, nothing overwritten); the logs are rewritten from its history first, and with the same
+   epochs the weights end as those of an uninterrupted run. A non-finite loss stops the run
+   (NC_ENUM naming the epoch and step) and leaves the last checkpoint as it was. comm: the
+   data-parallel communicator (NULL: one process); rank 0 writes every file. */
+enum { TRAIN_NEW = 0, TRAIN_RESUME = 1, TRAIN_OVERWRITE = 2 };
+int train_run(const TrainConfig *c, int mode, Comm *comm, const TrainReport *rep, TrainResult *r, NcError *err);
 
 /* train_eval_checkpoint: loads a checkpoint written by train_run and the dataset (spec, or the
    one it was trained on when NULL, with its imbalance and train limit), embeds both splits in

@@ -40,6 +40,7 @@ struct Trainer {
     int B, b, D;             /* global anchors per batch, this rank's (B / ranks), embedding dim */
     int steps_per_epoch;
     CkptProgress prog;       /* epochs and steps done, training seconds, the last epoch */
+    cJSON *history;          /* rank 0: every epoch's log line (train_epoch_json), saved in the checkpoint */
     float *z;                /* (2B, D) the global batch's embeddings (gathered), batch row order */
     float *dz;               /* (2B, D) d loss / d z of this rank's anchors */
     float *zsend, *zrecv;    /* (2B, D) scratch of the gather and reduce-scatter, rank order (ranks > 1) */

@@ -46,6 +46,7 @@ static int demo_sweep(const char *dir, const char *data, double *secs) {
     SweepPrinter sp = {.train = {.epochs = c.base.epochs}};
     SweepReport rep = sweep_printer(&sp);
     if (sweep_run(&c, NULL, &rep, &runs, &th, &err) || sweep_write(&c, runs, &th, &err)) cli_die(&err);
+    sweep_unlock(&c);
     *secs = nc_now() - t0;
     printf("\n");
     sweep_summary_table(stdout, &c, runs);

@@ -73,6 +73,7 @@ int cmd_sweep(int argc, char **argv) {
     if (sweep_run(&c, comm, &rep, &runs, &th, &err)) cli_die(&err);
     if (comm->rank == 0) {  /* the results and the report are rank 0's */
         if (sweep_write(&c, runs, &th, &err)) cli_die(&err);
+        sweep_unlock(&c);
         printf("\n");
         sweep_summary_table(stdout, &c, runs);
         printf("\nwrote %s/results.json, results.csv, summary.csv, *.svg and report.html\n", c.out);

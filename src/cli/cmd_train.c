@@ -15,7 +15,9 @@ int cmd_train(int argc, char **argv) {
                    "and writes DIR/ckpt.safetensors after every epoch. collision_rate: the share of negatives\n"
                    "of the anchor's class (theory: sum of rho_c^2); any_collision: the share of anchors with at\n"
                    "least one (theory: tau_k = 1 - sum rho_c (1 - rho_c)^k); coverage: the mean number of distinct\n"
-                   "classes among an anchor's k negatives.", o, no);
+                   "classes among an anchor's k negatives. A directory that holds a checkpoint is refused unless\n"
+                   "--resume (continue it; a larger --epochs recomputes the schedule over the new total) or\n"
+                   "--force (start over); one process writes a directory at a time (DIR/.ncelab.lock).", o, no);
         return 0;
     }
     const char *need[3] = {"data", "k", "out"};
@@ -31,7 +33,12 @@ int cmd_train(int argc, char **argv) {
     TrainReport rep = train_printer(&pr);
     TrainResult r;
     Comm *comm = cli_comm();
-    if (train_run(&c, args_get(o, no, "resume") != NULL, comm, &rep, &r, &err)) cli_die(&err);
+    int resume = args_get(o, no, "resume") != NULL, force = args_get(o, no, "force") != NULL;
+    if (resume && force) {
+        nc_fail(&err, NC_EUSAGE, "--force: starts a new run over the checkpoint; --resume continues it: give one");
+        cli_die(&err);
+    }
+    if (train_run(&c, resume ? TRAIN_RESUME : force ? TRAIN_OVERWRITE : TRAIN_NEW, comm, &rep, &r, &err)) cli_die(&err);
     if (comm->rank == 0)
         printf("trained %d epochs in %.1f s (%.0f images/s%s); final loss %.4f; checkpoint %s/ckpt.safetensors\n",
                r.epochs_done, r.train_seconds, r.last.imgs_per_sec, comm->size > 1 ? ", all ranks" : "", r.last.loss, c.out);

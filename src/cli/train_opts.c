@@ -27,12 +27,13 @@ static const Opt TRAIN_OPTS[TRAIN_OPTS_N] = {
     {"knn-monitor", 1, "N  after every epoch, kNN test accuracy with N training images as the bank", NULL},
     {"seed", 1, "S  seed (default 0)", NULL},
     {"threads", 1, "T  threads (default: all cores)", NULL},
-    {"resume", 0, "continue from DIR/ckpt.safetensors", NULL},
+    {"resume", 0, "continue from DIR/ckpt.safetensors (its log is rewritten from the checkpoint first)", NULL},
+    {"force", 0, "start a new run over a checkpoint in DIR (refused without it)", NULL},
 };
 
 int train_opts_add(Opt *o, int with_resume) {
     memcpy(o, TRAIN_OPTS, sizeof TRAIN_OPTS);
-    return with_resume ? TRAIN_OPTS_N : TRAIN_OPTS_N - 1;
+    return with_resume ? TRAIN_OPTS_N : TRAIN_OPTS_N - 2;
 }
 
 static void copy_opt(char *dst, size_t n, const char *v) {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
-              const CkptProgress *p, NcError *err) {
+              const CkptProgress *p, const cJSON *history, NcError *err) {
     StWriter *w = st_writer_new();
     int rc = NC_OK;
     for (int i = 0; i < net->n_params && !rc; i++) {
@@ -46,6 +46,11 @@ int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Opti
     snprintf(num, sizeof num, "%.17g", p->seconds);
     if (!rc) rc = st_writer_meta(w, "seconds", num, err);
     if (!rc) rc = st_writer_meta(w, "last_epoch", lj, err);
+    if (!rc && history) {
+        char *hj = cJSON_PrintUnformatted(history);
+        rc = st_writer_meta(w, "history", hj ? hj : "[]", err);
+        free(hj);
+    }
     if (!rc) rc = st_writer_meta(w, "version", NCELAB_VERSION, err);
     if (!rc) rc = st_writer_meta(w, "format", "ncelab checkpoint 1", err);
     if (!rc) rc = st_writer_save(w, path, err);
@@ -91,6 +96,8 @@ static int progress(const StFile *f, CkptProgress *p, NcError *err) {
     int rc = st_meta_long(f, "epoch", &epoch, err);
     if (!rc) rc = st_meta_long(f, "step", &step, err);
     if (rc) return rc;
+    if (epoch < 0 || step < 0 || epoch > 1000000)
+        return nc_fail(err, NC_EFILE, "%s: epoch %ld, step %ld: not the progress of a run", f->path, epoch, step);
     memset(p, 0, sizeof *p);
     p->epoch = (int)epoch;
     p->step = step;
@@ -102,22 +109,50 @@ static int progress(const StFile *f, CkptProgress *p, NcError *err) {
     return NC_OK;
 }
 
+/* The epochs' log lines: the "history" array when it holds one object per epoch done, else (older
+   checkpoints) the last epoch alone. */
+static cJSON *read_history(const StFile *f, const CkptProgress *p) {
+    const char *hj = st_meta(f, "history");
+    cJSON *h = hj ? cJSON_Parse(hj) : NULL;
+    int ok = cJSON_IsArray(h) && cJSON_GetArraySize(h) == p->epoch;
+    for (int i = 0; ok && i < p->epoch; i++) {
+        const cJSON *e = cJSON_GetArrayItem(h, i), *n = cJSON_GetObjectItemCaseSensitive(e, "epoch");
+        ok = cJSON_IsObject(e) && cJSON_IsNumber(n) && n->valuedouble == i + 1;
+    }
+    if (ok) return h;
+    cJSON_Delete(h);
+    h = cJSON_CreateArray();
+    if (p->epoch > 0) cJSON_AddItemToArray(h, train_epoch_json(&p->last));
+    return h;
+}
+
 int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt, EmbQueue *q, CkptProgress *p,
-              NcError *err) {
+              cJSON **history, NcError *err) {
     StFile f;
     int rc = st_load(path, &f, err);
     if (rc) return rc;
     TrainConfig saved;
     CkptProgress pr;
-    if (!(rc = config(&f, &saved, err)) && !train_config_same(&saved, expect))
+    if (!(rc = config(&f, &saved, err)) && !train_config_same(&saved, expect)) {
+        char diff[600];
+        train_config_diff(&saved, expect, diff, sizeof diff);
         rc = nc_fail(err, NC_EUSAGE, "--resume: %s was written by another configuration (%s); refusing to overwrite it",
-                     path, st_meta(&f, "config"));
+                     path, diff);
+    }
     if (!rc) rc = progress(&f, &pr, err);
     const StTensor *t = st_find(&f, "optim.step");
     if (!rc && (!t || t->dtype != ST_I64 || t->numel != 1)) rc = nc_fail(err, NC_EFILE, "%s: no optim.step", path);
     const StTensor *qe = st_find(&f, "queue.emb"), *ql = st_find(&f, "queue.labels"), *qm = st_find(&f, "queue.count_head");
     if (!rc && q && (!qe || !ql || !qm || qe->numel != (size_t)q->Q * q->D || ql->numel != (size_t)q->Q || qm->numel != 2))
         rc = nc_fail(err, NC_EFILE, "%s: the embedding queue is missing or of another size", path);
+    if (!rc && q) {
+        const int64_t *ch = (const int64_t *)qm->data;
+        if (qm->dtype != ST_I64 || ch[0] < 0 || ch[0] > q->Q || ch[1] < 0 || ch[1] >= q->Q)
+            rc = nc_fail(err, NC_EFILE, "%s: queue.count_head: count %lld and head %lld do not fit a queue of %d", path,
+                         (long long)ch[0], (long long)ch[1], q->Q);
+    }
+    if (!rc && *(const int64_t *)t->data < 0)
+        rc = nc_fail(err, NC_EFILE, "%s: optim.step is negative (%lld)", path, (long long)*(const int64_t *)t->data);
     /* every check is done: now copy (a failed take leaves a partly loaded net, which the caller discards) */
     if (!rc) rc = weights(&f, net, err);
     if (!rc) rc = take(&f, "optim.state", opt->state, 2 * net->n_param_floats, err);
@@ -133,6 +168,7 @@ int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt,
             q->head = (int)((const int64_t *)qm->data)[1];
         }
         *p = pr;
+        if (history) *history = read_history(&f, &pr);
     }
     st_free(&f);
     return rc;

@@ -119,6 +119,28 @@ int train_config_same(const TrainConfig *a, const TrainConfig *b) {
     return same;
 }
 
+void train_config_diff(const TrainConfig *saved, const TrainConfig *given, char *buf, size_t n) {
+    char *a = train_config_json(saved), *b = train_config_json(given);
+    cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
+    size_t used = 0;
+    buf[0] = '\0';
+    const cJSON *e;
+    cJSON_ArrayForEach(e, x) {
+        if (!strcmp(e->string, "epochs") || !strcmp(e->string, "knn_monitor") || !strcmp(e->string, "ranks")) continue;
+        char *u = cJSON_PrintUnformatted(e), *v = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(y, e->string));
+        if (u && v && strcmp(u, v) != 0 && used < n)
+            used += (size_t)snprintf(buf + used, n - used, "%s%s: %s in the checkpoint, %s given", used ? "; " : "",
+                                     e->string, u, v);
+        free(u);
+        free(v);
+    }
+    if (!buf[0]) snprintf(buf, n, "the same fields, other values");
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    free(a);
+    free(b);
+}
+
 #define EPOCH_NUM(X) X(imgs_per_sec) X(collision_rate) X(any_collision) X(coverage) X(seconds) X(queue_age)
 
 cJSON *train_epoch_json(const TrainEpoch *e) {

@@ -79,10 +79,14 @@ static int run_data(const char *spec, const DataOpts *opts, const Dataset *full,
 static int run_one(const SweepConfig *sc, const TrainConfig *c, const TrainSettings *ts, const Dataset *ds, Comm *comm,
                    const SweepReport *rep, int i, int n, SweepRun *r, NcError *err) {
     char *ckpt = nc_path_join(c->out, "ckpt.safetensors");
-    int rc = NC_OK, lead = comm->rank == 0;
-    /* the run's leader reads its directory and tells the others: {error, have a checkpoint, its epoch} */
+    int rc = NC_OK, lead = comm->rank == 0, lock = -1;
+    /* the run's leader locks its directory, reads it and tells the others: {error, have a
+       checkpoint, its epoch} */
     long long st[3] = {0, 0, 0};
-    if (lead && (st[1] = access(ckpt, F_OK) == 0)) {
+    if (lead) rc = nc_mkdir_p(c->out, err);
+    if (lead && !rc) rc = nc_dir_lock(c->out, &lock, err);
+    st[0] = rc;
+    if (lead && !rc && (st[1] = access(ckpt, F_OK) == 0)) {
         TrainConfig saved;
         CkptProgress pr;
         if (!(rc = ckpt_read_config(ckpt, &saved, err)) && !(rc = ckpt_read_progress(ckpt, &pr, err)) &&
@@ -101,7 +105,6 @@ static int run_one(const SweepConfig *sc, const TrainConfig *c, const TrainSetti
     else if (pr.epoch < c->epochs) snprintf(what, sizeof what, "resuming at epoch %d of %d", pr.epoch + 1, c->epochs);
     else snprintf(what, sizeof what, "trained earlier; evaluating");
     if (lead && rep && rep->run_start) rep->run_start(rep->ctx, i, n, r, what);
-    if (lead && (rc = nc_mkdir_p(c->out, err))) goto out;
     Trainer t;
     if ((rc = trainer_create(&t, c, ts, ds, comm, err))) goto out;
     if (have) rc = trainer_resume(&t, ckpt, err);
@@ -125,6 +128,7 @@ static int run_one(const SweepConfig *sc, const TrainConfig *c, const TrainSetti
     }
     trainer_free(&t);
 out:
+    nc_dir_unlock(lock);
     free(ckpt);
     return rc;
 }
@@ -163,8 +167,14 @@ void sweep_theory_free(SweepTheory *th, int nk) {
     memset(th, 0, sizeof *th);
 }
 
+void sweep_unlock(SweepConfig *c) {
+    nc_dir_unlock(c->lock_fd);
+    c->lock_fd = -1;
+}
+
 int sweep_run(SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **runs, SweepTheory *th, NcError *err) {
     *runs = NULL;
+    c->lock_fd = -1;
     memset(th, 0, sizeof *th);
     if (c->nk < 1 || c->seeds < 1) return nc_fail(err, NC_EUSAGE, "sweep: need at least one k and one seed");
     for (int i = 0; i < c->nk; i++)
@@ -190,20 +200,31 @@ int sweep_run(SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **run
                        c->base.batch, R);
     int groups = world->size / R, group = world->rank / R;
     c->sweep_ranks = world->size;
-    if (world->rank == 0 && ((rc = nc_mkdir_p(c->out, err)) || (rc = nc_dir_writable(c->out, err)))) return rc;
-    if (world->size > 1 && (rc = world->barrier(world, err))) return rc;
-    if (groups > 1 && R < world->size && (rc = world->split(world, group, world->rank, &grp, err))) return rc;
+    if (world->rank == 0 && ((rc = nc_mkdir_p(c->out, err)) || (rc = nc_dir_lock(c->out, &c->lock_fd, err)) ||
+                             (rc = nc_dir_writable(c->out, err)))) {
+        sweep_unlock(c);
+        return rc;
+    }
+    if ((world->size > 1 && (rc = world->barrier(world, err))) ||
+        (groups > 1 && R < world->size && (rc = world->split(world, group, world->rank, &grp, err)))) {
+        sweep_unlock(c);
+        return rc;
+    }
     /* the data, once; a run's own selection (imbalance, train limit, synth's images) by its seed */
     int synth = strncmp(c->base.data, "synth:", 6) == 0;
     DataOpts fo = ts.data;
     if (!synth) fo.imbalance_zipf = fo.train_limit = 0;
     Dataset full, own;
     const Dataset *ds;
-    if ((rc = data_load(c->base.data, &fo, &full, err))) return rc;
-    if ((rc = run_data(c->base.data, &ts.data, &full, synth, c->base.seed, c->base.seed, &own, &ds, err))) { data_free(&full); return rc; }
+    if ((rc = data_load(c->base.data, &fo, &full, err))) { sweep_unlock(c); return rc; }
+    if ((rc = run_data(c->base.data, &ts.data, &full, synth, c->base.seed, c->base.seed, &own, &ds, err))) {
+        data_free(&full);
+        sweep_unlock(c);
+        return rc;
+    }
     if (world->rank == 0) rc = sweep_theory(c, ds, ts.loss, th, err);  /* the report is rank 0's */
     if (ds == &own) data_free(&own);
-    if (rc) { sweep_theory_free(th, c->nk); data_free(&full); return rc; }
+    if (rc) { sweep_theory_free(th, c->nk); data_free(&full); sweep_unlock(c); return rc; }
     int n = c->nk * c->seeds;
     SweepRun *r = nc_calloc((size_t)n, sizeof(SweepRun));
     for (int j = 0; j < n && !rc; j++) {
@@ -246,7 +267,7 @@ int sweep_run(SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **run
         if (!rc && (crc || bad)) rc = crc ? crc : nc_fail(err, (int)bad, "sweep: another rank failed (its message names the problem)");
         for (int j = 0; j < n && !rc; j++) rc = world->bcast(world, &r[j], sizeof r[j], (j % groups) * R, err);
     }
-    if (rc) { free(r); sweep_theory_free(th, c->nk); return rc; }
+    if (rc) { free(r); sweep_theory_free(th, c->nk); sweep_unlock(c); return rc; }
     *runs = r;
     return NC_OK;
 }

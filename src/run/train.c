@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The kNN monitor: features of `bank` training images (evenly spaced) and of the test split, in
@@ -37,40 +38,30 @@ static int knn_monitor(Trainer *t, int bank, double *acc, NcError *err) {
     return rc;
 }
 
-static void log_csv_line(FILE *csv, const TrainEpoch *e) {
-    fprintf(csv, "%d,%.6f,%.6g,%.1f,%.5f,%.5f,%.3f,%.2f,", e->epoch, e->loss, e->lr, e->imgs_per_sec, e->collision_rate,
-            e->any_collision, e->coverage, e->seconds);
-    if (isfinite(e->knn_acc)) fprintf(csv, "%.4f", e->knn_acc);
-    fputc(',', csv);
-    if (isfinite(e->queue_age)) fprintf(csv, "%.2f", e->queue_age);
-    fputc('\n', csv);
-    fflush(csv);
-}
-
-/* The per-epoch logs of rank 0: log.csv appended line by line, log.json rewritten whole. */
-typedef struct {
-    FILE *csv;
-    cJSON *json;
-    char *csv_path, *json_path;
-} RunLog;
-
-static int log_open(RunLog *l, const char *dir, int append, NcError *err) {
-    memset(l, 0, sizeof *l);
-    l->csv_path = nc_path_join(dir, "log.csv");
-    l->json_path = nc_path_join(dir, "log.json");
-    l->csv = fopen(l->csv_path, append ? "a" : "w");
-    if (!l->csv) return nc_fail(err, NC_EFILE, "%s: cannot write", l->csv_path);
-    if (!append) fprintf(l->csv, "epoch,loss,lr,imgs_per_sec,collision_rate,any_collision,coverage,seconds,knn_acc,queue_age\n");
-    if (append) json_load(l->json_path, &l->json, NULL);
-    if (!cJSON_IsArray(l->json)) { cJSON_Delete(l->json); l->json = cJSON_CreateArray(); }
-    return NC_OK;
-}
-
-static void log_close(RunLog *l) {
-    if (l->csv) fclose(l->csv);
-    cJSON_Delete(l->json);
-    free(l->csv_path);
-    free(l->json_path);
+/* log.csv and log.json of DIR, each rewritten whole (atomically) from the run's history, so that
+   after any crash they hold exactly the epochs of the checkpoint written before them. */
+static int logs_write(const char *dir, const cJSON *history, NcError *err) {
+    size_t cap = 256 + 160 * (size_t)cJSON_GetArraySize(history), n = 0;
+    char *csv = nc_malloc(cap);
+    n += (size_t)snprintf(csv, cap, "epoch,loss,lr,imgs_per_sec,collision_rate,any_collision,coverage,seconds,knn_acc,queue_age\n");
+    const cJSON *je;
+    cJSON_ArrayForEach(je, history) {
+        TrainEpoch e;
+        train_epoch_from_json(je, &e);
+        n += (size_t)snprintf(csv + n, cap - n, "%d,%.6f,%.6g,%.1f,%.5f,%.5f,%.3f,%.2f,", e.epoch, e.loss, e.lr,
+                              e.imgs_per_sec, e.collision_rate, e.any_collision, e.coverage, e.seconds);
+        if (isfinite(e.knn_acc)) n += (size_t)snprintf(csv + n, cap - n, "%.4f", e.knn_acc);
+        n += (size_t)snprintf(csv + n, cap - n, ",");
+        if (isfinite(e.queue_age)) n += (size_t)snprintf(csv + n, cap - n, "%.2f", e.queue_age);
+        n += (size_t)snprintf(csv + n, cap - n, "\n");
+    }
+    char *cp = nc_path_join(dir, "log.csv"), *jp = nc_path_join(dir, "log.json");
+    int rc = nc_write_atomic(cp, csv, n, err);
+    if (!rc) rc = json_save(jp, history, err);
+    free(csv);
+    free(cp);
+    free(jp);
+    return rc;
 }
 
 int trainer_fit(Trainer *t, const TrainReport *rep, TrainResult *r, NcError *err) {
@@ -79,10 +70,9 @@ int trainer_fit(Trainer *t, const TrainReport *rep, TrainResult *r, NcError *err
     memset(r, 0, sizeof *r);
     r->last = t->prog.last;
     r->total_seconds = t->prog.seconds;
-    RunLog log = {0};
     char *ckpt = nc_path_join(c->out, "ckpt.safetensors");
     double t0 = nc_now();
-    if (root && (rc = log_open(&log, c->out, t->prog.epoch > 0, err))) goto out;
+    if (root && (rc = logs_write(c->out, t->history, err))) goto out;  /* the checkpoint's epochs, no more */
     while (t->prog.epoch < c->epochs) {
         TrainEpoch e;
         if ((rc = trainer_epoch(t, root ? rep : NULL, &e, err))) break;
@@ -93,9 +83,12 @@ int trainer_fit(Trainer *t, const TrainReport *rep, TrainResult *r, NcError *err
         if (root) {
             cJSON *je = train_epoch_json(&e);
             cJSON_AddNumberToObject(je, "ranks", t->comm->size);
-            cJSON_AddItemToArray(log.json, je);
-            log_csv_line(log.csv, &e);
-            if ((rc = trainer_save(t, ckpt, err)) || (rc = json_save(log.json_path, log.json, err))) break;
+            cJSON_AddItemToArray(t->history, je);
+            if ((rc = trainer_save(t, ckpt, err))) {
+                cJSON_DeleteItemFromArray(t->history, cJSON_GetArraySize(t->history) - 1);
+                break;
+            }
+            if ((rc = logs_write(c->out, t->history, err))) break;
             if (rep && rep->epoch) rep->epoch(rep->ctx, &e);
         }
     }
@@ -103,7 +96,6 @@ out:
     r->train_seconds = nc_now() - t0;
     r->total_seconds = t->prog.seconds;
     free(ckpt);
-    log_close(&log);
     return rc;
 }
 
@@ -126,7 +118,7 @@ static int config_bcast(Comm *comm, TrainConfig *c, NcError *err) {
     return rc;
 }
 
-int train_run(const TrainConfig *c0, int resume, Comm *comm, const TrainReport *rep, TrainResult *r, NcError *err) {
+int train_run(const TrainConfig *c0, int mode, Comm *comm, const TrainReport *rep, TrainResult *r, NcError *err) {
     memset(r, 0, sizeof *r);
     comm = comm ? comm : comm_single();
     TrainConfig c = *c0;
@@ -136,9 +128,18 @@ int train_run(const TrainConfig *c0, int resume, Comm *comm, const TrainReport *
     if ((rc = config_bcast(comm, &c, err)) || (rc = train_config_check(&c, &s, err))) return rc;
     c.ranks = comm->size;
     char *ckpt = nc_path_join(c.out, "ckpt.safetensors");
+    int resume = mode == TRAIN_RESUME, lock = -1;
+    struct stat st;
     if (comm->rank == 0) {
-        if ((rc = nc_mkdir_p(c.out, err)) || (rc = nc_dir_writable(c.out, err))) goto out_path;
-        if (resume && access(ckpt, F_OK) != 0) { rc = nc_fail(err, NC_EFILE, "%s: no checkpoint to resume from", ckpt); goto out_path; }
+        if ((rc = nc_mkdir_p(c.out, err)) || (rc = nc_dir_lock(c.out, &lock, err)) || (rc = nc_dir_writable(c.out, err)))
+            goto out_path;
+        int have = lstat(ckpt, &st) == 0;
+        if (resume && !have) { rc = nc_fail(err, NC_EFILE, "%s: no checkpoint to resume from", ckpt); goto out_path; }
+        if (mode == TRAIN_NEW && have) {
+            rc = nc_fail(err, NC_EUSAGE, "%s: a checkpoint is already there; --resume continues its run, --force starts "
+                         "a new one over it", ckpt);
+            goto out_path;
+        }
     }
     if (c.threads > 0) omp_set_num_threads(c.threads);
     Dataset ds;
@@ -158,6 +159,7 @@ out_trainer:
 out_data:
     data_free(&ds);
 out_path:
+    nc_dir_unlock(lock);
     free(ckpt);
     return rc;
 }

@@ -146,6 +146,7 @@ int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, con
         t->dzl = nc_malloc(sizeof(float) * (size_t)2 * t->b * t->D);
     }
     train_epoch_from_json(NULL, &t->prog.last);
+    t->history = cJSON_CreateArray();
     const char *fault = getenv("NCELAB_FAULT_NAN_STEP");  /* tests: make the loss of this step NaN */
     if (fault) t->fault_nan_step = atol(fault);
     return NC_OK;
@@ -178,7 +179,14 @@ static int bcast_state(Trainer *t, NcError *err) {
 int trainer_resume(Trainer *t, const char *path, NcError *err) {
     Comm *c = t->comm;
     int rc = NC_OK;
-    if (c->rank == 0) rc = ckpt_load(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, err);
+    if (c->rank == 0) {
+        cJSON *h = NULL;
+        rc = ckpt_load(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, &h, err);
+        if (!rc) {
+            cJSON_Delete(t->history);
+            t->history = h;
+        }
+    }
     if (c->size > 1) {
         /* rank 0's verdict, then its state, to every rank */
         long long v = rc;
@@ -318,7 +326,7 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
 }
 
 int trainer_save(const Trainer *t, const char *path, NcError *err) {
-    return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, err);
+    return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, t->history, err);
 }
 
 void trainer_free(Trainer *t) {
@@ -330,6 +338,7 @@ void trainer_free(Trainer *t) {
     free(t->zrecv);
     free(t->dzl);
     contrast_work_free(&t->work);
+    cJSON_Delete(t->history);
     nnx_free(t->x);
     loader_free(t->loader);
     if (t->has_queue) queue_free(&t->queue);
