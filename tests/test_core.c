@@ -74,6 +74,40 @@ static void test_parsers(void) {
     CHECK(nc_parse_double("nan", "--norm", &d, &err) == NC_EUSAGE, "NaN refused: %s", err.msg);
     CHECK(nc_parse_double("1e400", "--norm", &d, &err) == NC_EUSAGE, "overflow refused: %s", err.msg);
     CHECK(nc_parse_double("2.5x", "--norm", &d, &err) == NC_EUSAGE, "trailing junk refused: %s", err.msg);
+    /* strict: what strtod would take but a person did not mean is refused, naming option and item */
+    const char *bad_k[] = {"1,,2", ",4", "4,", "0x10", " 4", "4 ", "4x", "\t4", "1..", "..8", "1...8", "1..8x",
+                           "inf", "1e", "e3", ".", "-", "1..2..8"};
+    for (size_t i = 0; i < sizeof bad_k / sizeof bad_k[0]; i++) {
+        ks = NULL;
+        int rc = nc_parse_klist(bad_k[i], "--k", &ks, &n, &err);
+        int named = strstr(err.msg, "--k") && (strstr(err.msg, bad_k[i]) || strstr(err.msg, "empty"));
+        CHECK(rc == NC_EUSAGE && ks == NULL && named && !strchr(err.msg, '\n'), "--k '%s' refused: %s", bad_k[i], err.msg);
+    }
+    CHECK(nc_parse_klist("1,,2", "--k", &ks, &n, &err) == NC_EUSAGE && strstr(err.msg, "item 2"),
+          "the empty item is located: %s", err.msg);
+    CHECK(nc_parse_klist("0x10", "--k", &ks, &n, &err) == NC_EUSAGE && strstr(err.msg, "'0x10'"),
+          "hexadecimal is not a k: %s", err.msg);
+    CHECK(nc_parse_klist("3,2e3,+8,1..4", "--k", &ks, &n, &err) == NC_OK && n == 6 && ks[0] == 1 && ks[1] == 2 &&
+              ks[2] == 3 && ks[3] == 4 && ks[4] == 8 && ks[5] == 2000,
+          "a sign and an exponent are still numbers: n = %d", n);
+    free(ks);
+    long x = 0;
+    CHECK(nc_parse_long("9007199254740993", "--seed", 0, 9007199254740993L, &x, &err) == NC_OK &&
+              x == 9007199254740993L, "digits are read exactly beyond 2^53: %ld", x);
+    CHECK(nc_parse_long("-7", "--x", -10, 10, &x, &err) == NC_OK && x == -7, "negative integers: %ld", x);
+    CHECK(nc_parse_long("99999999999999999999", "--seed", 0, 100, &x, &err) == NC_EUSAGE && strstr(err.msg, "range"),
+          "an integer beyond long is out of range: %s", err.msg);
+    CHECK(nc_parse_long("2.5e0", "--x", 0, 100, &x, &err) == NC_EUSAGE, "2.5e0 is not an integer: %s", err.msg);
+    CHECK(nc_parse_long("2.5e3", "--x", 0, 10000, &x, &err) == NC_OK && x == 2500, "2.5e3 is 2500: %ld", x);
+    CHECK(nc_parse_long("", "--x", 0, 10, &x, &err) == NC_EUSAGE && strstr(err.msg, "--x"), "empty refused: %s", err.msg);
+    const char *bad_d[] = {"0x1p3", " 1", "1 ", "inf", "-infinity", "nan(1)", "1e", "+", ".e1", "1e-400", "1,5", ""};
+    for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++)
+        CHECK(nc_parse_double(bad_d[i], "--lr", &d, &err) == NC_EUSAGE && strstr(err.msg, "--lr") &&
+                  strstr(err.msg, bad_d[i]), "--lr '%s' refused: %s", bad_d[i], err.msg);
+    const char *good_d[] = {"0.5", ".5", "5.", "-1e-3", "+2", "1E+2", "007"};
+    const double want_d[] = {0.5, 0.5, 5.0, -1e-3, 2.0, 100.0, 7.0};
+    for (size_t i = 0; i < sizeof good_d / sizeof good_d[0]; i++)
+        CHECK(nc_parse_double(good_d[i], "--lr", &d, &err) == NC_OK && d == want_d[i], "--lr '%s' = %g", good_d[i], d);
 }
 
 static void test_files(void) {
