@@ -174,6 +174,10 @@ static void test_errors(void) {
         {"g4.json", "[[4, 0], [0, 1]]", "theory eval --gram %s --k 3", "R^2"},
         {"g5.json", "[[1, 0], [0, 1]]", "theory eval --gram %s --k 3 --support %s/sup.json", "model has 4 points"},
         {"g6.json", "{\"a\": 1}", "theory eval --gram %s --k 3", "square matrix"},
+        {"g7.json", "[[1, 0], [0, 1]] xyz", "theory eval --gram %s --k 3", "trailing text after the JSON document"},
+        {"g8.json", "[[1, 0], [0, \"1\"]]", "theory eval --gram %s --k 3", "entry (2,2) is not a number"},
+        {"bad6.json", "[[1, 0], [0, 1]]\n{}", "theory --support %s", "line 2 (byte 17)"},
+        {"bad7.json", "{\"support\": [[1, 0], [0, 1]]}}", "theory --support %s", "trailing text"},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         const char *p = cli_file(files[i].name, files[i].text);
@@ -181,8 +185,15 @@ static void test_errors(void) {
         CHECK(rc == 1 && strstr(cli_err, files[i].needle) && strstr(cli_err, files[i].name),
               "%s (%s) -> exit %d: %.*s", files[i].name, files[i].text, rc, (int)strcspn(cli_err, "\n"), cli_err);
     }
+    /* whitespace after the document is not trailing text */
+    const char *ws = cli_file("ws.json", "{\"support\": [[1, 0], [0, 1]]}\n \t\r\n\n");
+    int rc = cli_run("theory --support %s --k 1,2", ws);
+    CHECK(rc == 0, "a support file ending in blank lines is read (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    ws = cli_file("gws.json", "[[1, 0], [0, 1]]\n\n");
+    rc = cli_run("theory eval --gram %s --k 3", ws);
+    CHECK(rc == 0, "a Gram file ending in blank lines is read (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     /* an output that cannot be written fails with exit 1 and leaves nothing behind */
-    int rc = cli_run("theory --classes 3 --k 2 --json %s/no/such/dir/x.json", cli_dir);
+    rc = cli_run("theory --classes 3 --k 2 --json %s/no/such/dir/x.json", cli_dir);
     CHECK(rc == 1 && strstr(cli_err, "x.json"), "unwritable --json -> exit %d: %s", rc, cli_err);
 }
 

@@ -139,6 +139,20 @@ static void test_files(void) {
     cJSON *doc;
     CHECK(json_load(jp, &doc, &err) == NC_EFILE && strstr(err.msg, "bad.json") && strstr(err.msg, "line 2"),
           "malformed JSON: %s", err.msg);
+    /* one document, then whitespace only */
+    nc_write_atomic(jp, "{\"a\": 1}\n\n xyz\n", 16, &err);
+    CHECK(json_load(jp, &doc, &err) == NC_EFILE && !doc && strstr(err.msg, "bad.json") && strstr(err.msg, "trailing") &&
+              strstr(err.msg, "line 3 (byte 11)"), "text after the document refused: %s", err.msg);
+    nc_write_atomic(jp, "{\"a\": 1}\r\n\t \n", 13, &err);
+    CHECK(json_load(jp, &doc, &err) == NC_OK && cJSON_IsObject(doc), "trailing whitespace accepted");
+    cJSON_Delete(doc);
+    const char *bad_json[] = {"[1] [2]", "{}}", "1 2", "[1]\0", "", " ", "[1]\x01", "null x"};
+    const size_t bad_len[] = {7, 3, 3, 4, 0, 1, 4, 6};
+    for (int i = 0; i < 8; i++)
+        CHECK(json_parse(bad_json[i], bad_len[i], "--what", &doc, &err) == NC_EFILE && !doc && strstr(err.msg, "--what"),
+              "json_parse refuses case %d: %s", i, err.msg);
+    CHECK(json_parse("[1]  \n", 6, "x", &doc, &err) == NC_OK && cJSON_GetArraySize(doc) == 1, "json_parse with spaces after");
+    cJSON_Delete(doc);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");
     free(path); free(bad); free(sub); free(jp);

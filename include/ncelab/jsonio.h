@@ -6,8 +6,11 @@
 
 #include "ncelab/core.h"
 
-/* json_load: parses the file at path; NC_EFILE naming the file and the byte offset of a
-   syntax error. *out is owned by the caller (cJSON_Delete). */
+/* json_parse: text[0..len) as one JSON document, followed by nothing but whitespace (spaces,
+   tabs, newlines). NC_EFILE naming what, the line and the byte offset of a syntax error or of
+   the first character after the document. *out is owned by the caller (cJSON_Delete). */
+int json_parse(const char *text, size_t len, const char *what, cJSON **out, NcError *err);
+/* json_load: json_parse of the file at path (what is the path). */
 int json_load(const char *path, cJSON **out, NcError *err);
 /* json_save: writes the document, pretty-printed, atomically. */
 int json_save(const char *path, const cJSON *doc, NcError *err);

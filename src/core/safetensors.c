@@ -1,5 +1,6 @@
 // safetensors.c -- the safetensors reader (validates everything) and an atomic writer.
 #include "ncelab/safetensors.h"
+#include "ncelab/jsonio.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -187,22 +188,14 @@ static int load_inner(const char *path, StFile *f, NcError *err) {
                        hlen, ST_MAX_HEADER);
     if (hlen < 2 || f->buf[8] != '{')
         return nc_fail(err, NC_EFILE, "%s: safetensors header does not start with a JSON object", path);
-    const char *hdr = f->buf + 8, *endp = NULL;
+    const char *hdr = f->buf + 8;
     long bad = utf8_bad((const unsigned char *)hdr, (size_t)hlen);
     if (bad >= 0)
         return nc_fail(err, NC_EFILE, "%s: safetensors header is not valid UTF-8 (byte %ld)", path, bad);
-    cJSON *doc = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &endp, 0);
-    if (!doc) {
-        long off = endp ? (long)(endp - hdr) : -1;
-        return nc_fail(err, NC_EFILE, "%s: safetensors header is malformed JSON (near byte %ld of %" PRIu64 ")",
-                       path, off, hlen);
-    }
-    for (const char *q = endp; q < hdr + hlen; q++)
-        if (*q != ' ' && *q != '\n' && *q != '\r' && *q != '\t') {
-            cJSON_Delete(doc);
-            return nc_fail(err, NC_EFILE, "%s: safetensors header has trailing bytes after the JSON (byte %ld)",
-                           path, (long)(q - hdr));
-        }
+    char what[sizeof err->msg];
+    snprintf(what, sizeof what, "%s: safetensors header", path);
+    cJSON *doc;
+    if ((rc = json_parse(hdr, (size_t)hlen, what, &doc, err))) return rc;
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
         return nc_fail(err, NC_EFILE, "%s: safetensors header is not a JSON object", path);

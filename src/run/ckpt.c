@@ -1,5 +1,6 @@
 // ckpt.c -- the training checkpoint as one safetensors file: tensors, configuration and progress.
 #include "ncelab/ckpt.h"
+#include "ncelab/jsonio.h"
 #include "ncelab/safetensors.h"
 
 #include <math.h>
@@ -96,7 +97,8 @@ static int progress(const StFile *f, CkptProgress *p, NcError *err) {
     p->step = step;
     if (!st_meta(f, "seconds") || st_meta_double(f, "seconds", &p->seconds, NULL)) p->seconds = NAN;
     const char *lj = st_meta(f, "last_epoch");
-    cJSON *o = lj ? cJSON_Parse(lj) : NULL;
+    cJSON *o = NULL;
+    if (lj) json_parse(lj, strlen(lj), f->path, &o, NULL);
     train_epoch_from_json(o, &p->last);
     cJSON_Delete(o);
     return NC_OK;

@@ -84,7 +84,9 @@ char *train_config_json(const TrainConfig *c) {
 }
 
 int train_config_parse(const char *json, const char *what, TrainConfig *c, NcError *err) {
-    cJSON *o = cJSON_Parse(json);
+    cJSON *o;
+    int rc = json_parse(json, strlen(json), what, &o, err);
+    if (rc) return rc;
     if (!cJSON_IsObject(o)) { cJSON_Delete(o); return nc_fail(err, NC_EFILE, "%s: the configuration is not a JSON object", what); }
     train_config_default(c);
     const cJSON *v;
