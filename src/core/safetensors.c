@@ -168,10 +168,10 @@ static long utf8_bad(const unsigned char *s, size_t n) {
     return -1;
 }
 
-static int load_inner(const char *path, StFile *f, NcError *err) {
-    f->path = nc_strdup(path);
-    int rc = nc_read_file(path, &f->buf, &f->len, err);
-    if (rc) return rc;
+/* parse: validates f->buf[0..f->len) and points the tensors into it; f->path names it */
+static int parse(StFile *f, NcError *err) {
+    const char *path = f->path;
+    int rc;
     if (f->len < 8)
         return nc_fail(err, NC_EFILE, "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
                        path, f->len);
@@ -261,7 +261,21 @@ static int load_inner(const char *path, StFile *f, NcError *err) {
 
 int st_load(const char *path, StFile *f, NcError *err) {
     memset(f, 0, sizeof *f);
-    int rc = load_inner(path, f, err);
+    f->path = nc_strdup(path);
+    int rc = nc_read_file(path, &f->buf, &f->len, err);
+    if (!rc) rc = parse(f, err);
+    if (rc) st_free(f);
+    return rc;
+}
+
+int st_load_mem(const void *data, size_t len, const char *name, StFile *f, NcError *err) {
+    memset(f, 0, sizeof *f);
+    f->path = nc_strdup(name);
+    f->buf = nc_malloc(len + 1);
+    if (len) memcpy(f->buf, data, len);
+    f->buf[len] = '\0';
+    f->len = len;
+    int rc = parse(f, err);
     if (rc) st_free(f);
     return rc;
 }
