@@ -27,8 +27,9 @@ typedef struct {
 int theory_rho_parse(const char *spec, int N, double *rho, NcError *err);
 
 /* theory_support_load: reads a JSON N x M row-stochastic matrix (an array of rows, or an object
-   {"support": rows}; 2 <= N, M <= 2000); entries finite and >= 0, rows summing to 1 within 1e-9, every point of
-   positive probability under some class. *P is malloc'd. NC_EFILE naming the file and row. */
+   {"support": rows}; N in [2, 2000], M in [1, 2000]); entries finite and >= 0, rows summing to 1
+   within 1e-9, every point of positive probability under some class. *P is malloc'd. NC_EFILE
+   naming the file and row. */
 int theory_support_load(const char *path, int *N, int *M, double **P, NcError *err);
 
 /* theory_gram_load: reads a JSON M x M matrix (an array of M rows of M numbers, 2 <= M <= 2000),
