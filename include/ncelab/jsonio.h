@@ -20,6 +20,9 @@ cJSON *json_number_array(const double *v, int n);
 cJSON *json_number(double v);
 /* json_get_number: a number into *out (null reads as NaN); 0 when v is neither. */
 int json_get_number(const cJSON *v, double *out);
+/* json_get_int: a number with an integer value in [lo, hi] into *out (a double, so that the
+   caller's conversion to its integer type is exact and defined); 0 otherwise, null included. */
+int json_get_int(const cJSON *v, double lo, double hi, double *out);
 /* json_matrix: an array of rows arrays, row-major r x c. */
 cJSON *json_matrix(const double *a, int r, int c);
 

@@ -75,3 +75,11 @@ int json_get_number(const cJSON *v, double *out) {
     if (cJSON_IsNull(v)) { *out = NAN; return 1; }
     return 0;
 }
+
+int json_get_int(const cJSON *v, double lo, double hi, double *out) {
+    if (!cJSON_IsNumber(v)) return 0;
+    double x = v->valuedouble;
+    if (!(x >= lo && x <= hi) || x != floor(x)) return 0;
+    *out = x;
+    return 1;
+}

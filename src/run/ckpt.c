@@ -3,6 +3,7 @@
 #include "ncelab/jsonio.h"
 #include "ncelab/safetensors.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,8 @@ static int progress(const StFile *f, CkptProgress *p, NcError *err) {
     int rc = st_meta_long(f, "epoch", &epoch, err);
     if (!rc) rc = st_meta_long(f, "step", &step, err);
     if (rc) return rc;
+    if (epoch < 0 || epoch > INT_MAX || step < 0)
+        return nc_fail(err, NC_EFILE, "%s: metadata epoch %ld, step %ld: not a training position", f->path, epoch, step);
     memset(p, 0, sizeof *p);
     p->epoch = (int)epoch;
     p->step = step;
