@@ -1,5 +1,6 @@
 // test_core.c -- core utilities: Philox known answers, parsers, atomic writes, JSON errors.
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,6 +99,10 @@ static void test_parsers(void) {
     CHECK(nc_parse_long("99999999999999999999", "--seed", 0, 100, &x, &err) == NC_EUSAGE && strstr(err.msg, "range"),
           "an integer beyond long is out of range: %s", err.msg);
     CHECK(nc_parse_long("2.5e0", "--x", 0, 100, &x, &err) == NC_EUSAGE, "2.5e0 is not an integer: %s", err.msg);
+    CHECK(nc_parse_long("9.223372036854775808e18", "--x", LONG_MIN, LONG_MAX, &x, &err) == NC_EUSAGE &&
+              strstr(err.msg, "range") &&
+              nc_parse_long("-9.223372036854775808e18", "--x", LONG_MIN, LONG_MAX, &x, &err) == NC_OK && x == LONG_MIN,
+          "2^63 written with an exponent is beyond long, -2^63 is not (no float-to-long overflow)");
     CHECK(nc_parse_long("2.5e3", "--x", 0, 10000, &x, &err) == NC_OK && x == 2500, "2.5e3 is 2500: %ld", x);
     CHECK(nc_parse_long("", "--x", 0, 10, &x, &err) == NC_EUSAGE && strstr(err.msg, "--x"), "empty refused: %s", err.msg);
     const char *bad_d[] = {"0x1p3", " 1", "1 ", "inf", "-infinity", "nan(1)", "1e", "+", ".e1", "1e-400", "1,5", ""};

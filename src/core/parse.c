@@ -60,7 +60,7 @@ int nc_parse_long(const char *s, const char *what, long lo, long hi, long *out, 
         double v = strtod(s, NULL);
         if (errno == ERANGE || !isfinite(v) || v != floor(v))
             return nc_fail(err, NC_EUSAGE, "%s: expected an integer, got '%s'", what, s);
-        if (v < (double)lo || v > (double)hi)
+        if (!(v >= -0x1p63 && v < 0x1p63))  /* (double)LONG_MAX is 2^63, one past it */
             return nc_fail(err, NC_EUSAGE, "%s: %s is out of range [%ld, %ld]", what, s, lo, hi);
         x = (long)v;
     }
