@@ -185,9 +185,25 @@ static void test_errors(void) {
         CHECK(rc == 1 && strstr(cli_err, files[i].needle) && strstr(cli_err, files[i].name),
               "%s (%s) -> exit %d: %.*s", files[i].name, files[i].text, rc, (int)strcspn(cli_err, "\n"), cli_err);
     }
+    /* sizes are checked before the matrix is allocated (100001 x 100001 doubles would be 80 GB) */
+    size_t n = 100001;
+    char *big = malloc(4 * n + 8), *q = big;
+    *q++ = '[';
+    for (size_t i = 0; i < n; i++) { *q++ = '0'; *q++ = i + 1 < n ? ',' : ']'; }
+    *q = '\0';
+    int rc = cli_run("theory eval --gram %s --k 3", cli_file("huge_gram.json", big));
+    CHECK(rc == 1 && strstr(cli_err, "100001 points is more than 2000"), "a Gram file of 100001 rows is refused: %.*s",
+          (int)strcspn(cli_err, "\n"), cli_err);
+    q = big + 1;
+    for (size_t i = 0; i < n; i++) { memcpy(q, "[1]", 3); q[3] = i + 1 < n ? ',' : ']'; q += 4; }
+    *q = '\0';
+    rc = cli_run("theory --support %s --k 3", cli_file("huge_support.json", big));
+    CHECK(rc == 1 && strstr(cli_err, "100001 classes is more than 2000"), "a support file of 100001 rows is refused: %.*s",
+          (int)strcspn(cli_err, "\n"), cli_err);
+    free(big);
     /* whitespace after the document is not trailing text */
     const char *ws = cli_file("ws.json", "{\"support\": [[1, 0], [0, 1]]}\n \t\r\n\n");
-    int rc = cli_run("theory --support %s --k 1,2", ws);
+    rc = cli_run("theory --support %s --k 1,2", ws);
     CHECK(rc == 0, "a support file ending in blank lines is read (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     ws = cli_file("gws.json", "[[1, 0], [0, 1]]\n\n");
     rc = cli_run("theory eval --gram %s --k 3", ws);
