@@ -3,7 +3,7 @@
 #   make test    install missing packages (as root), build, run the whole test suite (ctest)
 #   make bench   ncelab and the PyTorch baselines side by side, with ratios (bench/run.sh)
 #   make sanitize-test   the suite under AddressSanitizer and UndefinedBehaviorSanitizer
-#   make fuzz    fuzz the dataset readers with libFuzzer for FUZZ_SECONDS (default 60)
+#   make fuzz    every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each (default 60)
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=

@@ -96,40 +96,69 @@ static void test_support_and_nce(void) {
     CHECK(rc == 0 && strstr(cli_out, "loss = nce"), "theory --loss nce (exit %d)", rc);
 }
 
-/* Bad input: exit 2 for options, 1 for files, one line naming the culprit. */
+/* Bad input: exit 2 for options, 1 for files, one line naming the culprit (and the bad item). */
 static void test_errors(void) {
-    struct { const char *args; int code; const char *needle; } cases[] = {
-        {"theory --classes 3 --rho 0.5,0.3,0.1", 2, "--rho"},
-        {"theory --classes 3 --rho 0.5,0.6,-0.1", 2, "--rho"},
-        {"theory --classes 3 --rho zipf:x", 2, "zipf"},
-        {"theory --classes 3 --rho 0.5,0.5", 2, "--rho"},
-        {"theory --classes 3 --k 0", 2, "--k"},
-        {"theory --classes 3 --k -4", 2, "--k"},
-        {"theory --classes 3 --k 1..0", 2, "--k"},
-        {"theory --classes 3 --norm 0", 2, "--norm"},
-        {"theory --classes 3 --norm -1", 2, "--norm"},
-        {"theory --classes 3 --norm nan", 2, "--norm"},
-        {"theory --classes 1", 2, "--classes"},
-        {"theory --classes 3 --dim 5", 2, "--dim"},
-        {"theory --classes 3 --loss foo", 2, "--loss"},
-        {"theory --classes 3 --frob 2", 2, "--frob"},
-        {"theory --classes", 2, "--classes"},
-        {"theory", 2, "--classes"},
-        {"theory --support /nonexistent/s.json", 1, "/nonexistent/s.json"},
-        {"theory eval --gram /nonexistent/g.json --k 2", 1, "/nonexistent/g.json"},
-        {"theory eval --k 2", 2, "--gram"},
-        {"bench --model vgg16 --steps 1", 2, "--model"},
-        {"bench --model convnet --batch 0", 2, "--batch"},
-        {"bench --model convnet --batch 4 --k 0", 2, "--k"},
-        {"bench --model convnet --batch 1", 2, "--batch"},
-        {"bench --model convnet --batch 4 --k 1000001", 2, "--k"},
-        {"bench", 2, "bench"},
+    struct { const char *args; int code; const char *needle, *item; } cases[] = {
+        {"theory --classes 3 --k 1,,2", 2, "--k", "item 2 of '1,,2' is empty"},
+        {"theory --classes 3 --k 4,", 2, "--k", "item 2 of '4,'"},
+        {"theory --classes 3 --k 0x10", 2, "--k", "'0x10'"},
+        {"theory --classes 3 --k ' 4'", 2, "--k", "' 4'"},
+        {"theory --classes 3 --k 4x", 2, "--k", "'4x'"},
+        {"theory --classes 3 --k 1,4x,8", 2, "--k", "'4x'"},
+        {"theory --classes 3 --k 1..64x", 2, "--k", "'1..64x'"},
+        {"theory --classes 3x", 2, "--classes", "'3x'"},
+        {"theory --classes ' 3'", 2, "--classes", "' 3'"},
+        {"theory --classes 3 --norm 1x", 2, "--norm", "'1x'"},
+        {"theory --classes 3 --norm 0x1p0", 2, "--norm", "'0x1p0'"},
+        {"theory --classes 3 --norm inf", 2, "--norm", "'inf'"},
+        {"theory --classes 3 --dim 2.5", 2, "--dim", "'2.5'"},
+        {"theory --classes 3 --restarts 1e", 2, "--restarts", "'1e'"},
+        {"theory --classes 3 --seed 0x7", 2, "--seed", "'0x7'"},
+        {"theory --classes 2 --rho 0.5,,0.5", 2, "--rho", "probability 2 of '0.5,,0.5' is empty"},
+        {"theory --classes 2 --rho 0.5,0.5,", 2, "--rho", "is empty"},
+        {"theory --classes 2 --rho ' 0.5,0.5'", 2, "--rho", "' 0.5'"},
+        {"theory --classes 2 --rho 0x1p-1,0.5", 2, "--rho", "'0x1p-1'"},
+        {"theory --classes 3 --rho zipf:1x", 2, "zipf", "'1x'"},
+        {"theory eval --gram g.json --k 0x10", 2, "--k", "'0x10'"},
+        {"bench --model convnet --batch 4x", 2, "--batch", "'4x'"},
+        {"train --data synth:2 --k 4 --lr 0.1x --out /nonexistent", 2, "--lr", "'0.1x'"},
+        {"train --data synth:2 --k ' 4' --out /nonexistent", 2, "--k", "' 4'"},
+        {"train --data synth:2x --k 4 --out /nonexistent", 2, "synth N", "'2x'"},
+        {"sweep --data synth:2 --k 1,,4 --out /nonexistent", 2, "--k", "item 2"},
+        {"data info synth:2 --resize 8,8x", 2, "--resize", "'8x'"},
+        {"data info synth:2 --imbalance zipf:1,", 2, "--imbalance", "'zipf:1,'"},
+        {"theory --classes 3 --rho 0.5,0.3,0.1", 2, "--rho", NULL},
+        {"theory --classes 3 --rho 0.5,0.6,-0.1", 2, "--rho", NULL},
+        {"theory --classes 3 --rho zipf:x", 2, "zipf", NULL},
+        {"theory --classes 3 --rho 0.5,0.5", 2, "--rho", NULL},
+        {"theory --classes 3 --k 0", 2, "--k", NULL},
+        {"theory --classes 3 --k -4", 2, "--k", NULL},
+        {"theory --classes 3 --k 1..0", 2, "--k", NULL},
+        {"theory --classes 3 --norm 0", 2, "--norm", NULL},
+        {"theory --classes 3 --norm -1", 2, "--norm", NULL},
+        {"theory --classes 3 --norm nan", 2, "--norm", NULL},
+        {"theory --classes 1", 2, "--classes", NULL},
+        {"theory --classes 3 --dim 5", 2, "--dim", NULL},
+        {"theory --classes 3 --loss foo", 2, "--loss", NULL},
+        {"theory --classes 3 --frob 2", 2, "--frob", NULL},
+        {"theory --classes", 2, "--classes", NULL},
+        {"theory", 2, "--classes", NULL},
+        {"theory --support /nonexistent/s.json", 1, "/nonexistent/s.json", NULL},
+        {"theory eval --gram /nonexistent/g.json --k 2", 1, "/nonexistent/g.json", NULL},
+        {"theory eval --k 2", 2, "--gram", NULL},
+        {"bench --model vgg16 --steps 1", 2, "--model", NULL},
+        {"bench --model convnet --batch 0", 2, "--batch", NULL},
+        {"bench --model convnet --batch 4 --k 0", 2, "--k", NULL},
+        {"bench --model convnet --batch 1", 2, "--batch", NULL},
+        {"bench --model convnet --batch 4 --k 1000001", 2, "--k", NULL},
+        {"bench", 2, "bench", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = cli_run("%s", cases[i].args);
         int lines = 0;
         for (const char *p = cli_err; *p; p++) lines += *p == '\n';
-        CHECK(rc == cases[i].code && strstr(cli_err, cases[i].needle) && lines == 1,
+        CHECK(rc == cases[i].code && strstr(cli_err, cases[i].needle) && lines == 1 &&
+                  (!cases[i].item || strstr(cli_err, cases[i].item)),
               "`ncelab %s` -> exit %d (want %d): %.*s", cases[i].args, rc, cases[i].code,
               (int)strcspn(cli_err, "\n"), cli_err);
     }
@@ -145,6 +174,10 @@ static void test_errors(void) {
         {"g4.json", "[[4, 0], [0, 1]]", "theory eval --gram %s --k 3", "R^2"},
         {"g5.json", "[[1, 0], [0, 1]]", "theory eval --gram %s --k 3 --support %s/sup.json", "model has 4 points"},
         {"g6.json", "{\"a\": 1}", "theory eval --gram %s --k 3", "square matrix"},
+        {"g7.json", "[[1, 0], [0, 1]] xyz", "theory eval --gram %s --k 3", "trailing text after the JSON document"},
+        {"g8.json", "[[1, 0], [0, \"1\"]]", "theory eval --gram %s --k 3", "entry (2,2) is not a number"},
+        {"bad6.json", "[[1, 0], [0, 1]]\n{}", "theory --support %s", "line 2 (byte 17)"},
+        {"bad7.json", "{\"support\": [[1, 0], [0, 1]]}}", "theory --support %s", "trailing text"},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         const char *p = cli_file(files[i].name, files[i].text);
@@ -152,8 +185,31 @@ static void test_errors(void) {
         CHECK(rc == 1 && strstr(cli_err, files[i].needle) && strstr(cli_err, files[i].name),
               "%s (%s) -> exit %d: %.*s", files[i].name, files[i].text, rc, (int)strcspn(cli_err, "\n"), cli_err);
     }
+    /* sizes are checked before the matrix is allocated (100001 x 100001 doubles would be 80 GB) */
+    size_t n = 100001;
+    char *big = malloc(4 * n + 8), *q = big;
+    *q++ = '[';
+    for (size_t i = 0; i < n; i++) { *q++ = '0'; *q++ = i + 1 < n ? ',' : ']'; }
+    *q = '\0';
+    int rc = cli_run("theory eval --gram %s --k 3", cli_file("huge_gram.json", big));
+    CHECK(rc == 1 && strstr(cli_err, "100001 points is more than 2000"), "a Gram file of 100001 rows is refused: %.*s",
+          (int)strcspn(cli_err, "\n"), cli_err);
+    q = big + 1;
+    for (size_t i = 0; i < n; i++) { memcpy(q, "[1]", 3); q[3] = i + 1 < n ? ',' : ']'; q += 4; }
+    *q = '\0';
+    rc = cli_run("theory --support %s --k 3", cli_file("huge_support.json", big));
+    CHECK(rc == 1 && strstr(cli_err, "100001 classes is more than 2000"), "a support file of 100001 rows is refused: %.*s",
+          (int)strcspn(cli_err, "\n"), cli_err);
+    free(big);
+    /* whitespace after the document is not trailing text */
+    const char *ws = cli_file("ws.json", "{\"support\": [[1, 0], [0, 1]]}\n \t\r\n\n");
+    rc = cli_run("theory --support %s --k 1,2", ws);
+    CHECK(rc == 0, "a support file ending in blank lines is read (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    ws = cli_file("gws.json", "[[1, 0], [0, 1]]\n\n");
+    rc = cli_run("theory eval --gram %s --k 3", ws);
+    CHECK(rc == 0, "a Gram file ending in blank lines is read (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     /* an output that cannot be written fails with exit 1 and leaves nothing behind */
-    int rc = cli_run("theory --classes 3 --k 2 --json %s/no/such/dir/x.json", cli_dir);
+    rc = cli_run("theory --classes 3 --k 2 --json %s/no/such/dir/x.json", cli_dir);
     CHECK(rc == 1 && strstr(cli_err, "x.json"), "unwritable --json -> exit %d: %s", rc, cli_err);
 }
 

@@ -1,5 +1,6 @@
 // test_core.c -- core utilities: Philox known answers, parsers, atomic writes, JSON errors.
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,6 +75,44 @@ static void test_parsers(void) {
     CHECK(nc_parse_double("nan", "--norm", &d, &err) == NC_EUSAGE, "NaN refused: %s", err.msg);
     CHECK(nc_parse_double("1e400", "--norm", &d, &err) == NC_EUSAGE, "overflow refused: %s", err.msg);
     CHECK(nc_parse_double("2.5x", "--norm", &d, &err) == NC_EUSAGE, "trailing junk refused: %s", err.msg);
+    /* strict: what strtod would take but a person did not mean is refused, naming option and item */
+    const char *bad_k[] = {"1,,2", ",4", "4,", "0x10", " 4", "4 ", "4x", "\t4", "1..", "..8", "1...8", "1..8x",
+                           "inf", "1e", "e3", ".", "-", "1..2..8"};
+    for (size_t i = 0; i < sizeof bad_k / sizeof bad_k[0]; i++) {
+        ks = NULL;
+        int rc = nc_parse_klist(bad_k[i], "--k", &ks, &n, &err);
+        int named = strstr(err.msg, "--k") && (strstr(err.msg, bad_k[i]) || strstr(err.msg, "empty"));
+        CHECK(rc == NC_EUSAGE && ks == NULL && named && !strchr(err.msg, '\n'), "--k '%s' refused: %s", bad_k[i], err.msg);
+    }
+    CHECK(nc_parse_klist("1,,2", "--k", &ks, &n, &err) == NC_EUSAGE && strstr(err.msg, "item 2"),
+          "the empty item is located: %s", err.msg);
+    CHECK(nc_parse_klist("0x10", "--k", &ks, &n, &err) == NC_EUSAGE && strstr(err.msg, "'0x10'"),
+          "hexadecimal is not a k: %s", err.msg);
+    CHECK(nc_parse_klist("3,2e3,+8,1..4", "--k", &ks, &n, &err) == NC_OK && n == 6 && ks[0] == 1 && ks[1] == 2 &&
+              ks[2] == 3 && ks[3] == 4 && ks[4] == 8 && ks[5] == 2000,
+          "a sign and an exponent are still numbers: n = %d", n);
+    free(ks);
+    long x = 0;
+    CHECK(nc_parse_long("9007199254740993", "--seed", 0, 9007199254740993L, &x, &err) == NC_OK &&
+              x == 9007199254740993L, "digits are read exactly beyond 2^53: %ld", x);
+    CHECK(nc_parse_long("-7", "--x", -10, 10, &x, &err) == NC_OK && x == -7, "negative integers: %ld", x);
+    CHECK(nc_parse_long("99999999999999999999", "--seed", 0, 100, &x, &err) == NC_EUSAGE && strstr(err.msg, "range"),
+          "an integer beyond long is out of range: %s", err.msg);
+    CHECK(nc_parse_long("2.5e0", "--x", 0, 100, &x, &err) == NC_EUSAGE, "2.5e0 is not an integer: %s", err.msg);
+    CHECK(nc_parse_long("9.223372036854775808e18", "--x", LONG_MIN, LONG_MAX, &x, &err) == NC_EUSAGE &&
+              strstr(err.msg, "range") &&
+              nc_parse_long("-9.223372036854775808e18", "--x", LONG_MIN, LONG_MAX, &x, &err) == NC_OK && x == LONG_MIN,
+          "2^63 written with an exponent is beyond long, -2^63 is not (no float-to-long overflow)");
+    CHECK(nc_parse_long("2.5e3", "--x", 0, 10000, &x, &err) == NC_OK && x == 2500, "2.5e3 is 2500: %ld", x);
+    CHECK(nc_parse_long("", "--x", 0, 10, &x, &err) == NC_EUSAGE && strstr(err.msg, "--x"), "empty refused: %s", err.msg);
+    const char *bad_d[] = {"0x1p3", " 1", "1 ", "inf", "-infinity", "nan(1)", "1e", "+", ".e1", "1e-400", "1,5", ""};
+    for (size_t i = 0; i < sizeof bad_d / sizeof bad_d[0]; i++)
+        CHECK(nc_parse_double(bad_d[i], "--lr", &d, &err) == NC_EUSAGE && strstr(err.msg, "--lr") &&
+                  strstr(err.msg, bad_d[i]), "--lr '%s' refused: %s", bad_d[i], err.msg);
+    const char *good_d[] = {"0.5", ".5", "5.", "-1e-3", "+2", "1E+2", "007"};
+    const double want_d[] = {0.5, 0.5, 5.0, -1e-3, 2.0, 100.0, 7.0};
+    for (size_t i = 0; i < sizeof good_d / sizeof good_d[0]; i++)
+        CHECK(nc_parse_double(good_d[i], "--lr", &d, &err) == NC_OK && d == want_d[i], "--lr '%s' = %g", good_d[i], d);
 }
 
 static void test_files(void) {
@@ -105,6 +144,20 @@ static void test_files(void) {
     cJSON *doc;
     CHECK(json_load(jp, &doc, &err) == NC_EFILE && strstr(err.msg, "bad.json") && strstr(err.msg, "line 2"),
           "malformed JSON: %s", err.msg);
+    /* one document, then whitespace only */
+    nc_write_atomic(jp, "{\"a\": 1}\n\n xyz\n", 16, &err);
+    CHECK(json_load(jp, &doc, &err) == NC_EFILE && !doc && strstr(err.msg, "bad.json") && strstr(err.msg, "trailing") &&
+              strstr(err.msg, "line 3 (byte 11)"), "text after the document refused: %s", err.msg);
+    nc_write_atomic(jp, "{\"a\": 1}\r\n\t \n", 13, &err);
+    CHECK(json_load(jp, &doc, &err) == NC_OK && cJSON_IsObject(doc), "trailing whitespace accepted");
+    cJSON_Delete(doc);
+    const char *bad_json[] = {"[1] [2]", "{}}", "1 2", "[1]\0", "", " ", "[1]\x01", "null x"};
+    const size_t bad_len[] = {7, 3, 3, 4, 0, 1, 4, 6};
+    for (int i = 0; i < 8; i++)
+        CHECK(json_parse(bad_json[i], bad_len[i], "--what", &doc, &err) == NC_EFILE && !doc && strstr(err.msg, "--what"),
+              "json_parse refuses case %d: %s", i, err.msg);
+    CHECK(json_parse("[1]  \n", 6, "x", &doc, &err) == NC_OK && cJSON_GetArraySize(doc) == 1, "json_parse with spaces after");
+    cJSON_Delete(doc);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0, "cleanup");
     free(path); free(bad); free(sub); free(jp);

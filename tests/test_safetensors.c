@@ -76,6 +76,24 @@ static void test_round_trip(void) {
     CHECK(st_load(path, &f, &err) == NC_OK, "load: %s", err.code ? err.msg : "ok");
     CHECK(f.ntensors == 14 && f.nmeta == 4, "14 tensors and 4 metadata entries read back (%d, %d)", f.ntensors,
           f.nmeta);
+    /* st_load_mem: the same file from memory, at an odd address, and no pointer into the caller's copy */
+    nc_read_file(path, &raw, &len, &err);
+    char *odd = malloc(len + 1);
+    memcpy(odd + 1, raw, len);
+    free(raw);
+    StFile fm;
+    int mem_ok = st_load_mem(odd + 1, len, "in memory", &fm, &err) == NC_OK;
+    memset(odd, 0xAB, len + 1);
+    free(odd);
+    mem_ok = mem_ok && fm.ntensors == f.ntensors && fm.nmeta == f.nmeta && strcmp(fm.path, "in memory") == 0;
+    for (int i = 0; mem_ok && i < f.ntensors; i++) {
+        const StTensor *x = &f.tensors[i], *y = &fm.tensors[i];
+        mem_ok = strcmp(x->name, y->name) == 0 && x->dtype == y->dtype && x->nbytes == y->nbytes &&
+                 memcmp(x->data, y->data, x->nbytes) == 0 && (uintptr_t)y->data % st_dtype_size(y->dtype) == 0;
+    }
+    for (int i = 0; mem_ok && i < f.nmeta; i++) mem_ok = strcmp(st_meta(&fm, f.meta_keys[i]), f.meta_vals[i]) == 0;
+    CHECK(mem_ok, "st_load_mem gives the tensors and metadata of st_load, aligned, from a buffer at an odd address");
+    st_free(&fm);
     struct {
         const char *name;
         StDtype dt;
@@ -317,6 +335,15 @@ static void expect_bad(const char *what, const char *path, const char *needle) {
     int empty = f.buf == NULL && f.tensors == NULL && f.ntensors == 0 && f.nmeta == 0 && f.path == NULL;
     CHECK(rc == NC_EFILE && strstr(err.msg, path) && strstr(err.msg, needle) && empty, "%s: %s", what, err.msg);
     st_free(&f);
+    /* the same bytes from memory: the same refusal, naming the buffer */
+    char *buf;
+    size_t len;
+    if (nc_read_file(path, &buf, &len, &err) != NC_OK) return;
+    rc = st_load_mem(buf, len, "buffer.st", &f, &err);
+    empty = f.buf == NULL && f.tensors == NULL && f.ntensors == 0 && f.path == NULL;
+    CHECK(rc == NC_EFILE && strstr(err.msg, "buffer.st") && strstr(err.msg, needle) && empty, "%s from memory: %s",
+          what, err.msg);
+    free(buf);
 }
 
 static void test_corrupt(void) {

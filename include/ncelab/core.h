@@ -77,14 +77,18 @@ typedef struct {
 void nc_buf_printf(NcBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void nc_buf_free(NcBuf *b);
 
-/* nc_parse_double / nc_parse_long: the whole string must be a finite number (long: an integer
-   in [lo, hi]). what names the option for the message; NC_EUSAGE on failure. */
+/* nc_parse_double / nc_parse_long: the whole string must be a decimal number: an optional sign,
+   digits with an optional fraction, an optional exponent ("3", "-0.5", "1e6"); no spaces, no
+   hexadecimal, no inf or nan. double: finite (overflow and underflow are refused); long: an
+   integer value (digits alone are read exactly; "1e6" and "2.5e3" are integers too) in
+   [lo, hi]. what names the option for the message, which quotes the value; NC_EUSAGE. */
 int nc_parse_double(const char *s, const char *what, double *out, NcError *err);
 int nc_parse_long(const char *s, const char *what, long lo, long hi, long *out, NcError *err);
 
-/* nc_parse_klist: "1,2,4", "1..4096" (powers of two from 1 to 4096) or a mix "1,10..1000"
-   is not allowed; ranges a..b are powers of two starting at a. Values in [1, 1e9], strictly
-   increasing after sorting and de-duplication. *ks is malloc'd. NC_EUSAGE naming what. */
+/* nc_parse_klist: comma-separated items, each an integer k ("1,2,4", "1e6") or a range a..b,
+   the powers of two times a up to b ("1..4096" is 1, 2, 4, ..., 4096); items mix ("1,10..1000").
+   Values in [1, 1e9]; the result is sorted and de-duplicated. An empty item ("1,,2", "4,") or
+   one nc_parse_long refuses is NC_EUSAGE naming what and the item. *ks is malloc'd. */
 int nc_parse_klist(const char *s, const char *what, long **ks, int *n, NcError *err);
 
 /* The contrastive loss, one enum for the theory engine and the trainer: InfoNCE or the binary

@@ -64,6 +64,9 @@ int st_dtype_parse(const char *name, StDtype *out);
    the problem. The data buffer may contain bytes no tensor refers to (the reference code
    refuses such holes; ncelab's writer never makes them). */
 int st_load(const char *path, StFile *f, NcError *err);
+/* st_load_mem: st_load of the len bytes at data (copied; the caller keeps its buffer), with name
+   in place of the path in f->path and in messages. */
+int st_load_mem(const void *data, size_t len, const char *name, StFile *f, NcError *err);
 
 /* st_find: the tensor called name, or NULL. */
 const StTensor *st_find(const StFile *f, const char *name);

@@ -27,9 +27,15 @@ typedef struct {
 int theory_rho_parse(const char *spec, int N, double *rho, NcError *err);
 
 /* theory_support_load: reads a JSON N x M row-stochastic matrix (an array of rows, or an object
-   {"support": rows}); entries finite and >= 0, rows summing to 1 within 1e-9, every point of
-   positive probability under some class. *P is malloc'd. NC_EFILE naming the file and row. */
+   {"support": rows}; N in [2, 2000], M in [1, 2000]); entries finite and >= 0, rows summing to 1
+   within 1e-9, every point of positive probability under some class. *P is malloc'd. NC_EFILE
+   naming the file and row. */
 int theory_support_load(const char *path, int *N, int *M, double **P, NcError *err);
+
+/* theory_gram_load: reads a JSON M x M matrix (an array of M rows of M numbers, 2 <= M <= 2000),
+   row-major into *G (malloc'd). Symmetry, the norm bound and semidefiniteness are
+   theory_check_gram's. NC_EFILE naming the file and the row or entry. */
+int theory_gram_load(const char *path, int *M, double **G, NcError *err);
 
 /* theory_model_init: builds the model (copies rho and P; P == NULL means the identity with
    M = N). d <= 0 means d = M. R must be in (0, 20]. */

@@ -74,28 +74,9 @@ static int theory_eval(int argc, char **argv) {
     if (!args_get(o, no, "k")) { nc_fail(&err, NC_EUSAGE, "--k: required"); cli_die(&err); }
     long k;
     if (nc_parse_long(args_get(o, no, "k"), "--k", 1, 1000000000L, &k, &err)) cli_die(&err);
-    cJSON *doc;
-    if (json_load(gpath, &doc, &err)) cli_die(&err);
-    int M = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 0;
-    if (M < 2) { nc_fail(&err, NC_EFILE, "%s: expected a square matrix (array of at least 2 rows)", gpath); cli_die(&err); }
-    double *G = nc_malloc(sizeof(double) * M * M);
-    int r = 0;
-    const cJSON *row;
-    cJSON_ArrayForEach(row, doc) {
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != M) {
-            nc_fail(&err, NC_EFILE, "%s: row %d has %d entries, expected %d (not square)", gpath, r + 1,
-                    cJSON_IsArray(row) ? cJSON_GetArraySize(row) : 0, M);
-            cli_die(&err);
-        }
-        int c = 0;
-        const cJSON *v;
-        cJSON_ArrayForEach(v, row) {
-            if (!cJSON_IsNumber(v)) { nc_fail(&err, NC_EFILE, "%s: entry (%d,%d) is not a number", gpath, r + 1, c + 1); cli_die(&err); }
-            G[(size_t)r * M + c++] = v->valuedouble;
-        }
-        r++;
-    }
-    cJSON_Delete(doc);
+    int M;
+    double *G;
+    if (theory_gram_load(gpath, &M, &G, &err)) cli_die(&err);
     TheoryModel m;
     model_from_options(&m, o, no, M);
     if (m.M != M) {

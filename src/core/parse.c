@@ -9,23 +9,63 @@
 #include <sys/resource.h>
 #include <time.h>
 
+/* number_syntax: 1 when all of s is a decimal number as a person types it: an optional sign,
+   digits with an optional fraction, an optional exponent. No spaces, no hexadecimal, no inf or
+   nan (strtod takes all of these). *plain is set when it is digits alone after the sign. */
+static int number_syntax(const char *s, int *plain) {
+    const char *digits = "0123456789";
+    if (*s == '+' || *s == '-') s++;
+    size_t whole = strspn(s, digits), frac = 0;
+    s += whole;
+    *plain = 1;
+    if (*s == '.') {
+        frac = strspn(++s, digits);
+        s += frac;
+        *plain = 0;
+    }
+    if (whole + frac == 0) return 0;
+    if (*s == 'e' || *s == 'E') {
+        if (*++s == '+' || *s == '-') s++;
+        size_t e = strspn(s, digits);
+        if (e == 0) return 0;
+        s += e;
+        *plain = 0;
+    }
+    return *s == '\0';
+}
+
 int nc_parse_double(const char *s, const char *what, double *out, NcError *err) {
-    char *end;
+    int plain;
+    if (!s || !number_syntax(s, &plain))
+        return nc_fail(err, NC_EUSAGE, "%s: expected a number, got '%s'", what, s ? s : "");
     errno = 0;
-    double v = s ? strtod(s, &end) : 0.0;
-    if (!s || !*s || *end != '\0' || errno == ERANGE || !isfinite(v))
-        return nc_fail(err, NC_EUSAGE, "%s: expected a finite number, got '%s'", what, s ? s : "");
+    double v = strtod(s, NULL);
+    if (errno == ERANGE || !isfinite(v))
+        return nc_fail(err, NC_EUSAGE, "%s: '%s' is out of range (overflow or underflow)", what, s);
     *out = v;
     return NC_OK;
 }
 
 int nc_parse_long(const char *s, const char *what, long lo, long hi, long *out, NcError *err) {
-    double v;
-    if (nc_parse_double(s, what, &v, NULL) != NC_OK || v != floor(v))
+    int plain;
+    if (!s || !number_syntax(s, &plain))
         return nc_fail(err, NC_EUSAGE, "%s: expected an integer, got '%s'", what, s ? s : "");
-    if (v < (double)lo || v > (double)hi)
-        return nc_fail(err, NC_EUSAGE, "%s: %s is out of range [%ld, %ld]", what, s, lo, hi);
-    *out = (long)v;
+    long x;
+    if (plain) {  /* exact, beyond 2^53 too */
+        errno = 0;
+        x = strtol(s, NULL, 10);
+        if (errno == ERANGE) return nc_fail(err, NC_EUSAGE, "%s: %s is out of range [%ld, %ld]", what, s, lo, hi);
+    } else {  /* 1e6, 2.5e3: the value must be an integer */
+        errno = 0;
+        double v = strtod(s, NULL);
+        if (errno == ERANGE || !isfinite(v) || v != floor(v))
+            return nc_fail(err, NC_EUSAGE, "%s: expected an integer, got '%s'", what, s);
+        if (!(v >= -0x1p63 && v < 0x1p63))  /* (double)LONG_MAX is 2^63, one past it */
+            return nc_fail(err, NC_EUSAGE, "%s: %s is out of range [%ld, %ld]", what, s, lo, hi);
+        x = (long)v;
+    }
+    if (x < lo || x > hi) return nc_fail(err, NC_EUSAGE, "%s: %s is out of range [%ld, %ld]", what, s, lo, hi);
+    *out = x;
     return NC_OK;
 }
 
@@ -42,16 +82,21 @@ int nc_parse_klist(const char *s, const char *what, long **ks, int *n, NcError *
     int cap = 16, cnt = 0;
     long *v = nc_malloc(sizeof(long) * (size_t)cap);
     char *copy = nc_strdup(s);
-    char *save = NULL;
-    int rc = NC_OK;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    int rc = NC_OK, item = 0;
+    for (char *tok = copy, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = '\0';
+        item++;
+        if (!*tok) { rc = nc_fail(err, NC_EUSAGE, "%s: item %d of '%s' is empty", what, item, s); break; }
         char *dots = strstr(tok, "..");
         long a, b;
         if (dots) {
             *dots = '\0';
-            if ((rc = nc_parse_long(tok, what, 1, kmax, &a, err)) ||
-                (rc = nc_parse_long(dots + 2, what, 1, kmax, &b, err)))
+            if (nc_parse_long(tok, what, 1, kmax, &a, NULL) || nc_parse_long(dots + 2, what, 1, kmax, &b, NULL)) {
+                rc = nc_fail(err, NC_EUSAGE, "%s: '%s..%s' is not a range a..b of integers in [1, %ld]", what, tok,
+                             dots + 2, kmax);
                 break;
+            }
             if (b < a) { rc = nc_fail(err, NC_EUSAGE, "%s: empty range %ld..%ld", what, a, b); break; }
         } else {
             if ((rc = nc_parse_long(tok, what, 1, kmax, &a, err))) break;

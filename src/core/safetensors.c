@@ -1,5 +1,6 @@
 // safetensors.c -- the safetensors reader (validates everything) and an atomic writer.
 #include "ncelab/safetensors.h"
+#include "ncelab/jsonio.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -167,10 +168,10 @@ static long utf8_bad(const unsigned char *s, size_t n) {
     return -1;
 }
 
-static int load_inner(const char *path, StFile *f, NcError *err) {
-    f->path = nc_strdup(path);
-    int rc = nc_read_file(path, &f->buf, &f->len, err);
-    if (rc) return rc;
+/* parse: validates f->buf[0..f->len) and points the tensors into it; f->path names it */
+static int parse(StFile *f, NcError *err) {
+    const char *path = f->path;
+    int rc;
     if (f->len < 8)
         return nc_fail(err, NC_EFILE, "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
                        path, f->len);
@@ -187,22 +188,14 @@ static int load_inner(const char *path, StFile *f, NcError *err) {
                        hlen, ST_MAX_HEADER);
     if (hlen < 2 || f->buf[8] != '{')
         return nc_fail(err, NC_EFILE, "%s: safetensors header does not start with a JSON object", path);
-    const char *hdr = f->buf + 8, *endp = NULL;
+    const char *hdr = f->buf + 8;
     long bad = utf8_bad((const unsigned char *)hdr, (size_t)hlen);
     if (bad >= 0)
         return nc_fail(err, NC_EFILE, "%s: safetensors header is not valid UTF-8 (byte %ld)", path, bad);
-    cJSON *doc = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &endp, 0);
-    if (!doc) {
-        long off = endp ? (long)(endp - hdr) : -1;
-        return nc_fail(err, NC_EFILE, "%s: safetensors header is malformed JSON (near byte %ld of %" PRIu64 ")",
-                       path, off, hlen);
-    }
-    for (const char *q = endp; q < hdr + hlen; q++)
-        if (*q != ' ' && *q != '\n' && *q != '\r' && *q != '\t') {
-            cJSON_Delete(doc);
-            return nc_fail(err, NC_EFILE, "%s: safetensors header has trailing bytes after the JSON (byte %ld)",
-                           path, (long)(q - hdr));
-        }
+    char what[sizeof err->msg];
+    snprintf(what, sizeof what, "%s: safetensors header", path);
+    cJSON *doc;
+    if ((rc = json_parse(hdr, (size_t)hlen, what, &doc, err))) return rc;
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
         return nc_fail(err, NC_EFILE, "%s: safetensors header is not a JSON object", path);
@@ -268,7 +261,21 @@ static int load_inner(const char *path, StFile *f, NcError *err) {
 
 int st_load(const char *path, StFile *f, NcError *err) {
     memset(f, 0, sizeof *f);
-    int rc = load_inner(path, f, err);
+    f->path = nc_strdup(path);
+    int rc = nc_read_file(path, &f->buf, &f->len, err);
+    if (!rc) rc = parse(f, err);
+    if (rc) st_free(f);
+    return rc;
+}
+
+int st_load_mem(const void *data, size_t len, const char *name, StFile *f, NcError *err) {
+    memset(f, 0, sizeof *f);
+    f->path = nc_strdup(name);
+    f->buf = nc_malloc(len + 1);
+    if (len) memcpy(f->buf, data, len);
+    f->buf[len] = '\0';
+    f->len = len;
+    int rc = parse(f, err);
     if (rc) st_free(f);
     return rc;
 }

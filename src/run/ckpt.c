@@ -1,7 +1,9 @@
 // ckpt.c -- the training checkpoint as one safetensors file: tensors, configuration and progress.
 #include "ncelab/ckpt.h"
+#include "ncelab/jsonio.h"
 #include "ncelab/safetensors.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,14 +98,15 @@ static int progress(const StFile *f, CkptProgress *p, NcError *err) {
     int rc = st_meta_long(f, "epoch", &epoch, err);
     if (!rc) rc = st_meta_long(f, "step", &step, err);
     if (rc) return rc;
-    if (epoch < 0 || step < 0 || epoch > 1000000)
-        return nc_fail(err, NC_EFILE, "%s: epoch %ld, step %ld: not the progress of a run", f->path, epoch, step);
+    if (epoch < 0 || epoch > 1000000 || step < 0)
+        return nc_fail(err, NC_EFILE, "%s: metadata epoch %ld, step %ld: not a training position", f->path, epoch, step);
     memset(p, 0, sizeof *p);
     p->epoch = (int)epoch;
     p->step = step;
     if (!st_meta(f, "seconds") || st_meta_double(f, "seconds", &p->seconds, NULL)) p->seconds = NAN;
     const char *lj = st_meta(f, "last_epoch");
-    cJSON *o = lj ? cJSON_Parse(lj) : NULL;
+    cJSON *o = NULL;
+    if (lj) json_parse(lj, strlen(lj), f->path, &o, NULL);
     train_epoch_from_json(o, &p->last);
     cJSON_Delete(o);
     return NC_OK;

@@ -5,6 +5,7 @@
 #include "ncelab/sampler.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,28 +84,55 @@ char *train_config_json(const TrainConfig *c) {
     return s;
 }
 
+/* the configuration's fields, read with their type checked: 0 when absent or of another type */
+static int cfg_str(const cJSON *o, const char *name, char *dst, size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsString(v)) return 0;
+    snprintf(dst, cap, "%s", v->valuestring);
+    return 1;
+}
+
+static int cfg_int(const cJSON *o, const char *name, int *dst) {
+    double x;
+    if (!json_get_int(cJSON_GetObjectItemCaseSensitive(o, name), INT_MIN, INT_MAX, &x)) return 0;
+    *dst = (int)x;
+    return 1;
+}
+
+static int cfg_float(const cJSON *o, const char *name, float *dst) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsNumber(v)) return 0;
+    *dst = (float)v->valuedouble;
+    return 1;
+}
+
 int train_config_parse(const char *json, const char *what, TrainConfig *c, NcError *err) {
-    cJSON *o = cJSON_Parse(json);
+    cJSON *o;
+    int rc = json_parse(json, strlen(json), what, &o, err);
+    if (rc) return rc;
     if (!cJSON_IsObject(o)) { cJSON_Delete(o); return nc_fail(err, NC_EFILE, "%s: the configuration is not a JSON object", what); }
     train_config_default(c);
-    const cJSON *v;
-#define S(f) if (!cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; snprintf(c->f, sizeof c->f, "%s", v->valuestring);
-#define I(f) if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; c->f = (int)v->valuedouble;
-#define F(f) if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; c->f = (float)v->valuedouble;
-    CFG_STR(S) CFG_INT(I) CFG_FLT(F)
+    const char *field = NULL, *want = NULL;
+#define S(f) if (!cfg_str(o, #f, c->f, sizeof c->f)) { field = #f, want = "a string"; goto bad; }
+#define I(f) if (!cfg_int(o, #f, &c->f)) { field = #f, want = "an integer"; goto bad; }
+#define F(f) if (!cfg_float(o, #f, &c->f)) { field = #f, want = "a number"; goto bad; }
+#define O(f) if (cJSON_GetObjectItemCaseSensitive(o, #f) && !cfg_int(o, #f, &c->f)) { field = #f, want = "an integer"; goto bad; }
+    CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(O)
 #undef S
 #undef I
 #undef F
-#define O(f) if ((v = cJSON_GetObjectItemCaseSensitive(o, #f))) { if (!cJSON_IsNumber(v)) goto bad; c->f = (int)v->valuedouble; }
-    CFG_OPT(O)
 #undef O
-    if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "seed"))) goto bad;
-    c->seed = (uint64_t)v->valuedouble;
+    double seed;
+    if (!json_get_int(cJSON_GetObjectItemCaseSensitive(o, "seed"), 0, 9007199254740992.0, &seed)) {
+        field = "seed", want = "an integer in [0, 2^53]";
+        goto bad;
+    }
+    c->seed = (uint64_t)seed;
     cJSON_Delete(o);
     return NC_OK;
 bad:
     cJSON_Delete(o);
-    return nc_fail(err, NC_EFILE, "%s: the configuration lacks a field or has one of the wrong type", what);
+    return nc_fail(err, NC_EFILE, "%s: the configuration's \"%s\" is missing or not %s", what, field, want);
 }
 
 int train_config_same(const TrainConfig *a, const TrainConfig *b) {
@@ -158,7 +186,7 @@ cJSON *train_epoch_json(const TrainEpoch *e) {
 int train_epoch_from_json(const cJSON *o, TrainEpoch *e) {
     double v;
     memset(e, 0, sizeof *e);
-    int ok = cJSON_IsObject(o) && json_get_number(cJSON_GetObjectItemCaseSensitive(o, "epoch"), &v);
+    int ok = cJSON_IsObject(o) && json_get_int(cJSON_GetObjectItemCaseSensitive(o, "epoch"), 0, INT_MAX, &v);
     e->epoch = ok ? (int)v : 0;
     e->lr = ok && json_get_number(cJSON_GetObjectItemCaseSensitive(o, "lr"), &v) ? (float)v : NAN;
 #define GET(f) if (!ok || !json_get_number(cJSON_GetObjectItemCaseSensitive(o, #f), &e->f)) e->f = NAN;

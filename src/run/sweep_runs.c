@@ -6,6 +6,7 @@
 #include "ncelab/jsonio.h"
 #include "ncelab/trainer.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static int run_load(const char *path, const TrainConfig *c, SweepRun *r) {
 #define NUM(f) ok = ok && json_get_number(cJSON_GetObjectItemCaseSensitive(doc, #f), &r->f);
     NUM(final_loss) NUM(train_seconds) NUM(eval_seconds) NUM(imgs_per_sec) NUM(collision_rate) NUM(any_collision)
 #undef NUM
-    ok = ok && json_get_number(cJSON_GetObjectItemCaseSensitive(doc, "epochs"), &v);
+    ok = ok && json_get_int(cJSON_GetObjectItemCaseSensitive(doc, "epochs"), 0, INT_MAX, &v);
     r->epochs = ok ? (int)v : 0;
     ok = ok && eval_metrics_from_json(cJSON_GetObjectItemCaseSensitive(doc, "features"), &r->features) &&
          eval_metrics_from_json(cJSON_GetObjectItemCaseSensitive(doc, "head"), &r->head);

@@ -22,11 +22,14 @@ int theory_rho_parse(const char *spec, int N, double *rho, NcError *err) {
         for (int c = 0; c < N; c++) rho[c] /= z;
         return NC_OK;
     }
-    char *copy = nc_strdup(spec), *save = NULL;
+    char *copy = nc_strdup(spec);
     int n = 0, rc = NC_OK;
     double sum = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = copy, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = '\0';
         double v;
+        if (!*tok) { rc = nc_fail(err, NC_EUSAGE, "--rho: probability %d of '%s' is empty", n + 1, spec); break; }
         if (nc_parse_double(tok, "--rho", &v, NULL)) {
             rc = nc_fail(err, NC_EUSAGE, "--rho: '%s' is not a number (expected uniform, zipf:S or p1,p2,...)", tok);
             break;
@@ -54,6 +57,10 @@ int theory_support_load(const char *path, int *N, int *M, double **P, NcError *e
         return nc_fail(err, NC_EFILE, "%s: expected an N x M matrix (array of at least 2 rows)", path);
     }
     int n = cJSON_GetArraySize(rows), m = -1, r = 0;
+    if (n > 2000) {
+        cJSON_Delete(doc);
+        return nc_fail(err, NC_EFILE, "%s: %d classes is more than 2000", path, n);
+    }
     double *p = NULL;
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
@@ -98,6 +105,43 @@ int theory_support_load(const char *path, int *N, int *M, double **P, NcError *e
     *N = n;
     *M = m;
     *P = p;
+    return NC_OK;
+}
+
+int theory_gram_load(const char *path, int *M, double **G, NcError *err) {
+    cJSON *doc;
+    *G = NULL;
+    int rc = json_load(path, &doc, err);
+    if (rc) return rc;
+    int m = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 0;
+    if (m < 2) rc = nc_fail(err, NC_EFILE, "%s: expected a square matrix (array of at least 2 rows)", path);
+    else if (m > 2000) rc = nc_fail(err, NC_EFILE, "%s: %d points is more than 2000", path, m);
+    if (rc) { cJSON_Delete(doc); return rc; }
+    double *g = nc_malloc(sizeof(double) * (size_t)m * m);
+    int r = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, doc) {
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != m) {
+            rc = nc_fail(err, NC_EFILE, "%s: row %d has %d entries, expected %d (not square)", path, r + 1,
+                         cJSON_IsArray(row) ? cJSON_GetArraySize(row) : 0, m);
+            break;
+        }
+        int c = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, row) {
+            if (!cJSON_IsNumber(v)) {
+                rc = nc_fail(err, NC_EFILE, "%s: entry (%d,%d) is not a number", path, r + 1, c + 1);
+                break;
+            }
+            g[(size_t)r * m + c++] = v->valuedouble;
+        }
+        if (rc) break;
+        r++;
+    }
+    cJSON_Delete(doc);
+    if (rc) { free(g); return rc; }
+    *M = m;
+    *G = g;
     return NC_OK;
 }
 
