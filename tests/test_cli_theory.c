@@ -118,6 +118,8 @@ static void test_errors(void) {
         {"theory --support /nonexistent/s.json", 1, "/nonexistent/s.json"},
         {"theory eval --gram /nonexistent/g.json --k 2", 1, "/nonexistent/g.json"},
         {"theory eval --k 2", 2, "--gram"},
+        {"theory eval --gram /dev/zero --k 2", 1, "/dev/zero: not a regular file"},
+        {"theory --support /dev/zero", 1, "/dev/zero: not a regular file"},
         {"bench --model vgg16 --steps 1", 2, "--model"},
         {"bench --model convnet --batch 0", 2, "--batch"},
         {"bench --model convnet --batch 4 --k 0", 2, "--k"},
@@ -145,6 +147,9 @@ static void test_errors(void) {
         {"g4.json", "[[4, 0], [0, 1]]", "theory eval --gram %s --k 3", "R^2"},
         {"g5.json", "[[1, 0], [0, 1]]", "theory eval --gram %s --k 3 --support %s/sup.json", "model has 4 points"},
         {"g6.json", "{\"a\": 1}", "theory eval --gram %s --k 3", "square matrix"},
+        {"g7.json", "[[1, 0, 0], [], []]", "theory eval --gram %s --k 3", "19 bytes cannot hold 3 rows of 3"},
+        {"g8.json", "[[1, 0, 0], [0, 1, 0]]", "theory eval --gram %s --k 3", "row 1 has 3 entries, expected 2"},
+        {"bad6.json", "{\"support\": [[0.5, 0.5], [1], [1]]}", "theory --support %s", "row 2 has 1 entries, row 1 has 2"},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         const char *p = cli_file(files[i].name, files[i].text);

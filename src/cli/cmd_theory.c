@@ -26,20 +26,20 @@ static void model_from_options(TheoryModel *m, const Opt *o, int no, int n_hint)
     if (support) {
         int Ns;
         if (theory_support_load(support, &Ns, &M, &P, &err)) cli_die(&err);
-        if (classes && (nc_parse_long(classes, "--classes", 2, 2000, &v, &err) || v != Ns)) {
+        if (classes && (nc_parse_long(classes, "--classes", 2, THEORY_MAX_POINTS, &v, &err) || v != Ns)) {
             if (!err.code) nc_fail(&err, NC_EUSAGE, "--classes: %ld but %s has %d rows", v, support, Ns);
             cli_die(&err);
         }
         N = Ns;
     } else if (classes) {
-        if (nc_parse_long(classes, "--classes", 2, 2000, &v, &err)) cli_die(&err);
+        if (nc_parse_long(classes, "--classes", 2, THEORY_MAX_POINTS, &v, &err)) cli_die(&err);
         N = (int)v;
     }
     if (N <= 0) { nc_fail(&err, NC_EUSAGE, "--classes: required (or give --support FILE)"); cli_die(&err); }
     if (args_get(o, no, "norm") && nc_parse_double(args_get(o, no, "norm"), "--norm", &R, &err)) cli_die(&err);
     if (!(R > 0) || R > 20) { nc_fail(&err, NC_EUSAGE, "--norm: R must be in (0, 20], got %g", R); cli_die(&err); }
     long d = 0;
-    if (args_get(o, no, "dim") && nc_parse_long(args_get(o, no, "dim"), "--dim", 1, 2000, &d, &err)) cli_die(&err);
+    if (args_get(o, no, "dim") && nc_parse_long(args_get(o, no, "dim"), "--dim", 1, THEORY_MAX_POINTS, &d, &err)) cli_die(&err);
     const char *ls = args_get(o, no, "loss");
     if (nc_loss_parse(ls ? ls : "infonce", "--loss", &loss, &err)) cli_die(&err);
     double *rho = nc_malloc(sizeof(double) * N);
@@ -74,28 +74,9 @@ static int theory_eval(int argc, char **argv) {
     if (!args_get(o, no, "k")) { nc_fail(&err, NC_EUSAGE, "--k: required"); cli_die(&err); }
     long k;
     if (nc_parse_long(args_get(o, no, "k"), "--k", 1, 1000000000L, &k, &err)) cli_die(&err);
-    cJSON *doc;
-    if (json_load(gpath, &doc, &err)) cli_die(&err);
-    int M = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 0;
-    if (M < 2) { nc_fail(&err, NC_EFILE, "%s: expected a square matrix (array of at least 2 rows)", gpath); cli_die(&err); }
-    double *G = nc_malloc(sizeof(double) * M * M);
-    int r = 0;
-    const cJSON *row;
-    cJSON_ArrayForEach(row, doc) {
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != M) {
-            nc_fail(&err, NC_EFILE, "%s: row %d has %d entries, expected %d (not square)", gpath, r + 1,
-                    cJSON_IsArray(row) ? cJSON_GetArraySize(row) : 0, M);
-            cli_die(&err);
-        }
-        int c = 0;
-        const cJSON *v;
-        cJSON_ArrayForEach(v, row) {
-            if (!cJSON_IsNumber(v)) { nc_fail(&err, NC_EFILE, "%s: entry (%d,%d) is not a number", gpath, r + 1, c + 1); cli_die(&err); }
-            G[(size_t)r * M + c++] = v->valuedouble;
-        }
-        r++;
-    }
-    cJSON_Delete(doc);
+    int M;
+    double *G;
+    if (theory_gram_load(gpath, &M, &G, &err)) cli_die(&err);
     TheoryModel m;
     model_from_options(&m, o, no, M);
     if (m.M != M) {
