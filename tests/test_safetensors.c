@@ -339,6 +339,21 @@ static void test_corrupt(void) {
     expect_bad("header length larger than the file", p, "header length 100000");
     write_raw(p, ok_hdr, (long long)1 << 62, 16);
     expect_bad("header length 2^62", p, "larger than");
+    /* a header length inside the file but at the 100 MB limit (a sparse file; test_cli_limits
+       checks under a memory limit that such a file is refused before it is read) */
+    {
+        FILE *sp = fopen(p, "wb");
+        unsigned char h8[8];
+        uint64_t big = ST_MAX_HEADER;
+        for (int i = 0; i < 8; i++) h8[i] = (unsigned char)(big >> (8 * i));
+        int ok = sp && fwrite(h8, 1, 8, sp) == 8 && fseek(sp, (long)ST_MAX_HEADER + 8, SEEK_SET) == 0 &&
+                 fputc('}', sp) != EOF;
+        if (sp) fclose(sp);
+        CHECK(ok, "sparse file of 100 MB written");
+        expect_bad("header length at the 100 MB limit", p, "at or above the 100000000-byte limit");
+    }
+    expect_bad("a device", "/dev/zero", "not a regular file");
+    expect_bad("a directory", "/tmp", "is a directory");
     write_raw(p, "{\"a\":{\"dtype\":\"F32\",", -1, 16);
     expect_bad("malformed JSON", p, "malformed JSON");
     write_raw(p, "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", -1, 4);

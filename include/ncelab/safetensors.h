@@ -55,8 +55,10 @@ size_t st_dtype_size(StDtype dt);
 const char *st_dtype_name(StDtype dt);
 int st_dtype_parse(const char *name, StDtype *out);
 
-/* st_load: reads and validates the whole file at path: the header length (within the file and
-   below ST_MAX_HEADER), UTF-8, the JSON (an object; every entry has a known dtype, a shape of
+/* st_load: reads and validates the whole file at path, which must be a regular file (a device
+   such as /dev/zero or a pipe is refused: nothing is read without a known size): the header length
+   (within the file and below ST_MAX_HEADER, checked from the first 8 bytes before the rest is
+   read), UTF-8, the JSON (an object; every entry has a known dtype, a shape of
    non-negative integers, data_offsets [begin, end] with begin <= end inside the data buffer and
    end - begin = numel * dtype size; no two tensors overlap; names are unique; metadata values
    are strings; only whitespace after the JSON). On failure *f is left empty (st_free is

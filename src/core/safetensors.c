@@ -167,24 +167,47 @@ static long utf8_bad(const unsigned char *s, size_t n) {
     return -1;
 }
 
-static int load_inner(const char *path, StFile *f, NcError *err) {
-    f->path = nc_strdup(path);
-    int rc = nc_read_file(path, &f->buf, &f->len, err);
-    if (rc) return rc;
-    if (f->len < 8)
+/* check_header_length: the first 8 bytes of a file of len bytes (b) give a header length that
+   fits in the file and below ST_MAX_HEADER. */
+static int check_header_length(const char *path, const unsigned char *b, size_t len, uint64_t *hlen, NcError *err) {
+    if (len < 8)
         return nc_fail(err, NC_EFILE, "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
-                       path, f->len);
-    const unsigned char *b = (const unsigned char *)f->buf;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
-    if (hlen > f->len - 8)
+                       path, len);
+    *hlen = 0;
+    for (int i = 7; i >= 0; i--) *hlen = *hlen << 8 | b[i];
+    if (*hlen > len - 8)
         return nc_fail(err, NC_EFILE,
                        "%s: safetensors header length %" PRIu64 " is larger than the %zu bytes after it (truncated "
                        "or not a safetensors file)",
-                       path, hlen, f->len - 8);
-    if (hlen >= ST_MAX_HEADER)
-        return nc_fail(err, NC_EFILE, "%s: safetensors header length %" PRIu64 " exceeds the %u-byte limit", path,
-                       hlen, ST_MAX_HEADER);
+                       path, *hlen, len - 8);
+    if (*hlen >= ST_MAX_HEADER)
+        return nc_fail(err, NC_EFILE, "%s: safetensors header length %" PRIu64 " is at or above the %u-byte limit",
+                       path, *hlen, ST_MAX_HEADER);
+    return NC_OK;
+}
+
+/* read_file: the whole file into f->buf, once its size (a regular file: never a device or a pipe,
+   which could be read forever) and header length are known to be sound from its first 8 bytes. */
+static int read_file(const char *path, StFile *f, NcError *err) {
+    size_t size;
+    unsigned char head[8] = {0};
+    uint64_t hlen;
+    int rc = nc_regular_size(path, SIZE_MAX - 1, &size, err);
+    if (rc) return rc;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return nc_fail(err, NC_EFILE, "%s: cannot open: %s", path, strerror(errno));
+    size_t got = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    if ((rc = check_header_length(path, head, got == sizeof head ? size : got, &hlen, err))) return rc;
+    return nc_read_regular(path, SIZE_MAX - 1, &f->buf, &f->len, err);
+}
+
+static int load_inner(const char *path, StFile *f, NcError *err) {
+    f->path = nc_strdup(path);
+    int rc = read_file(path, f, err);
+    if (rc) return rc;
+    uint64_t hlen;
+    if ((rc = check_header_length(path, (const unsigned char *)f->buf, f->len, &hlen, err))) return rc;
     if (hlen < 2 || f->buf[8] != '{')
         return nc_fail(err, NC_EFILE, "%s: safetensors header does not start with a JSON object", path);
     const char *hdr = f->buf + 8, *endp = NULL;
