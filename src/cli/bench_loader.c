@@ -46,7 +46,8 @@ int bench_loader(int argc, char **argv) {
         {"queue", 1, "Q  queue slots, needed when k > 2B - 2", NULL},
         {"positives", 1, "MODE  class | augment | class+augment (default augment)", NULL},
         {"aug", 1, "NAME  simclr | crop_flip | none (default simclr)", NULL},
-        {"threads", 1, "T  OpenMP threads rendering images (default: all cores)", NULL},
+        ARGS_THREADS,
+        ARGS_THREADS_FORCE,
         {"batches", 1, "N  timed batches (default 50, after 3 warm-up batches)", NULL},
         {"seed", 1, "S  seed (default 0)", NULL},
         {"json", 1, "FILE  write the timings as JSON", NULL},
@@ -87,10 +88,7 @@ int bench_loader(int argc, char **argv) {
     const char *aname = args_get(o, no, "aug") ? args_get(o, no, "aug") : "simclr";
     if (aug_preset(aname, "--aug", &cfg.aug, &err)) cli_die(&err);
     if (cfg.sampler.positives == SAMPLER_POS_CLASS) aname = "none";   /* class positives are not augmented */
-    if ((a = args_get(o, no, "threads"))) {
-        if (nc_parse_long(a, "--threads", 1, 1024, &v, &err)) cli_die(&err);
-        cfg.threads = (int)v;
-    }
+    cfg.threads = args_threads(o, no);
     long nb = 50;
     if ((a = args_get(o, no, "batches")) && nc_parse_long(a, "--batches", 1, 100000, &nb, &err)) cli_die(&err);
     if ((a = args_get(o, no, "seed"))) {
