@@ -566,6 +566,26 @@ static void test_fixtures(void) {
     }
 }
 
+/* A name or metadata value that is not UTF-8 is written with U+FFFD for the byte: the file reads
+   back (the reader refuses a header that is not UTF-8). */
+static void test_not_utf8(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/u8.safetensors", tmpdir);
+    float v = 1;
+    int64_t one[1] = {1};
+    NcError err = {0};
+    StWriter *w = st_writer_new();
+    int rc = st_writer_add(w, "w\xff", ST_F32, 1, one, &v, &err);
+    rc |= st_writer_meta(w, "data", "folder:/tmp/pp\xff", &err);
+    rc |= st_writer_save(w, path, &err);
+    st_writer_free(w);
+    StFile f;
+    int lrc = rc ? rc : st_load(path, &f, &err);
+    CHECK(lrc == NC_OK && st_find(&f, "w\xef\xbf\xbd") && strcmp(st_meta(&f, "data"), "folder:/tmp/pp\xef\xbf\xbd") == 0,
+          "names and metadata that are not UTF-8 are written as U+FFFD and read back: %s", lrc ? err.msg : "ok");
+    if (lrc == NC_OK) st_free(&f);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -575,6 +595,7 @@ int main(void) {
     test_numpy_interop();
     test_corrupt();
     test_fixtures();
+    test_not_utf8();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     CHECK(system(cmd) == 0, "cleanup");

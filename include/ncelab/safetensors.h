@@ -93,7 +93,8 @@ void st_free(StFile *f);
    header padded with spaces to a multiple of 8 bytes.
    Bad arguments (an empty or duplicate name, "__metadata__", ndim outside 0..ST_MAX_DIMS, a
    negative dimension, data NULL for a non-empty tensor, a duplicate metadata key) return
-   NC_EUSAGE and fill err; errors are sticky: st_writer_save then fails with the first one. */
+   NC_EUSAGE and fill err; errors are sticky: st_writer_save then fails with the first one.
+   Names and metadata are written as UTF-8: a byte that is not becomes U+FFFD (ncelab/utf8.h). */
 typedef struct StWriter StWriter;
 StWriter *st_writer_new(void);
 int st_writer_add(StWriter *w, const char *name, StDtype dt, int ndim, const int64_t *shape,

@@ -9,6 +9,7 @@
 #include "ncelab/jsonio.h"
 #include "ncelab/loader.h"
 #include "ncelab/rng.h"
+#include "ncelab/utf8.h"
 
 int bench_loader(int argc, char **argv);
 
@@ -159,7 +160,7 @@ int bench_loader(int argc, char **argv) {
     if (jpath) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "model", "loader");
-        cJSON_AddStringToObject(doc, "data", dname);
+        cJSON_AddItemToObject(doc, "data", utf8_json_string(dname));
         cJSON_AddNumberToObject(doc, "batch", B);
         cJSON_AddNumberToObject(doc, "k", cfg.sampler.k);
         cJSON_AddStringToObject(doc, "positives", pname);

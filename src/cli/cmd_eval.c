@@ -8,6 +8,7 @@
 #include "ncelab/jsonio.h"
 #include "ncelab/net.h"
 #include "ncelab/train.h"
+#include "ncelab/utf8.h"
 
 #include <omp.h>
 
@@ -69,8 +70,8 @@ int cmd_eval(int argc, char **argv) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddItemToObject(doc, "features", eval_metrics_json(mf));
         cJSON_AddItemToObject(doc, "head", eval_metrics_json(mh));
-        cJSON_AddStringToObject(doc, "checkpoint", ck);
-        cJSON_AddStringToObject(doc, "data", spec);
+        cJSON_AddItemToObject(doc, "checkpoint", utf8_json_string(ck));
+        cJSON_AddItemToObject(doc, "data", utf8_json_string(spec));
         cJSON_AddNumberToObject(doc, "knn_k", ec.knn_k);
         cJSON_AddNumberToObject(doc, "knn_t", ec.knn_t);
         cJSON_AddNumberToObject(doc, "train_images", r.ntrain);

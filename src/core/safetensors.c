@@ -1,5 +1,6 @@
 // safetensors.c -- the safetensors reader (validates everything) and an atomic writer.
 #include "ncelab/safetensors.h"
+#include "ncelab/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -151,22 +152,6 @@ static int parse_tensor(StFile *f, const cJSON *e, uint64_t datalen, Span *span,
     return NC_OK;
 }
 
-/* utf8_bad: offset of the first byte of s[0..n) that is not well-formed UTF-8, or -1. */
-static long utf8_bad(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        if (len == 0 || i + len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) return (long)i;
-        for (size_t j = 1; j < len; j++)
-            if ((s[i + j] & 0xc0) != 0x80) return (long)i;
-        if (len == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0))) return (long)i;
-        if (len == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))) return (long)i;
-        i += len;
-    }
-    return -1;
-}
-
 /* check_header_length: the first 8 bytes of a file of len bytes (b) give a header length that
    fits in the file and below ST_MAX_HEADER. */
 static int check_header_length(const char *path, const unsigned char *b, size_t len, uint64_t *hlen, NcError *err) {
@@ -211,7 +196,7 @@ static int load_inner(const char *path, StFile *f, NcError *err) {
     if (hlen < 2 || f->buf[8] != '{')
         return nc_fail(err, NC_EFILE, "%s: safetensors header does not start with a JSON object", path);
     const char *hdr = f->buf + 8, *endp = NULL;
-    long bad = utf8_bad((const unsigned char *)hdr, (size_t)hlen);
+    long bad = utf8_invalid(hdr, (size_t)hlen);
     if (bad >= 0)
         return nc_fail(err, NC_EFILE, "%s: safetensors header is not valid UTF-8 (byte %ld)", path, bad);
     cJSON *doc = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &endp, 0);
@@ -494,15 +479,18 @@ int st_writer_meta(StWriter *w, const char *key, const char *value, NcError *err
     return NC_OK;
 }
 
-/* json_str: appends s as a JSON string literal (UTF-8 passes through; controls escaped). */
+/* json_str: appends s as a JSON string literal (UTF-8 passes through; controls escaped; a byte
+   that is not UTF-8 becomes U+FFFD, so that the reader never refuses what the writer wrote). */
 static void json_str(NcBuf *b, const char *s) {
+    char *r = utf8_repair(s);
     nc_buf_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)r; *p; p++) {
         if (*p == '"' || *p == '\\') nc_buf_printf(b, "\\%c", *p);
         else if (*p < 0x20) nc_buf_printf(b, "\\u%04x", *p);
         else nc_buf_printf(b, "%c", *p);
     }
     nc_buf_printf(b, "\"");
+    free(r);
 }
 
 int st_writer_save(StWriter *w, const char *path, NcError *err) {

@@ -44,7 +44,8 @@ int data_spec_parse(const char *spec, DataSpec *out, NcError *err);
 /* Splits and class names. data_split_alloc allocates (n, h, w, c) pixels and n labels. */
 void data_split_alloc(DataSplit *s, int n, int h, int w, int c);
 void data_split_free(DataSplit *s);
-/* data_set_names: copies n names; names == NULL gives "0", "1", ... */
+/* data_set_names: copies n names, as UTF-8 (a byte that is not becomes U+FFFD: a class name is
+   shown and written to JSON, never used as a path); names == NULL gives "0", "1", ... */
 void data_set_names(Dataset *ds, int n, const char *const *names);
 /* data_check_labels: every label in [0, num_classes); NC_EFILE naming what and the record. */
 int data_check_labels(const DataSplit *s, int num_classes, const char *what, NcError *err);

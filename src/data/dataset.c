@@ -7,6 +7,7 @@
 
 #include "data_internal.h"
 #include "ncelab/rng.h"
+#include "ncelab/utf8.h"
 
 #define SPEC_KINDS "fmnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR[:coarse], folder:DIR, packed:FILE or synth:N[:SIZE[:PER_CLASS]]"
 
@@ -124,7 +125,7 @@ void data_set_names(Dataset *ds, int n, const char *const *names) {
     for (int i = 0; i < n; i++) {
         char num[32];
         snprintf(num, sizeof num, "%d", i);
-        ds->class_names[i] = nc_strdup(names ? names[i] : num);
+        ds->class_names[i] = utf8_repair(names ? names[i] : num);  /* shown and written as JSON: UTF-8 */
     }
 }
 

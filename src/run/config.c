@@ -3,6 +3,7 @@
 #include "ncelab/train.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/sampler.h"
+#include "ncelab/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -68,9 +69,45 @@ static double float_as_given(float v) {
     return strtod(b, NULL);
 }
 
+/* add_text: "key": s as UTF-8 (invalid bytes as U+FFFD) and, when s is not UTF-8, its exact bytes
+   in hex as "key_bytes", which train_config_parse prefers: the configuration goes through JSON
+   (checkpoints, the broadcast to ranks, results) without losing a file name's bytes. */
+static void add_text(cJSON *o, const char *key, const char *s) {
+    cJSON_AddItemToObject(o, key, utf8_json_string(s));
+    size_t n = strlen(s);
+    if (utf8_invalid(s, n) < 0) return;
+    char *hex = nc_malloc(2 * n + 1), name[64];
+    for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
+    snprintf(name, sizeof name, "%s_bytes", key);
+    cJSON_AddStringToObject(o, name, hex);
+    free(hex);
+}
+
+/* get_text: key's exact bytes (key_bytes when present, else key) into dst of n bytes; 0 when
+   neither is a string that fits. */
+static int get_text(const cJSON *o, const char *key, char *dst, size_t n) {
+    char name[64];
+    snprintf(name, sizeof name, "%s_bytes", key);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, name), *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v)) return 0;
+    if (!b) {
+        snprintf(dst, n, "%s", v->valuestring);
+        return 1;
+    }
+    size_t len = cJSON_IsString(b) ? strlen(b->valuestring) : 1;
+    if (len % 2 || len / 2 >= n) return 0;
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned x;
+        if (sscanf(b->valuestring + 2 * i, "%2x", &x) != 1 || x == 0) return 0;
+        dst[i] = (char)x;
+    }
+    dst[len / 2] = '\0';
+    return 1;
+}
+
 char *train_config_json(const TrainConfig *c) {
     cJSON *o = cJSON_CreateObject();
-#define S(f) cJSON_AddStringToObject(o, #f, c->f);
+#define S(f) add_text(o, #f, c->f);
 #define I(f) cJSON_AddNumberToObject(o, #f, c->f);
 #define F(f) cJSON_AddNumberToObject(o, #f, float_as_given(c->f));
     CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(I)
@@ -88,7 +125,7 @@ int train_config_parse(const char *json, const char *what, TrainConfig *c, NcErr
     if (!cJSON_IsObject(o)) { cJSON_Delete(o); return nc_fail(err, NC_EFILE, "%s: the configuration is not a JSON object", what); }
     train_config_default(c);
     const cJSON *v;
-#define S(f) if (!cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; snprintf(c->f, sizeof c->f, "%s", v->valuestring);
+#define S(f) if (!get_text(o, #f, c->f, sizeof c->f)) goto bad;
 #define I(f) if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; c->f = (int)v->valuedouble;
 #define F(f) if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, #f))) goto bad; c->f = (float)v->valuedouble;
     CFG_STR(S) CFG_INT(I) CFG_FLT(F)
