@@ -150,8 +150,28 @@ static void test_utf8(void) {
     CHECK(train_config_parse(bad, "bad.json", &back, NULL) == NC_EFILE, "malformed data_bytes is refused");
 }
 
+/* README's table of exit statuses lists every error code of core.h, which the CLI exits with. */
+static void test_exit_statuses_documented(void) {
+    const char *src = getenv("NCELAB_SRCDIR");
+    char path[600], *text = NULL;
+    size_t len;
+    NcError err;
+    snprintf(path, sizeof path, "%s/README.md", src ? src : "..");
+    int rc = nc_read_file(path, &text, &len, &err);
+    const int codes[] = {NC_OK, NC_EFILE, NC_EUSAGE, NC_ENUM};
+    int all = rc == NC_OK && strstr(text, "| status | meaning |");
+    for (size_t i = 0; all && i < sizeof codes / sizeof codes[0]; i++) {
+        char row[16];
+        snprintf(row, sizeof row, "\n| %d | ", codes[i]);
+        all = strstr(text, row) != NULL;
+    }
+    CHECK(all, "README's exit-status table has a row for each of 0, 1, 2, 3 (%s)", rc ? err.msg : path);
+    free(text);
+}
+
 int main(void) {
     test_philox();
+    test_exit_statuses_documented();
     test_parsers();
     test_files();
     test_utf8();
