@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <sys/stat.h>
 
+#include <png.h>
+
 #include "check.h"
 #include "cli_util.h"
 #include "ncelab/jsonio.h"
@@ -184,10 +186,68 @@ static void test_errors(void) {
     CHECK(rc == 1 && strstr(cli_err, "x.packed") && stat(pk, &st) == 0, "unwritable output: exit 1: %s", cli_err);
 }
 
+/* py_json_ok: /usr/bin/python3 parses path as JSON (a strict UTF-8 decoder); header = 1 reads the
+   JSON header of a safetensors file instead. */
+static int py_json_ok(const char *path, int header) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd,
+             header ? "/usr/bin/python3 -c 'import json, struct, sys; b = open(sys.argv[1], \"rb\").read(); "
+                      "n = struct.unpack(\"<Q\", b[:8])[0]; json.loads(b[8:8 + n].decode(\"utf-8\"))' '%s' 2>/dev/null"
+                    : "/usr/bin/python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding=\"utf-8\"))' '%s' 2>/dev/null",
+             path);
+    return system(cmd) == 0;
+}
+
+/* A folder dataset whose own path and one class folder ("cat\xff") are not UTF-8: data info
+   --json is valid JSON (U+FFFD for the byte), training writes a checkpoint that ncelab and Python
+   read back, eval finds the data from the checkpoint alone, and --resume accepts the run. */
+static void test_names_not_utf8(void) {
+    char root[400], dir[600], path[700];
+    snprintf(root, sizeof root, "%s/u8\xff", cli_dir);
+    const char *classes[2] = {"cat\xff", "dog"};
+    png_uint_32 S = 16;
+    unsigned char pix[16 * 16 * 3];
+    for (int sp = 0; sp < 2; sp++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(dir, sizeof dir, "mkdir -p '%s/%s/%s'", root, sp ? "test" : "train", classes[k]);
+            if (system(dir) != 0) return;
+            for (int i = 0; i < (sp ? 4 : 12); i++) {
+                for (size_t p = 0; p < sizeof pix; p++) pix[p] = (unsigned char)(k * 150 + (p * 7 + i * 13) % 40);
+                png_image im;
+                memset(&im, 0, sizeof im);
+                im.version = PNG_IMAGE_VERSION;
+                im.width = S;
+                im.height = S;
+                im.format = PNG_FORMAT_RGB;
+                snprintf(path, sizeof path, "%s/%s/%s/%d.png", root, sp ? "test" : "train", classes[k], i);
+                png_image_write_to_file(&im, path, 0, pix, 0, NULL);
+            }
+        }
+    int rc = cli_run("data info 'folder:%s' --json %s/u8info.json", root, cli_dir);
+    snprintf(path, sizeof path, "%s/u8info.json", cli_dir);
+    cJSON *doc = load_json(path);
+    const cJSON *names = get(doc, "class_names");
+    CHECK(rc == 0 && py_json_ok(path, 0) && cJSON_GetArraySize(names) == 2 &&
+              strcmp(cJSON_GetArrayItem(names, 0)->valuestring, "cat\xef\xbf\xbd") == 0 &&
+              strstr(get(doc, "source")->valuestring, "u8\xef\xbf\xbd"),
+          "data info --json on names that are not UTF-8 is valid JSON, U+FFFD for the byte (exit %d)", rc);
+    cJSON_Delete(doc);
+    rc = cli_run("train --data 'folder:%s' --k 6 --batch 8 --epochs 1 --threads 1 --out %s/u8run", root, cli_dir);
+    snprintf(path, sizeof path, "%s/u8run/ckpt.safetensors", cli_dir);
+    CHECK(rc == 0 && py_json_ok(path, 1), "train writes a checkpoint whose header is UTF-8 JSON (exit %d): %s", rc, cli_err);
+    rc = cli_run("eval --checkpoint %s --json %s/u8eval.json", path, cli_dir);
+    snprintf(dir, sizeof dir, "%s/u8eval.json", cli_dir);
+    CHECK(rc == 0 && py_json_ok(dir, 0), "eval reads it back and finds the data from its configuration (exit %d): %s", rc,
+          cli_err);
+    rc = cli_run("train --data 'folder:%s' --k 6 --batch 8 --epochs 2 --threads 1 --out %s/u8run --resume", root, cli_dir);
+    CHECK(rc == 0 && strstr(cli_out, "trained"), "--resume accepts the run of the same folder (exit %d): %s", rc, cli_err);
+}
+
 int main(void) {
     cli_setup("cli_data");
     test_help_and_usage();
     test_info_json();
     test_errors();
+    test_names_not_utf8();
     return check_done();
 }

@@ -146,6 +146,8 @@ static void test_errors(void) {
         {"theory --support /nonexistent/s.json", 1, "/nonexistent/s.json", NULL},
         {"theory eval --gram /nonexistent/g.json --k 2", 1, "/nonexistent/g.json", NULL},
         {"theory eval --k 2", 2, "--gram", NULL},
+        {"theory eval --gram /dev/zero --k 2", 1, "/dev/zero: not a regular file", NULL},
+        {"theory --support /dev/zero", 1, "/dev/zero: not a regular file", NULL},
         {"bench --model vgg16 --steps 1", 2, "--model", NULL},
         {"bench --model convnet --batch 0", 2, "--batch", NULL},
         {"bench --model convnet --batch 4 --k 0", 2, "--k", NULL},
@@ -178,6 +180,9 @@ static void test_errors(void) {
         {"g8.json", "[[1, 0], [0, \"1\"]]", "theory eval --gram %s --k 3", "entry (2,2) is not a number"},
         {"bad6.json", "[[1, 0], [0, 1]]\n{}", "theory --support %s", "line 2 (byte 17)"},
         {"bad7.json", "{\"support\": [[1, 0], [0, 1]]}}", "theory --support %s", "trailing text"},
+        {"g9.json", "[[1, 0, 0], [], []]", "theory eval --gram %s --k 3", "19 bytes cannot hold 3 rows of 3"},
+        {"g10.json", "[[1, 0, 0], [0, 1, 0]]", "theory eval --gram %s --k 3", "row 1 has 3 entries, expected 2"},
+        {"bad8.json", "{\"support\": [[0.5, 0.5], [1], [1]]}", "theory --support %s", "row 2 has 1 entries, row 1 has 2"},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         const char *p = cli_file(files[i].name, files[i].text);

@@ -10,6 +10,8 @@
 #include "ncelab/core.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/rng.h"
+#include "ncelab/train.h"
+#include "ncelab/utf8.h"
 
 static void test_philox(void) {
     /* Known-answer vectors of Random123 (kat_vectors, philox4x32 10 rounds). */
@@ -163,9 +165,68 @@ static void test_files(void) {
     free(path); free(bad); free(sub); free(jp);
 }
 
+/* UTF-8: what is well-formed, what the repair gives, and a configuration with a folder name that
+   is not UTF-8 written as valid JSON and read back to the same bytes. */
+static void test_utf8(void) {
+    struct { const char *s; long bad; const char *repaired; } cases[] = {
+        {"plain", -1, "plain"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", -1, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"cat\xff", 3, "cat\xef\xbf\xbd"},
+        {"\xc0\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd"},            /* overlong '/' */
+        {"a\xed\xa0\x80" "b", 1, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "b"},  /* a surrogate */
+        {"\xf4\x90\x80\x80", 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  /* above U+10FFFF */
+        {"x\xe2\x82", 1, "x\xef\xbf\xbd\xef\xbf\xbd"},          /* cut short */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long bad = utf8_invalid(cases[i].s, strlen(cases[i].s));
+        char *r = utf8_repair(cases[i].s);
+        CHECK(bad == cases[i].bad && strcmp(r, cases[i].repaired) == 0 && utf8_invalid(r, strlen(r)) < 0,
+              "utf8 case %zu: first bad byte %ld (want %ld), repaired to valid UTF-8 as expected", i, bad, cases[i].bad);
+        free(r);
+    }
+    TrainConfig c, back;
+    train_config_default(&c);
+    snprintf(c.data, sizeof c.data, "folder:/tmp/pp\xff/d\xc3\xa9");
+    char *js = train_config_json(&c);
+    cJSON *doc = cJSON_Parse(js);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(doc, "data"), *b = cJSON_GetObjectItemCaseSensitive(doc, "data_bytes");
+    CHECK(utf8_invalid(js, strlen(js)) < 0 && cJSON_IsString(d) && strcmp(d->valuestring, "folder:/tmp/pp\xef\xbf\xbd/d\xc3\xa9") == 0 &&
+              cJSON_IsString(b) && strcmp(b->valuestring, "666f6c6465723a2f746d702f7070ff2f64c3a9") == 0,
+          "a configuration naming a folder that is not UTF-8 is UTF-8 JSON, with data_bytes beside data");
+    CHECK(train_config_parse(js, "test", &back, NULL) == NC_OK && strcmp(back.data, c.data) == 0 &&
+              train_config_same(&back, &c),
+          "and it reads back to the same bytes: %s", back.data);
+    CHECK(!cJSON_GetObjectItemCaseSensitive(doc, "model_bytes"), "valid strings have no _bytes");
+    cJSON_Delete(doc);
+    free(js);
+    const char *bad = "{\"data\":\"x\",\"data_bytes\":\"7g\",\"model\":\"convnet\"}";
+    CHECK(train_config_parse(bad, "bad.json", &back, NULL) == NC_EFILE, "malformed data_bytes is refused");
+}
+
+/* README's table of exit statuses lists every error code of core.h, which the CLI exits with. */
+static void test_exit_statuses_documented(void) {
+    const char *src = getenv("NCELAB_SRCDIR");
+    char path[600], *text = NULL;
+    size_t len;
+    NcError err;
+    snprintf(path, sizeof path, "%s/README.md", src ? src : "..");
+    int rc = nc_read_file(path, &text, &len, &err);
+    const int codes[] = {NC_OK, NC_EFILE, NC_EUSAGE, NC_ENUM};
+    int all = rc == NC_OK && strstr(text, "| status | meaning |");
+    for (size_t i = 0; all && i < sizeof codes / sizeof codes[0]; i++) {
+        char row[16];
+        snprintf(row, sizeof row, "\n| %d | ", codes[i]);
+        all = strstr(text, row) != NULL;
+    }
+    CHECK(all, "README's exit-status table has a row for each of 0, 1, 2, 3 (%s)", rc ? err.msg : path);
+    free(text);
+}
+
 int main(void) {
     test_philox();
+    test_exit_statuses_documented();
     test_parsers();
     test_files();
+    test_utf8();
     return check_done();
 }

@@ -133,6 +133,35 @@ static void write_jpeg(const char *path, int w, int h, int c, const uint8_t *pix
     fclose(f);
 }
 
+/* A PNG that is all header: IHDR claims w x h (8-bit, the colour type given), then an IDAT of an
+   empty zlib stream and IEND, with correct CRCs. Its header reads; decoding it fails. */
+static void write_png_header_only(const char *path, uint32_t w, uint32_t h, int type) {
+    uint8_t b[64], z[16];
+    size_t n = 0;
+    uLongf zn = sizeof z;
+    compress(z, &zn, (const Bytef *)"", 0);
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(b, sig, 8);
+    n = 8;
+    const struct { const char *type; const uint8_t *data; uint32_t len; } chunks[3] = {
+        {"IHDR", (const uint8_t[13]){w >> 24, w >> 16, w >> 8, w, h >> 24, h >> 16, h >> 8, h, 8, (uint8_t)type, 0, 0, 0}, 13},
+        {"IDAT", z, (uint32_t)zn},
+        {"IEND", NULL, 0},
+    };
+    for (int i = 0; i < 3; i++) {
+        uint32_t len = chunks[i].len;
+        uint8_t *c = b + n;
+        c[0] = (uint8_t)(len >> 24), c[1] = (uint8_t)(len >> 16), c[2] = (uint8_t)(len >> 8), c[3] = (uint8_t)len;
+        memcpy(c + 4, chunks[i].type, 4);
+        if (len) memcpy(c + 8, chunks[i].data, len);
+        uint32_t crc = (uint32_t)crc32(0, c + 4, 4 + len);
+        c[8 + len] = (uint8_t)(crc >> 24), c[9 + len] = (uint8_t)(crc >> 16), c[10 + len] = (uint8_t)(crc >> 8);
+        c[11 + len] = (uint8_t)crc;
+        n += 12 + len;
+    }
+    write_bytes(path, b, n);
+}
+
 /* The reference decode: plain libjpeg from a FILE with default settings. */
 static uint8_t *ref_jpeg(const char *path, int *w, int *h, int *c) {
     struct jpeg_decompress_struct ci;
@@ -590,6 +619,31 @@ static void test_folder_errors(void) {
     CHECK(rc == NC_EFILE && strstr(e.msg, "fe/train/b/1.png") && strstr(e.msg, "corrupt PNG"), "truncated PNG: %s", e.msg);
     free(p);
     free(q);
+    /* sizes come from the headers, before anything is decoded: an image over the limit (16384 x
+       4096 = 2^26 pixels) is refused for its size, and mixed sizes are found, though decoding the
+       second file would fail */
+    write_png(at("fe/train/b/1.png"), S, S, PNG_COLOR_TYPE_GRAY, 8, gray, NULL, 0);
+    write_png_header_only(at("fe/train/b/2.png"), 16384, 4096, PNG_COLOR_TYPE_RGB);
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "fe/train/b/2.png") && strstr(e.msg, "width 16384, height 4096") &&
+              strstr(e.msg, "larger than allowed") && !strstr(e.msg, "corrupt"),
+          "image over the size limit: %s", e.msg);
+    write_png_header_only(at("fe/train/b/2.png"), 8, 6, PNG_COLOR_TYPE_GRAY);
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "mixed image sizes") && strstr(e.msg, "fe/train/b/2.png is 6 x 8"),
+          "mixed sizes found from the headers, before decoding: %s", e.msg);
+    DataImage hd;
+    size_t hlen;
+    uint8_t *hb = slurp(at("fe/train/b/2.png"), &hlen);
+    CHECK(hb && data_image_header(hb, hlen, "2.png", &hd, &e) == NC_OK && hd.h == 6 && hd.w == 8 && hd.c == 1 &&
+              !hd.pixels && data_decode_png(hb, hlen, "2.png", &hd, &e) == NC_EFILE,
+          "data_image_header reads what decoding refuses: %d x %d x %d", hd.h, hd.w, hd.c);
+    free(hb);
+    DataOpts rs = {.resize_h = 4, .resize_w = 4};
+    rc = data_load(spec, &rs, &ds, &e);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "fe/train/b/2.png") && strstr(e.msg, "corrupt PNG"),
+          "with --resize the sizes may differ, and the bad file is found decoding: %s", e.msg);
+    remove(at("fe/train/b/2.png"));
     /* test classes differ from train */
     write_png(at("fe/train/b/1.png"), S, S, PNG_COLOR_TYPE_GRAY, 8, gray, NULL, 0);
     mkdirs(at("fe/test/c"));
@@ -607,6 +661,70 @@ static void test_folder_errors(void) {
     snprintf(spec, sizeof spec, "folder:%s", at("nowhere"));
     rc = data_load(spec, NULL, &ds, &e);
     CHECK(rc == NC_EFILE && strstr(e.msg, "nowhere") && strstr(e.msg, "no such directory"), "missing directory: %s", e.msg);
+}
+
+/* JPEG headers: one that starts past the first 64 KiB (two large comments before the frame) is
+   read whole; one whose frame claims 8192 x 4096 (2^25 pixels) is refused before decoding. */
+static void test_folder_jpeg_headers(void) {
+    enum { W = 16, H = 8 };
+    uint8_t rgb[H * W * 3];
+    smooth_rgb(rgb, H, W, 3);
+    mkdirs(at("jh/train/a"));
+    mkdirs(at("jh/test/a"));
+    write_jpeg(at("jh/test/a/1.jpg"), W, H, 3, rgb, 95);
+    /* the same image with 2 x 60000 bytes of comments before its frame header */
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    FILE *f = fopen(at("jh/train/a/1.jpg"), "wb");
+    jpeg_stdio_dest(&ci, f);
+    ci.image_width = W;
+    ci.image_height = H;
+    ci.input_components = 3;
+    ci.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, 95, TRUE);
+    jpeg_start_compress(&ci, TRUE);
+    uint8_t *com = malloc(60000);
+    memset(com, 'x', 60000);
+    jpeg_write_marker(&ci, JPEG_COM, com, 60000);
+    jpeg_write_marker(&ci, JPEG_COM, com, 60000);
+    free(com);
+    for (int y = 0; y < H; y++) {
+        JSAMPROW row = rgb + y * W * 3;
+        jpeg_write_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    fclose(f);
+    DataImage hd = {0};
+    NcError e = {0};
+    int rc = data_read_header(at("jh/train/a/1.jpg"), &hd, &e);
+    CHECK(rc == NC_OK && hd.h == H && hd.w == W && hd.c == 3, "JPEG header after 120 kB of comments: %d x %d x %d %s",
+          hd.h, hd.w, hd.c, rc ? e.msg : "");
+    char spec[1200];
+    snprintf(spec, sizeof spec, "folder:%s", at("jh"));
+    Dataset ds;
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_OK && ds.train.h == H && ds.train.w == W && ds.train.c == 3 &&
+              memcmp(ds.train.pixels, ds.test.pixels, (size_t)H * W * 3) == 0,
+          "and the folder loads, the same pixels as without the comments: %s", rc ? e.msg : "ok");
+    if (rc == NC_OK) data_free(&ds);
+    /* the frame header (SOF0: FF C0, length, precision, height, width) patched to 8192 x 4096 */
+    size_t len;
+    uint8_t *b = slurp(at("jh/test/a/1.jpg"), &len);
+    size_t sof = 0;
+    for (size_t i = 2; b && i + 9 < len && !sof; i++)
+        if (b[i] == 0xFF && b[i + 1] == 0xC0) sof = i;
+    CHECK(sof > 0, "SOF0 found at %zu", sof);
+    b[sof + 5] = 4096 >> 8, b[sof + 6] = 0, b[sof + 7] = 8192 >> 8, b[sof + 8] = 0;
+    write_bytes(at("jh/test/a/1.jpg"), b, len);
+    free(b);
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "jh/test/a/1.jpg") && strstr(e.msg, "width 8192, height 4096") &&
+              strstr(e.msg, "larger than allowed") && !strstr(e.msg, "corrupt"),
+          "JPEG over the size limit: %s", e.msg);
 }
 
 static void test_synth_imbalance(void) {
@@ -865,6 +983,7 @@ int main(void) {
     test_folder_png();
     test_folder_jpeg();
     test_folder_errors();
+    test_folder_jpeg_headers();
     test_synth_imbalance();
     test_stats();
     test_packed();

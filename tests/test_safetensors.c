@@ -366,6 +366,21 @@ static void test_corrupt(void) {
     expect_bad("header length larger than the file", p, "header length 100000");
     write_raw(p, ok_hdr, (long long)1 << 62, 16);
     expect_bad("header length 2^62", p, "larger than");
+    /* a header length inside the file but at the 100 MB limit (a sparse file; test_cli_limits
+       checks under a memory limit that such a file is refused before it is read) */
+    {
+        FILE *sp = fopen(p, "wb");
+        unsigned char h8[8];
+        uint64_t big = ST_MAX_HEADER;
+        for (int i = 0; i < 8; i++) h8[i] = (unsigned char)(big >> (8 * i));
+        int ok = sp && fwrite(h8, 1, 8, sp) == 8 && fseek(sp, (long)ST_MAX_HEADER + 8, SEEK_SET) == 0 &&
+                 fputc('}', sp) != EOF;
+        if (sp) fclose(sp);
+        CHECK(ok, "sparse file of 100 MB written");
+        expect_bad("header length at the 100 MB limit", p, "at or above the 100000000-byte limit");
+    }
+    expect_bad("a device", "/dev/zero", "not a regular file");
+    expect_bad("a directory", "/tmp", "is a directory");
     write_raw(p, "{\"a\":{\"dtype\":\"F32\",", -1, 16);
     expect_bad("malformed JSON", p, "malformed JSON");
     write_raw(p, "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", -1, 4);
@@ -578,6 +593,26 @@ static void test_fixtures(void) {
     }
 }
 
+/* A name or metadata value that is not UTF-8 is written with U+FFFD for the byte: the file reads
+   back (the reader refuses a header that is not UTF-8). */
+static void test_not_utf8(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/u8.safetensors", tmpdir);
+    float v = 1;
+    int64_t one[1] = {1};
+    NcError err = {0};
+    StWriter *w = st_writer_new();
+    int rc = st_writer_add(w, "w\xff", ST_F32, 1, one, &v, &err);
+    rc |= st_writer_meta(w, "data", "folder:/tmp/pp\xff", &err);
+    rc |= st_writer_save(w, path, &err);
+    st_writer_free(w);
+    StFile f;
+    int lrc = rc ? rc : st_load(path, &f, &err);
+    CHECK(lrc == NC_OK && st_find(&f, "w\xef\xbf\xbd") && strcmp(st_meta(&f, "data"), "folder:/tmp/pp\xef\xbf\xbd") == 0,
+          "names and metadata that are not UTF-8 are written as U+FFFD and read back: %s", lrc ? err.msg : "ok");
+    if (lrc == NC_OK) st_free(&f);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -587,6 +622,7 @@ int main(void) {
     test_numpy_interop();
     test_corrupt();
     test_fixtures();
+    test_not_utf8();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     CHECK(system(cmd) == 0, "cleanup");

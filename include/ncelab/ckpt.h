@@ -38,7 +38,10 @@ int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt,
 int ckpt_read_config(const char *path, TrainConfig *c, NcError *err);
 int ckpt_read_progress(const char *path, CkptProgress *p, NcError *err);
 /* ckpt_read_weights: the parameters and batch-norm statistics into net (a net of the checkpoint's
-   model and input shape). NC_EFILE naming the file and the tensor. */
+   model and input shape). Every tensor must be F32 of exactly the net's shape, its values finite,
+   a running variance's >= 0 (ckpt_load checks the same, and the optimiser state's values): NC_EFILE
+   naming the file and the tensor, and what was expected and found, otherwise
+   ("ckpt.safetensors: conv1.weight: F32 [32,3,3,3] expected, I32 [32] found"). */
 int ckpt_read_weights(const char *path, Net *net, NcError *err);
 
 #endif

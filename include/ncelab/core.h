@@ -43,6 +43,13 @@ char *nc_strdup_(const char *s, const char *file, int line);
    NUL). Fails with NC_EFILE naming the path. */
 int nc_read_file(const char *path, char **data, size_t *len, NcError *err);
 
+/* nc_read_regular: like nc_read_file, for inputs whose size must be known and bounded: the path
+   must be a regular file (a device such as /dev/zero, a pipe or a directory is NC_EFILE: "not a
+   regular file") of at most max bytes; exactly the size fstat reports is read, in one buffer.
+   nc_regular_size: the same checks (through stat), giving the size without reading. */
+int nc_read_regular(const char *path, size_t max, char **data, size_t *len, NcError *err);
+int nc_regular_size(const char *path, size_t max, size_t *size, NcError *err);
+
 /* nc_write_atomic: writes len bytes to path through a temporary file in the same directory,
    fsync, then rename, so that path holds either its old content or the new one, never half.
    What path already is decides: a symlink is followed and its target replaced the same way (a

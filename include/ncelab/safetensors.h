@@ -55,8 +55,10 @@ size_t st_dtype_size(StDtype dt);
 const char *st_dtype_name(StDtype dt);
 int st_dtype_parse(const char *name, StDtype *out);
 
-/* st_load: reads and validates the whole file at path: the header length (within the file and
-   below ST_MAX_HEADER), UTF-8, the JSON (an object; every entry has a known dtype, a shape of
+/* st_load: reads and validates the whole file at path, which must be a regular file (a device
+   such as /dev/zero or a pipe is refused: nothing is read without a known size): the header length
+   (within the file and below ST_MAX_HEADER, checked from the first 8 bytes before the rest is
+   read), UTF-8, the JSON (an object; every entry has a known dtype, a shape of
    non-negative integers, data_offsets [begin, end] with begin <= end inside the data buffer and
    end - begin = numel * dtype size; no two tensors overlap; names are unique; metadata values
    are strings; only whitespace after the JSON). On failure *f is left empty (st_free is
@@ -94,7 +96,8 @@ void st_free(StFile *f);
    header padded with spaces to a multiple of 8 bytes.
    Bad arguments (an empty or duplicate name, "__metadata__", ndim outside 0..ST_MAX_DIMS, a
    negative dimension, data NULL for a non-empty tensor, a duplicate metadata key) return
-   NC_EUSAGE and fill err; errors are sticky: st_writer_save then fails with the first one. */
+   NC_EUSAGE and fill err; errors are sticky: st_writer_save then fails with the first one.
+   Names and metadata are written as UTF-8: a byte that is not becomes U+FFFD (ncelab/utf8.h). */
 typedef struct StWriter StWriter;
 StWriter *st_writer_new(void);
 int st_writer_add(StWriter *w, const char *name, StDtype dt, int ndim, const int64_t *shape,

@@ -26,15 +26,24 @@ typedef struct {
    NC_EUSAGE naming --rho and the problem. */
 int theory_rho_parse(const char *spec, int N, double *rho, NcError *err);
 
+/* Bounds on what the model and its input files may ask for: classes and points, and the size of
+   a JSON file read by theory_support_load or theory_gram_load (a 2000 x 2000 matrix of numbers
+   written in full precision takes about 100 MB). */
+#define THEORY_MAX_POINTS 2000
+#define THEORY_MAX_FILE ((size_t)256 << 20)
+
 /* theory_support_load: reads a JSON N x M row-stochastic matrix (an array of rows, or an object
-   {"support": rows}; N in [2, 2000], M in [1, 2000]); entries finite and >= 0, rows summing to 1
-   within 1e-9, every point of positive probability under some class. *P is malloc'd. NC_EFILE
-   naming the file and row. */
+   {"support": rows}); entries finite and >= 0, rows summing to 1 within 1e-9, every point of
+   positive probability under some class. *P is malloc'd. NC_EFILE naming the file and row; also
+   for anything but a regular file of at most THEORY_MAX_FILE bytes, or N or M above
+   THEORY_MAX_POINTS. Every row's length is checked before anything is allocated. */
 int theory_support_load(const char *path, int *N, int *M, double **P, NcError *err);
 
-/* theory_gram_load: reads a JSON M x M matrix (an array of M rows of M numbers, 2 <= M <= 2000),
-   row-major into *G (malloc'd). Symmetry, the norm bound and semidefiniteness are
-   theory_check_gram's. NC_EFILE naming the file and the row or entry. */
+/* theory_gram_load: reads a JSON M x M matrix (an array of M rows of M numbers), 2 <= M <=
+   THEORY_MAX_POINTS, into *G (malloc'd, row-major). The file must be a regular file of at most
+   THEORY_MAX_FILE bytes, and at least the M (2M + 1) bytes M rows of M numbers take: the shape is
+   checked against the file before *G is allocated. NC_EFILE naming the file and the row or
+   entry. (Symmetry and the model's constraints: theory_check_gram.) */
 int theory_gram_load(const char *path, int *M, double **G, NcError *err);
 
 /* theory_model_init: builds the model (copies rho and P; P == NULL means the identity with

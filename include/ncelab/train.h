@@ -57,7 +57,9 @@ int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err);
 
 /* train_config_json: the configuration as a JSON object text (malloc'd), every field but out;
    train_config_parse reads it back (NC_EFILE naming what for a malformed text; fields absent in
-   older checkpoints take their defaults). */
+   older checkpoints take their defaults). A string that is not UTF-8 (a folder's name) is
+   written with U+FFFD for its invalid bytes, and its exact bytes beside it in hex as
+   "NAME_bytes" (e.g. "data_bytes"), which train_config_parse reads back. */
 char *train_config_json(const TrainConfig *c);
 int train_config_parse(const char *json, const char *what, TrainConfig *c, NcError *err);
 /* train_config_same: 1 when a and b describe the same run: every field of the configuration

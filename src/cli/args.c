@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char **pos,
                int maxpos, int *npos, int *help, NcError *err) {
@@ -61,6 +62,22 @@ const char *args_get(const Opt *opts, int nopt, const char *name) {
     for (int j = 0; j < nopt; j++)
         if (strcmp(opts[j].name, name) == 0) return opts[j].value;
     return NULL;
+}
+
+int args_threads(const Opt *opts, int nopt) {
+    const char *v = args_get(opts, nopt, "threads");
+    NcError err = {0};
+    long t;
+    if (!v) return 0;
+    if (nc_parse_long(v, "--threads", 1, 1024, &t, &err)) cli_die(&err);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores >= 1 && t > cores && !args_get(opts, nopt, "threads-force")) {
+        if (cli_comm()->rank == 0)
+            fprintf(stderr, "ncelab: --threads %ld is more than the %ld online cores: using %ld (--threads-force keeps %ld)\n",
+                    t, cores, cores, t);
+        t = cores;
+    }
+    return (int)t;
 }
 
 static Comm *cli_world;

@@ -21,6 +21,15 @@ int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char
 void args_usage(FILE *f, const char *usage, const char *about, const Opt *opts, int nopt);
 /* args_get: the value of an option by name (NULL if absent). */
 const char *args_get(const Opt *opts, int nopt, const char *name);
+/* The --threads option and the flag that lets it exceed the cores, for a command's table. */
+#define ARGS_THREADS {"threads", 1, "T  threads (default: all cores; at most the online cores unless --threads-force)", NULL}
+#define ARGS_THREADS_FORCE {"threads-force", 0, "let --threads exceed the number of online cores", NULL}
+/* args_threads: the value of --threads, an integer in [1, 1024] (0 when absent: OpenMP's default,
+   all cores). Above the number of online cores (sysconf) it is capped to it, said in one line on
+   stderr by rank 0, unless --threads-force is given (an oversubscribed run is many times slower,
+   not faster). Exits 2 on a bad value. */
+int args_threads(const Opt *opts, int nopt);
+
 /* cli_die: prints "ncelab: message" to stderr and exits with the error's code. Under MPI it
    prints "ncelab: rank R of P: message" and aborts the whole job with that code (mpirun returns
    it), so that no rank waits forever in a collective for one that died. */

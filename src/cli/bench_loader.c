@@ -9,6 +9,7 @@
 #include "ncelab/jsonio.h"
 #include "ncelab/loader.h"
 #include "ncelab/rng.h"
+#include "ncelab/utf8.h"
 
 int bench_loader(int argc, char **argv);
 
@@ -46,7 +47,8 @@ int bench_loader(int argc, char **argv) {
         {"queue", 1, "Q  queue slots, needed when k > 2B - 2", NULL},
         {"positives", 1, "MODE  class | augment | class+augment (default augment)", NULL},
         {"aug", 1, "NAME  simclr | crop_flip | none (default simclr)", NULL},
-        {"threads", 1, "T  OpenMP threads rendering images (default: all cores)", NULL},
+        ARGS_THREADS,
+        ARGS_THREADS_FORCE,
         {"batches", 1, "N  timed batches (default 50, after 3 warm-up batches)", NULL},
         {"seed", 1, "S  seed (default 0)", NULL},
         {"json", 1, "FILE  write the timings as JSON", NULL},
@@ -87,10 +89,7 @@ int bench_loader(int argc, char **argv) {
     const char *aname = args_get(o, no, "aug") ? args_get(o, no, "aug") : "simclr";
     if (aug_preset(aname, "--aug", &cfg.aug, &err)) cli_die(&err);
     if (cfg.sampler.positives == SAMPLER_POS_CLASS) aname = "none";   /* class positives are not augmented */
-    if ((a = args_get(o, no, "threads"))) {
-        if (nc_parse_long(a, "--threads", 1, 1024, &v, &err)) cli_die(&err);
-        cfg.threads = (int)v;
-    }
+    cfg.threads = args_threads(o, no);
     long nb = 50;
     if ((a = args_get(o, no, "batches")) && nc_parse_long(a, "--batches", 1, 100000, &nb, &err)) cli_die(&err);
     if ((a = args_get(o, no, "seed"))) {
@@ -161,7 +160,7 @@ int bench_loader(int argc, char **argv) {
     if (jpath) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "model", "loader");
-        cJSON_AddStringToObject(doc, "data", dname);
+        cJSON_AddItemToObject(doc, "data", utf8_json_string(dname));
         cJSON_AddNumberToObject(doc, "batch", B);
         cJSON_AddNumberToObject(doc, "k", cfg.sampler.k);
         cJSON_AddStringToObject(doc, "positives", pname);

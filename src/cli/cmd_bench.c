@@ -65,7 +65,7 @@ static int bench_model(const Opt *o, int no) {
     c.model = args_get(o, no, "model");
     c.batch = (int)opt_long(o, no, "batch", 256, 2, 65536);
     c.k = (int)opt_long(o, no, "k", c.batch * 2 - 2 < 255 ? c.batch * 2 - 2 : 255, 1, 1000000);
-    c.threads = (int)opt_long(o, no, "threads", 0, 1, 1024);
+    c.threads = args_threads(o, no);
     c.steps = (int)opt_long(o, no, "steps", 10, 1, 100000);
     c.warmup = 3;
     c.c = 3; c.h = 32; c.w = 32;
@@ -330,7 +330,8 @@ int cmd_bench(int argc, char **argv) {
         {"model", 1, "M  time training steps of convnet or resnet18 (3 x 32 x 32 images)", NULL},
         {"batch", 1, "B  anchors per batch (2B images a step; default 256)", NULL},
         {"k", 1, "K  negatives per anchor (default min(2B - 2, 255)); above 2B - 2 from a queue of K, as in train", NULL},
-        {"threads", 1, "T  OpenMP threads (default: all cores)", NULL},
+        ARGS_THREADS,
+        ARGS_THREADS_FORCE,
         {"steps", 1, "S  timed steps (default 10, after 3 warm-up steps); --comm: repetitions (default 20)", NULL},
         {"backend", 1, "NAME  dnnl (default) or ref (the plain-loop layers)", NULL},
         {"comm", 0, "time the collectives of data-parallel training (under mpirun -np P)", NULL},

@@ -5,6 +5,7 @@
 #include "args.h"
 #include "ncelab/data.h"
 #include "ncelab/jsonio.h"
+#include "ncelab/utf8.h"
 
 #define DATA_SPECS                                                                                   \
     "SPEC is one of: fmnist[:DIR]  mnist:DIR  cifar10:DIR  cifar100:DIR[:coarse]  folder:DIR\n"      \
@@ -116,11 +117,11 @@ static int data_info(int argc, char **argv) {
     const char *jpath = args_get(o, no, "json");
     if (jpath) {
         cJSON *doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "name", ds.name);
-        cJSON_AddStringToObject(doc, "source", ds.source);
+        cJSON_AddItemToObject(doc, "name", utf8_json_string(ds.name));
+        cJSON_AddItemToObject(doc, "source", utf8_json_string(ds.source));
         cJSON_AddNumberToObject(doc, "num_classes", ds.num_classes);
-        cJSON_AddItemToObject(doc, "class_names",
-                              cJSON_CreateStringArray((const char *const *)ds.class_names, ds.num_classes));
+        cJSON *names = cJSON_AddArrayToObject(doc, "class_names");
+        for (int k = 0; k < ds.num_classes; k++) cJSON_AddItemToArray(names, utf8_json_string(ds.class_names[k]));
         for (int s = 0; s < 2; s++) cJSON_AddItemToObject(doc, sname[s], split_json(sp[s], &st[s], ds.num_classes));
         if (json_save(jpath, doc, &err)) cli_die(&err);
         cJSON_Delete(doc);

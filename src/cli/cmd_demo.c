@@ -85,9 +85,10 @@ int cmd_demo(int argc, char **argv) {
         {"out", 1, "DIR  output directory (default out)", NULL},
         {"data", 1, "SPEC  data of the empirical sweep (default fmnist; synth:10:28 when it is not installed)", NULL},
         {"theory-only", 0, "only the theory sweep", NULL},
-        {"threads", 1, "T  threads (default: all cores)", NULL},
+        ARGS_THREADS,
+        ARGS_THREADS_FORCE,
     };
-    int no = 4, npos, help;
+    int no = sizeof o / sizeof o[0], npos, help;
     const char *pos[1];
     NcError err = {0};
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
@@ -101,11 +102,8 @@ int cmd_demo(int argc, char **argv) {
         return 0;
     }
     const char *data = args_get(o, no, "data");
-    if (args_get(o, no, "threads")) {
-        long t;
-        if (nc_parse_long(args_get(o, no, "threads"), "--threads", 1, 1024, &t, &err)) cli_die(&err);
-        omp_set_num_threads((int)t);
-    }
+    int threads = args_threads(o, no);
+    if (threads > 0) omp_set_num_threads(threads);
     const char *dir = args_get(o, no, "out") ? args_get(o, no, "out") : "out";
     if (nc_mkdir_p(dir, &err)) cli_die(&err);
     long *ks;

@@ -8,6 +8,7 @@
 #include "ncelab/jsonio.h"
 #include "ncelab/net.h"
 #include "ncelab/train.h"
+#include "ncelab/utf8.h"
 
 #include <omp.h>
 
@@ -20,7 +21,8 @@ int cmd_eval(int argc, char **argv) {
         {"knn-k", 1, "K  neighbours of the kNN classifier (default 200)", NULL},
         {"knn-t", 1, "T  temperature of its weights exp(cos / T) (default 0.1)", NULL},
         {"batch", 1, "B  images per forward pass (default 256)", NULL},
-        {"threads", 1, "T  threads (default: all cores)", NULL},
+        ARGS_THREADS,
+        ARGS_THREADS_FORCE,
     };
     int no = sizeof o / sizeof o[0], npos, help;
     const char *pos[1];
@@ -47,10 +49,8 @@ int cmd_eval(int argc, char **argv) {
     }
     long batch = 256;
     if (args_get(o, no, "batch") && nc_parse_long(args_get(o, no, "batch"), "--batch", 1, 65536, &batch, &err)) cli_die(&err);
-    if (args_get(o, no, "threads")) {
-        if (nc_parse_long(args_get(o, no, "threads"), "--threads", 1, 1024, &v, &err)) cli_die(&err);
-        omp_set_num_threads((int)v);
-    }
+    int threads = args_threads(o, no);
+    if (threads > 0) omp_set_num_threads(threads);
     const char *spec = args_get(o, no, "data");
     EvalReport r;
     Comm *comm = cli_comm();
@@ -70,8 +70,8 @@ int cmd_eval(int argc, char **argv) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddItemToObject(doc, "features", eval_metrics_json(mf));
         cJSON_AddItemToObject(doc, "head", eval_metrics_json(mh));
-        cJSON_AddStringToObject(doc, "checkpoint", ck);
-        cJSON_AddStringToObject(doc, "data", spec);
+        cJSON_AddItemToObject(doc, "checkpoint", utf8_json_string(ck));
+        cJSON_AddItemToObject(doc, "data", utf8_json_string(spec));
         cJSON_AddNumberToObject(doc, "knn_k", ec.knn_k);
         cJSON_AddNumberToObject(doc, "knn_t", ec.knn_t);
         cJSON_AddNumberToObject(doc, "train_images", r.ntrain);

@@ -26,20 +26,20 @@ static void model_from_options(TheoryModel *m, const Opt *o, int no, int n_hint)
     if (support) {
         int Ns;
         if (theory_support_load(support, &Ns, &M, &P, &err)) cli_die(&err);
-        if (classes && (nc_parse_long(classes, "--classes", 2, 2000, &v, &err) || v != Ns)) {
+        if (classes && (nc_parse_long(classes, "--classes", 2, THEORY_MAX_POINTS, &v, &err) || v != Ns)) {
             if (!err.code) nc_fail(&err, NC_EUSAGE, "--classes: %ld but %s has %d rows", v, support, Ns);
             cli_die(&err);
         }
         N = Ns;
     } else if (classes) {
-        if (nc_parse_long(classes, "--classes", 2, 2000, &v, &err)) cli_die(&err);
+        if (nc_parse_long(classes, "--classes", 2, THEORY_MAX_POINTS, &v, &err)) cli_die(&err);
         N = (int)v;
     }
     if (N <= 0) { nc_fail(&err, NC_EUSAGE, "--classes: required (or give --support FILE)"); cli_die(&err); }
     if (args_get(o, no, "norm") && nc_parse_double(args_get(o, no, "norm"), "--norm", &R, &err)) cli_die(&err);
     if (!(R > 0) || R > 20) { nc_fail(&err, NC_EUSAGE, "--norm: R must be in (0, 20], got %g", R); cli_die(&err); }
     long d = 0;
-    if (args_get(o, no, "dim") && nc_parse_long(args_get(o, no, "dim"), "--dim", 1, 2000, &d, &err)) cli_die(&err);
+    if (args_get(o, no, "dim") && nc_parse_long(args_get(o, no, "dim"), "--dim", 1, THEORY_MAX_POINTS, &d, &err)) cli_die(&err);
     const char *ls = args_get(o, no, "loss");
     if (nc_loss_parse(ls ? ls : "infonce", "--loss", &loss, &err)) cli_die(&err);
     double *rho = nc_malloc(sizeof(double) * N);

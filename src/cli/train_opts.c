@@ -26,7 +26,8 @@ static const Opt TRAIN_OPTS[TRAIN_OPTS_N] = {
     {"train-limit", 1, "N  train (and evaluate) on N training images, a seeded subset (default all)", NULL},
     {"knn-monitor", 1, "N  after every epoch, kNN test accuracy with N training images as the bank", NULL},
     {"seed", 1, "S  seed (default 0)", NULL},
-    {"threads", 1, "T  threads (default: all cores)", NULL},
+    ARGS_THREADS,
+    ARGS_THREADS_FORCE,
     {"resume", 0, "continue from DIR/ckpt.safetensors (its log is rewritten from the checkpoint first)", NULL},
     {"force", 0, "start a new run over a checkpoint in DIR (refused without it)", NULL},
 };
@@ -54,7 +55,7 @@ void train_opts_apply(const Opt *o, int no, TrainConfig *c) {
     copy_opt(c->imbalance, sizeof c->imbalance, args_get(o, no, "imbalance"));
     struct { const char *name; int *dst; long lo, hi; } ints[] = {
         {"batch", &c->batch, 2, 65536}, {"epochs", &c->epochs, 1, 100000},
-        {"warmup", &c->warmup_epochs, 0, 100000}, {"queue", &c->queue, 1, 10000000}, {"threads", &c->threads, 1, 1024},
+        {"warmup", &c->warmup_epochs, 0, 100000}, {"queue", &c->queue, 1, 10000000},
         {"train-limit", &c->train_limit, 2, 100000000}, {"knn-monitor", &c->knn_monitor, 1, 100000000},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
@@ -67,6 +68,7 @@ void train_opts_apply(const Opt *o, int no, TrainConfig *c) {
             *ints[i].dst = (int)x;
         }
     }
+    c->threads = args_threads(o, no);
     c->lr = 0.06f * c->batch / 256.0f;
     struct { const char *name; float *dst; } flts[] = {{"lr", &c->lr}, {"temp", &c->temp}, {"wd", &c->wd}};
     for (size_t i = 0; i < 3; i++) {

@@ -1,6 +1,7 @@
 // safetensors.c -- the safetensors reader (validates everything) and an atomic writer.
 #include "ncelab/safetensors.h"
 #include "ncelab/jsonio.h"
+#include "ncelab/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -152,44 +153,51 @@ static int parse_tensor(StFile *f, const cJSON *e, uint64_t datalen, Span *span,
     return NC_OK;
 }
 
-/* utf8_bad: offset of the first byte of s[0..n) that is not well-formed UTF-8, or -1. */
-static long utf8_bad(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        if (len == 0 || i + len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) return (long)i;
-        for (size_t j = 1; j < len; j++)
-            if ((s[i + j] & 0xc0) != 0x80) return (long)i;
-        if (len == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0))) return (long)i;
-        if (len == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))) return (long)i;
-        i += len;
-    }
-    return -1;
+/* check_header_length: the first 8 bytes of a file of len bytes (b) give a header length that
+   fits in the file and below ST_MAX_HEADER. */
+static int check_header_length(const char *path, const unsigned char *b, size_t len, uint64_t *hlen, NcError *err) {
+    if (len < 8)
+        return nc_fail(err, NC_EFILE, "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
+                       path, len);
+    *hlen = 0;
+    for (int i = 7; i >= 0; i--) *hlen = *hlen << 8 | b[i];
+    if (*hlen > len - 8)
+        return nc_fail(err, NC_EFILE,
+                       "%s: safetensors header length %" PRIu64 " is larger than the %zu bytes after it (truncated "
+                       "or not a safetensors file)",
+                       path, *hlen, len - 8);
+    if (*hlen >= ST_MAX_HEADER)
+        return nc_fail(err, NC_EFILE, "%s: safetensors header length %" PRIu64 " is at or above the %u-byte limit",
+                       path, *hlen, ST_MAX_HEADER);
+    return NC_OK;
+}
+
+/* read_file: the whole file into f->buf, once its size (a regular file: never a device or a pipe,
+   which could be read forever) and header length are known to be sound from its first 8 bytes. */
+static int read_file(const char *path, StFile *f, NcError *err) {
+    size_t size;
+    unsigned char head[8] = {0};
+    uint64_t hlen;
+    int rc = nc_regular_size(path, SIZE_MAX - 1, &size, err);
+    if (rc) return rc;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return nc_fail(err, NC_EFILE, "%s: cannot open: %s", path, strerror(errno));
+    size_t got = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    if ((rc = check_header_length(path, head, got == sizeof head ? size : got, &hlen, err))) return rc;
+    return nc_read_regular(path, SIZE_MAX - 1, &f->buf, &f->len, err);
 }
 
 /* parse: validates f->buf[0..f->len) and points the tensors into it; f->path names it */
 static int parse(StFile *f, NcError *err) {
     const char *path = f->path;
-    int rc;
-    if (f->len < 8)
-        return nc_fail(err, NC_EFILE, "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
-                       path, f->len);
-    const unsigned char *b = (const unsigned char *)f->buf;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
-    if (hlen > f->len - 8)
-        return nc_fail(err, NC_EFILE,
-                       "%s: safetensors header length %" PRIu64 " is larger than the %zu bytes after it (truncated "
-                       "or not a safetensors file)",
-                       path, hlen, f->len - 8);
-    if (hlen >= ST_MAX_HEADER)
-        return nc_fail(err, NC_EFILE, "%s: safetensors header length %" PRIu64 " exceeds the %u-byte limit", path,
-                       hlen, ST_MAX_HEADER);
+    uint64_t hlen;
+    int rc = check_header_length(path, (const unsigned char *)f->buf, f->len, &hlen, err);
+    if (rc) return rc;
     if (hlen < 2 || f->buf[8] != '{')
         return nc_fail(err, NC_EFILE, "%s: safetensors header does not start with a JSON object", path);
     const char *hdr = f->buf + 8;
-    long bad = utf8_bad((const unsigned char *)hdr, (size_t)hlen);
+    long bad = utf8_invalid(hdr, (size_t)hlen);
     if (bad >= 0)
         return nc_fail(err, NC_EFILE, "%s: safetensors header is not valid UTF-8 (byte %ld)", path, bad);
     char what[sizeof err->msg];
@@ -262,7 +270,7 @@ static int parse(StFile *f, NcError *err) {
 int st_load(const char *path, StFile *f, NcError *err) {
     memset(f, 0, sizeof *f);
     f->path = nc_strdup(path);
-    int rc = nc_read_file(path, &f->buf, &f->len, err);
+    int rc = read_file(path, f, err);
     if (!rc) rc = parse(f, err);
     if (rc) st_free(f);
     return rc;
@@ -478,15 +486,18 @@ int st_writer_meta(StWriter *w, const char *key, const char *value, NcError *err
     return NC_OK;
 }
 
-/* json_str: appends s as a JSON string literal (UTF-8 passes through; controls escaped). */
+/* json_str: appends s as a JSON string literal (UTF-8 passes through; controls escaped; a byte
+   that is not UTF-8 becomes U+FFFD, so that the reader never refuses what the writer wrote). */
 static void json_str(NcBuf *b, const char *s) {
+    char *r = utf8_repair(s);
     nc_buf_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)r; *p; p++) {
         if (*p == '"' || *p == '\\') nc_buf_printf(b, "\\%c", *p);
         else if (*p < 0x20) nc_buf_printf(b, "\\u%04x", *p);
         else nc_buf_printf(b, "%c", *p);
     }
     nc_buf_printf(b, "\"");
+    free(r);
 }
 
 int st_writer_save(StWriter *w, const char *path, NcError *err) {

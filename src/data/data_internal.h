@@ -7,11 +7,14 @@
 
 #include "ncelab/data.h"
 
-/* Limits that keep a malformed header from asking for absurd amounts of memory. */
+/* Limits that keep a malformed header from asking for absurd amounts of memory (README, "Limits").
+   Every reader checks them against the sizes a header claims, before anything is allocated or
+   decoded. */
 #define DATA_MAX_SIDE 16384          /* height or width of one image */
-#define DATA_MAX_PIXELS (1L << 26)   /* h * w of one image */
+#define DATA_MAX_PIXELS (1L << 24)   /* h * w of one image: 4096 x 4096, 48 MiB as RGB */
 #define DATA_MAX_CLASSES 100000
-#define DATA_MAX_BYTES (1ULL << 36)  /* pixels of one split (64 GiB) */
+#define DATA_MAX_BYTES (1ULL << 34)  /* decoded pixels of one split, or of a folder's two (16 GiB) */
+#define DATA_MAX_FILE ((size_t)1 << 30)  /* one JPEG or PNG file (1 GiB) */
 
 /* A parsed SPEC (see data_load in ncelab/data.h). */
 typedef enum {
@@ -41,7 +44,8 @@ int data_spec_parse(const char *spec, DataSpec *out, NcError *err);
 /* Splits and class names. data_split_alloc allocates (n, h, w, c) pixels and n labels. */
 void data_split_alloc(DataSplit *s, int n, int h, int w, int c);
 void data_split_free(DataSplit *s);
-/* data_set_names: copies n names; names == NULL gives "0", "1", ... */
+/* data_set_names: copies n names, as UTF-8 (a byte that is not becomes U+FFFD: a class name is
+   shown and written to JSON, never used as a path); names == NULL gives "0", "1", ... */
 void data_set_names(Dataset *ds, int n, const char *const *names);
 /* data_check_labels: every label in [0, num_classes); NC_EFILE naming what and the record. */
 int data_check_labels(const DataSplit *s, int num_classes, const char *what, NcError *err);
@@ -76,6 +80,13 @@ int data_decode_jpeg(const uint8_t *buf, size_t len, const char *path, DataImage
 int data_decode_png(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err);
 /* data_decode_file: reads path and decodes it as JPEG or PNG, chosen by its first bytes. */
 int data_decode_file(const char *path, DataImage *img, NcError *err);
+/* data_image_header: the size and channels (1 or 3, as the decoder gives them) of the JPEG or PNG
+   in buf, from its header alone: img->pixels is NULL. An image over DATA_MAX_SIDE on a side or
+   DATA_MAX_PIXELS in all is NC_EFILE naming path, as in the decoders.
+   data_read_header: the same for the file at path, from its first 64 KiB (all of it when the
+   header runs past them). */
+int data_image_header(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err);
+int data_read_header(const char *path, DataImage *img, NcError *err);
 /* data_resize_bilinear: out (oh, ow, c) from in (h, w, c), half-pixel centres (as PIL/torch
    with align_corners=False, no antialiasing). */
 void data_resize_bilinear(uint8_t *out, int oh, int ow, const uint8_t *in, int h, int w, int c);

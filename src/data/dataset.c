@@ -7,6 +7,7 @@
 
 #include "data_internal.h"
 #include "ncelab/rng.h"
+#include "ncelab/utf8.h"
 
 #define SPEC_KINDS "fmnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR[:coarse], folder:DIR, packed:FILE or synth:N[:SIZE[:PER_CLASS]]"
 
@@ -124,7 +125,7 @@ void data_set_names(Dataset *ds, int n, const char *const *names) {
     for (int i = 0; i < n; i++) {
         char num[32];
         snprintf(num, sizeof num, "%d", i);
-        ds->class_names[i] = nc_strdup(names ? names[i] : num);
+        ds->class_names[i] = utf8_repair(names ? names[i] : num);  /* shown and written as JSON: UTF-8 */
     }
 }
 
@@ -137,30 +138,10 @@ int data_check_labels(const DataSplit *s, int num_classes, const char *what, NcE
 }
 
 int data_read_small_file(const char *path, size_t max_len, uint8_t **buf, size_t *len, NcError *err) {
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nc_fail(err, NC_EFILE, "%s: cannot open", path);
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return nc_fail(err, NC_EFILE, "%s: not a regular file", path);
-    }
-    if ((unsigned long long)st.st_size > max_len) {
-        fclose(f);
-        return nc_fail(err, NC_EFILE, "%s: %lld bytes is larger than the %zu allowed", path, (long long)st.st_size, max_len);
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *b = nc_malloc(n);
-    size_t got = n ? fread(b, 1, n, f) : 0;
-    fclose(f);
-    if (got != n) {
-        free(b);
-        return nc_fail(err, NC_EFILE, "%s: read error (%zu of %zu bytes)", path, got, n);
-    }
-    *buf = b;
-    *len = n;
-    return NC_OK;
+    char *b;
+    int rc = nc_read_regular(path, max_len, &b, len, err);
+    *buf = (uint8_t *)b;
+    return rc;
 }
 
 void data_free(Dataset *ds) {

@@ -16,6 +16,12 @@
 
 #include "data_internal.h"
 
+/* size_limit: the message for an image over DATA_MAX_SIDE or DATA_MAX_PIXELS. */
+static void size_limit(char *msg, size_t n, unsigned long w, unsigned long h) {
+    snprintf(msg, n, "width %lu, height %lu: larger than allowed (at most %ld pixels, %d on a side), refused before decoding",
+             w, h, (long)DATA_MAX_PIXELS, DATA_MAX_SIDE);
+}
+
 /* ---- JPEG: libjpeg-turbo with an error manager that longjmps instead of exiting ---- */
 
 typedef struct {
@@ -30,6 +36,7 @@ typedef struct {
     JpegErr je;
     uint8_t *pix;
     int h, w, c, cmyk;
+    int too_big;    /* refused for its size, not corrupt */
     char bad[160];  /* a problem found without libjpeg's help (size limits) */
 } JpegJob;
 
@@ -45,7 +52,10 @@ static void jpeg_on_message(j_common_ptr ci, int level) {
     if (level < 0) jpeg_on_error(ci);
 }
 
-static int jpeg_run(JpegJob *j, const uint8_t *buf, size_t len) {
+/* jpeg_run: the header, then (decode = 1) the pixels. After the header j->h, j->w, j->c hold the
+   size and the channels the decoder will give (1 gray, 3 colour); a size over the limits is
+   refused before anything is decoded. */
+static int jpeg_run(JpegJob *j, const uint8_t *buf, size_t len, int decode) {
     j->ci.err = jpeg_std_error(&j->je.pub);
     j->je.pub.error_exit = jpeg_on_error;
     j->je.pub.emit_message = jpeg_on_message;
@@ -61,15 +71,17 @@ static int jpeg_run(JpegJob *j, const uint8_t *buf, size_t len) {
     }
     if (j->ci.image_width > DATA_MAX_SIDE || j->ci.image_height > DATA_MAX_SIDE ||
         (long)j->ci.image_width * (long)j->ci.image_height > DATA_MAX_PIXELS) {
-        snprintf(j->bad, sizeof j->bad, "%u x %u pixels is larger than allowed", (unsigned)j->ci.image_width,
-                 (unsigned)j->ci.image_height);
+        j->too_big = 1;
+        size_limit(j->bad, sizeof j->bad, j->ci.image_width, j->ci.image_height);
         return 1;
     }
+    j->h = (int)j->ci.image_height;
+    j->w = (int)j->ci.image_width;
+    j->c = j->ci.out_color_space == JCS_GRAYSCALE ? 1 : 3;
+    if (!decode) return 0;
     jpeg_start_decompress(&j->ci);
     int oc = j->ci.output_components;
-    j->h = (int)j->ci.output_height;
-    j->w = (int)j->ci.output_width;
-    if (oc != (j->cmyk ? 4 : j->ci.out_color_space == JCS_GRAYSCALE ? 1 : 3) || j->h <= 0 || j->w <= 0) {
+    if (oc != (j->cmyk ? 4 : j->c) || (int)j->ci.output_height != j->h || (int)j->ci.output_width != j->w) {
         snprintf(j->bad, sizeof j->bad, "unexpected decoder output (%d components)", oc);
         return 1;
     }
@@ -79,20 +91,20 @@ static int jpeg_run(JpegJob *j, const uint8_t *buf, size_t len) {
         jpeg_read_scanlines(&j->ci, &row, 1);
     }
     jpeg_finish_decompress(&j->ci);
-    j->c = j->cmyk ? 3 : oc;
     return 0;
 }
 
-int data_decode_jpeg(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err) {
+/* jpeg_do: the header alone (decode = 0: img->pixels NULL) or the whole image into img. */
+static int jpeg_do(const uint8_t *buf, size_t len, const char *path, int decode, DataImage *img, NcError *err) {
     JpegJob *j = nc_calloc(1, sizeof *j);
-    int bad = jpeg_run(j, buf, len);
+    int bad = jpeg_run(j, buf, len, decode);
     jpeg_destroy_decompress(&j->ci);
     int rc = NC_OK;
     if (bad) {
         free(j->pix);
-        rc = nc_fail(err, NC_EFILE, "%s: corrupt JPEG: %s", path, j->bad[0] ? j->bad : j->je.msg);
+        rc = nc_fail(err, NC_EFILE, "%s: %s%s", path, j->too_big ? "" : "corrupt JPEG: ", j->bad[0] ? j->bad : j->je.msg);
     } else {
-        if (j->cmyk) {
+        if (j->cmyk && j->pix) {
             /* Adobe CMYK (stored inverted, as Photoshop writes it): R = C * K / 255, ... */
             size_t n = (size_t)j->h * j->w;
             for (size_t i = 0; i < n; i++) {
@@ -113,6 +125,10 @@ int data_decode_jpeg(const uint8_t *buf, size_t len, const char *path, DataImage
     return rc;
 }
 
+int data_decode_jpeg(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err) {
+    return jpeg_do(buf, len, path, 1, img, err);
+}
+
 /* ---- PNG: libpng reading from memory, errors through png_jmpbuf ---- */
 
 typedef struct {
@@ -121,6 +137,7 @@ typedef struct {
     uint8_t *pix;
     png_bytep *rows;
     int h, w, c;
+    int too_big;    /* refused for its size, not corrupt */
     char msg[200];
 } PngJob;
 
@@ -142,15 +159,23 @@ static void png_read_mem(png_structp png, png_bytep out, size_t n) {
     j->at += n;
 }
 
-static int png_run(PngJob *j, png_structp png, png_infop info) {
+/* png_run: the header, then (decode = 1) the pixels; as jpeg_run. */
+static int png_run(PngJob *j, png_structp png, png_infop info, int decode) {
     if (setjmp(png_jmpbuf(png))) return 1;
-    png_set_user_limits(png, DATA_MAX_SIDE, DATA_MAX_SIDE);
     png_set_read_fn(png, j, png_read_mem);
     png_read_info(png, info);
     png_uint_32 w, h;
     int depth, type;
     png_get_IHDR(png, info, &w, &h, &depth, &type, NULL, NULL, NULL);
-    if ((long)w * (long)h > DATA_MAX_PIXELS) png_error(png, "image larger than allowed");
+    if (w > DATA_MAX_SIDE || h > DATA_MAX_SIDE || (long)w * (long)h > DATA_MAX_PIXELS) {
+        j->too_big = 1;
+        size_limit(j->msg, sizeof j->msg, w, h);
+        return 1;
+    }
+    j->h = (int)h;
+    j->w = (int)w;
+    j->c = type & PNG_COLOR_MASK_COLOR ? 3 : 1;  /* palette and RGB(A) give RGB; gray(+alpha) gray */
+    if (!decode) return 0;
     if (depth == 16) png_set_strip_16(png);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
@@ -158,10 +183,7 @@ static int png_run(PngJob *j, png_structp png, png_infop info) {
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     int c = png_get_channels(png, info);
-    if ((c != 1 && c != 3) || png_get_rowbytes(png, info) != (size_t)w * c) png_error(png, "unsupported pixel format");
-    j->h = (int)h;
-    j->w = (int)w;
-    j->c = c;
+    if (c != j->c || png_get_rowbytes(png, info) != (size_t)w * c) png_error(png, "unsupported pixel format");
     j->pix = nc_malloc((size_t)h * w * c);
     j->rows = nc_malloc(sizeof(png_bytep) * h);
     for (png_uint_32 y = 0; y < h; y++) j->rows[y] = j->pix + (size_t)y * w * c;
@@ -170,19 +192,20 @@ static int png_run(PngJob *j, png_structp png, png_infop info) {
     return 0;
 }
 
-int data_decode_png(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err) {
+static int png_do(const uint8_t *buf, size_t len, const char *path, int decode, DataImage *img, NcError *err) {
     PngJob *j = nc_calloc(1, sizeof *j);
     j->buf = buf;
     j->len = len;
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, j, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
-    int bad = !info || png_run(j, png, info);
+    int bad = !info || png_run(j, png, info, decode);
     png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
     free(j->rows);
     int rc = NC_OK;
     if (bad) {
         free(j->pix);
-        rc = nc_fail(err, NC_EFILE, "%s: corrupt PNG: %s", path, j->msg[0] ? j->msg : "cannot start libpng");
+        rc = nc_fail(err, NC_EFILE, "%s: %s%s", path, j->too_big ? "" : "corrupt PNG: ",
+                     j->msg[0] ? j->msg : "cannot start libpng");
     } else {
         img->h = j->h;
         img->w = j->w;
@@ -193,15 +216,50 @@ int data_decode_png(const uint8_t *buf, size_t len, const char *path, DataImage 
     return rc;
 }
 
+int data_decode_png(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err) {
+    return png_do(buf, len, path, 1, img, err);
+}
+
+/* image_do: JPEG or PNG, chosen by the first bytes; the header alone or the whole image. */
+static int image_do(const uint8_t *buf, size_t len, const char *path, int decode, DataImage *img, NcError *err) {
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) return jpeg_do(buf, len, path, decode, img, err);
+    if (len >= 8 && memcmp(buf, png_sig, 8) == 0) return png_do(buf, len, path, decode, img, err);
+    return nc_fail(err, NC_EFILE, "%s: not a JPEG or PNG file (%s)", path, len ? "unknown signature" : "empty");
+}
+
+int data_image_header(const uint8_t *buf, size_t len, const char *path, DataImage *img, NcError *err) {
+    return image_do(buf, len, path, 0, img, err);
+}
+
+/* The bytes a header is looked for in first; the whole file is read when it runs past them (large
+   metadata before the image data). */
+#define HEAD_BYTES 65536
+
+int data_read_header(const char *path, DataImage *img, NcError *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return nc_fail(err, NC_EFILE, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t *buf = nc_malloc(HEAD_BYTES);
+    size_t len = fread(buf, 1, HEAD_BYTES, f);
+    int more = len == HEAD_BYTES && fgetc(f) != EOF;
+    fclose(f);
+    NcError e;
+    int rc = image_do(buf, len, path, 0, img, more ? &e : err);
+    free(buf);
+    if (rc && more) {
+        if ((rc = data_read_small_file(path, DATA_MAX_FILE, &buf, &len, err))) return rc;
+        rc = image_do(buf, len, path, 0, img, err);
+        free(buf);
+    }
+    return rc;
+}
+
 int data_decode_file(const char *path, DataImage *img, NcError *err) {
     uint8_t *buf;
     size_t len;
-    int rc = data_read_small_file(path, (size_t)1 << 30, &buf, &len, err);
+    int rc = data_read_small_file(path, DATA_MAX_FILE, &buf, &len, err);
     if (rc) return rc;
-    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) rc = data_decode_jpeg(buf, len, path, img, err);
-    else if (len >= 8 && memcmp(buf, png_sig, 8) == 0) rc = data_decode_png(buf, len, path, img, err);
-    else rc = nc_fail(err, NC_EFILE, "%s: not a JPEG or PNG file (%s)", path, len ? "unknown signature" : "empty");
+    rc = image_do(buf, len, path, 1, img, err);
     free(buf);
     return rc;
 }
@@ -323,6 +381,74 @@ static int list_split(const char *root, const Names *classes, Entries *out, int 
     return NC_OK;
 }
 
+/* Where a folder's images are decoded to: image i at h x w x c into place i of train, then of test. */
+typedef struct {
+    int h, w, c, ntrain;
+    DataSplit *train, *test;
+} Target;
+
+/* decode_into: decodes path, whose header said head (h, w, c), into dst of t's size: resized when
+   the sizes differ (--resize), a gray image's channel replicated into RGB. */
+static int decode_into(const char *path, const DataImage *head, const Target *t, uint8_t *dst, NcError *err) {
+    DataImage im = {0};
+    int rc = data_decode_file(path, &im, err);
+    if (rc) return rc;
+    if (im.h != head->h || im.w != head->w || im.c != head->c) {
+        rc = nc_fail(err, NC_EFILE, "%s: decodes to %d x %d x %d, but its header said %d x %d x %d", path, im.h, im.w,
+                     im.c, head->h, head->w, head->c);
+        free(im.pixels);
+        return rc;
+    }
+    if (im.h != t->h || im.w != t->w) {
+        uint8_t *r = nc_malloc((size_t)t->h * t->w * im.c);
+        data_resize_bilinear(r, t->h, t->w, im.pixels, im.h, im.w, im.c);
+        free(im.pixels);
+        im.pixels = r;
+    }
+    size_t hw = (size_t)t->h * t->w;
+    if (im.c == t->c) memcpy(dst, im.pixels, hw * im.c);
+    else  /* gray in an RGB folder: replicate the channel */
+        for (size_t p = 0; p < hw; p++) dst[3 * p] = dst[3 * p + 1] = dst[3 * p + 2] = im.pixels[p];
+    free(im.pixels);
+    return NC_OK;
+}
+
+/* each_image: in parallel over the folder's images, reads every header into hdr[] (t NULL), or
+   decodes every image into its place in t (hdr[] then holds the headers read before, checked
+   against what the decoder gives). The first failure in file order is the one reported; the
+   files after it are skipped. */
+static int each_image(const Entries *all, DataImage *hdr, const Target *t, NcError *err) {
+    int total = all->n, first_bad = INT_MAX;
+    NcError bad = {0};
+    #pragma omp parallel for schedule(dynamic, 32)
+    for (int i = 0; i < total; i++) {
+        int fb;
+        #pragma omp atomic read
+        fb = first_bad;
+        if (i > fb) continue;
+        NcError e;
+        int rc;
+        if (t) {
+            DataSplit *s = i < t->ntrain ? t->train : t->test;
+            int j = i < t->ntrain ? i : i - t->ntrain;
+            s->labels[j] = all->v[i].label;
+            rc = decode_into(all->v[i].path, &hdr[i], t, s->pixels + (size_t)j * t->h * t->w * t->c, &e);
+        } else {
+            rc = data_read_header(all->v[i].path, &hdr[i], &e);
+        }
+        if (rc) {
+            #pragma omp critical(data_folder_error)
+            if (i < first_bad) {
+                bad = e;
+                #pragma omp atomic write
+                first_bad = i;
+            }
+        }
+    }
+    if (first_bad != INT_MAX) return nc_fail(err, bad.code ? bad.code : NC_EFILE, "%s", bad.msg);
+    return NC_OK;
+}
+
 static int is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
@@ -333,7 +459,7 @@ int data_read_folder(const char *dir, const DataOpts *opts, Dataset *ds, NcError
     char *troot = nc_path_join(dir, "train"), *vroot = nc_path_join(dir, "test");
     Names classes = {0}, tclasses = {0};
     Entries all = {0};
-    DataImage *img = NULL;
+    DataImage *hdr = NULL;
     int rc = NC_OK, ntrain = 0, ntest = 0;
     if (!is_dir(troot)) rc = nc_fail(err, NC_EFILE, "%s: no such directory", troot);
     else if (!is_dir(vroot)) rc = nc_fail(err, NC_EFILE, "%s: no such directory", vroot);
@@ -355,73 +481,34 @@ int data_read_folder(const char *dir, const DataOpts *opts, Dataset *ds, NcError
     if (!rc) rc = list_split(vroot, &classes, &all, &ntest, err);
     if (rc) goto done;
 
-    /* decode every file in parallel; the first failure in file order is the one reported */
-    int rh = opts ? opts->resize_h : 0, rw = opts ? opts->resize_w : 0, total = all.n, first_bad = INT_MAX;
-    NcError bad = {0};
-    img = nc_calloc((size_t)total, sizeof(DataImage));
-    #pragma omp parallel for schedule(dynamic, 32)
-    for (int i = 0; i < total; i++) {
-        int fb;
-        #pragma omp atomic read
-        fb = first_bad;
-        if (i > fb) continue;
-        NcError e;
-        DataImage im = {0};
-        if (data_decode_file(all.v[i].path, &im, &e)) {
-            #pragma omp critical(data_folder_error)
-            if (i < first_bad) {
-                bad = e;
-                #pragma omp atomic write
-                first_bad = i;
-            }
-            continue;
-        }
-        if (rh > 0 && (im.h != rh || im.w != rw)) {
-            uint8_t *r = nc_malloc((size_t)rh * rw * im.c);
-            data_resize_bilinear(r, rh, rw, im.pixels, im.h, im.w, im.c);
-            free(im.pixels);
-            im.pixels = r;
-            im.h = rh;
-            im.w = rw;
-        }
-        img[i] = im;
-    }
-    if (first_bad != INT_MAX) {
-        rc = nc_fail(err, bad.code ? bad.code : NC_EFILE, "%s", bad.msg);
-        goto done;
-    }
-    int c = 1;
-    for (int i = 0; i < total; i++) c = img[i].c > c ? img[i].c : c;
-    for (int i = 1; i < total; i++)
-        if (img[i].h != img[0].h || img[i].w != img[0].w) {
-            rc = nc_fail(err, NC_EFILE, "mixed image sizes: %s is %d x %d but %s is %d x %d (use --resize H,W)",
-                         all.v[0].path, img[0].h, img[0].w, all.v[i].path, img[i].h, img[i].w);
+    /* 1. every image's header, in parallel: sizes and channels, nothing decoded */
+    int rh = opts ? opts->resize_h : 0, rw = opts ? opts->resize_w : 0, total = all.n;
+    hdr = nc_calloc((size_t)total, sizeof(DataImage));
+    if ((rc = each_image(&all, hdr, NULL, err))) goto done;
+    /* 2. the sizes agree (or --resize gives one), and the folder fits, before anything is decoded */
+    Target t = {rh > 0 ? rh : hdr[0].h, rh > 0 ? rw : hdr[0].w, 1, ntrain, &ds->train, &ds->test};
+    for (int i = 0; i < total; i++) t.c = hdr[i].c > t.c ? hdr[i].c : t.c;
+    for (int i = 1; i < total && rh <= 0; i++)
+        if (hdr[i].h != t.h || hdr[i].w != t.w) {
+            rc = nc_fail(err, NC_EFILE, "mixed image sizes (height x width): %s is %d x %d but %s is %d x %d (use --resize H,W)",
+                         all.v[0].path, t.h, t.w, all.v[i].path, hdr[i].h, hdr[i].w);
             goto done;
         }
-    int h = img[0].h, w = img[0].w;
-    size_t hw = (size_t)h * w;
-    if ((unsigned long long)total * hw * c > DATA_MAX_BYTES) {
-        rc = nc_fail(err, NC_EFILE, "%s: too many pixels", dir);
+    size_t isz = (size_t)t.h * t.w * t.c;
+    if ((unsigned long long)total * isz > DATA_MAX_BYTES) {
+        int at = (int)(DATA_MAX_BYTES / isz);  /* the first image past the limit */
+        rc = nc_fail(err, NC_EFILE, "%s: %d images of %d x %d x %d decode to %.1f GiB, more than the %.0f GiB allowed "
+                     "(reached at %s)", dir, total, t.h, t.w, t.c, (double)total * isz / (1 << 30),
+                     (double)DATA_MAX_BYTES / (1 << 30), all.v[at].path);
         goto done;
     }
-    data_split_alloc(&ds->train, ntrain, h, w, c);
-    data_split_alloc(&ds->test, ntest, h, w, c);
-    for (int i = 0; i < total; i++) {
-        DataSplit *s = i < ntrain ? &ds->train : &ds->test;
-        int j = i < ntrain ? i : i - ntrain;
-        uint8_t *o = s->pixels + (size_t)j * hw * c;
-        s->labels[j] = all.v[i].label;
-        if (img[i].c == c) {
-            memcpy(o, img[i].pixels, hw * c);
-        } else {  /* gray in an RGB folder: replicate the channel */
-            for (size_t p = 0; p < hw; p++) o[3 * p] = o[3 * p + 1] = o[3 * p + 2] = img[i].pixels[p];
-        }
-    }
+    /* 3. decode in parallel, each image straight into its place */
+    data_split_alloc(&ds->train, ntrain, t.h, t.w, t.c);
+    data_split_alloc(&ds->test, ntest, t.h, t.w, t.c);
+    if ((rc = each_image(&all, hdr, &t, err))) goto done;
     data_set_names(ds, classes.n, (const char *const *)classes.v);
 done:
-    if (img)
-        for (int i = 0; i < all.n; i++) free(img[i].pixels);
-    free(img);
+    free(hdr);
     for (int i = 0; i < all.n; i++) free(all.v[i].path);
     free(all.v);
     names_free(&classes);

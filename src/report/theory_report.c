@@ -2,6 +2,7 @@
 #include "ncelab/report.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/svg.h"
+#include "ncelab/utf8.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -22,13 +23,13 @@ cJSON *report_theory_json(const TheoryModel *m, const char *rho_spec, const char
     cJSON *doc = cJSON_CreateObject(), *model = cJSON_CreateObject();
     cJSON_AddNumberToObject(model, "classes", m->N);
     cJSON_AddNumberToObject(model, "points", m->M);
-    cJSON_AddStringToObject(model, "rho_spec", rho_spec ? rho_spec : "uniform");
+    cJSON_AddItemToObject(model, "rho_spec", utf8_json_string(rho_spec ? rho_spec : "uniform"));
     cJSON_AddItemToObject(model, "rho", json_number_array(m->rho, m->N));
     cJSON_AddNumberToObject(model, "norm", m->R);
     cJSON_AddNumberToObject(model, "dim", m->d);
     cJSON_AddStringToObject(model, "loss", nc_loss_name(m->loss));
     cJSON_AddBoolToObject(model, "overlapping", m->overlapping);
-    if (support_path) cJSON_AddStringToObject(model, "support_file", support_path);
+    if (support_path) cJSON_AddItemToObject(model, "support_file", utf8_json_string(support_path));
     if (m->overlapping) cJSON_AddItemToObject(model, "support", json_matrix(m->P, m->N, m->M));
     cJSON_AddNumberToObject(model, "quadrature_step", m->h);
     cJSON_AddStringToObject(model, "version", NCELAB_VERSION);

@@ -62,26 +62,61 @@ int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Opti
     return rc;
 }
 
-/* Copies a float tensor of exactly n elements from the checkpoint. */
-static int take(const StFile *f, const char *name, float *dst, size_t n, NcError *err) {
+/* shape_text: "[32,3,3,3]" into buf. */
+static void shape_text(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t at = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && at < n; i++) at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (at < n) snprintf(buf + at, n - at, "]");
+}
+
+/* take_shaped: copies the tensor called name into dst once it is checked: F32 of exactly the shape
+   (ndim, shape), every value finite, and >= 0 for a variance. NC_EFILE naming the file and the
+   tensor, with what was expected and what was found ("ckpt.safetensors: conv1.weight: F32
+   [32,3,3,3] expected, I32 [32] found"). */
+static int take_shaped(const StFile *f, const char *name, int ndim, const int64_t *shape, int variance, float *dst,
+                       NcError *err) {
     const StTensor *t = st_find(f, name);
     if (!t) return nc_fail(err, NC_EFILE, "%s: no tensor %s (not a checkpoint of this model)", f->path, name);
-    if (t->dtype != ST_F32 || t->numel != n)
-        return nc_fail(err, NC_EFILE, "%s: tensor %s has %zu elements, the model needs %zu", f->path, name, t->numel, n);
-    memcpy(dst, t->data, sizeof(float) * n);
+    int same = t->dtype == ST_F32 && t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same) {
+        char want[96], got[96];
+        shape_text(want, sizeof want, ndim, shape);
+        shape_text(got, sizeof got, t->ndim, t->shape);
+        return nc_fail(err, NC_EFILE, "%s: %s: F32 %s expected, %s %s found", f->path, name, want,
+                       st_dtype_name(t->dtype), got);
+    }
+    const float *v = t->data;
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(v[i]) || (variance && v[i] < 0))
+            return nc_fail(err, NC_EFILE, "%s: %s: element %zu of %zu is %g (%s)", f->path, name, i, t->numel,
+                           (double)v[i], variance ? "a variance is finite and >= 0" : "the values must be finite");
+    memcpy(dst, v, t->nbytes);
     return NC_OK;
 }
 
+/* take: a one-dimensional tensor of n floats, as take_shaped. */
+static int take(const StFile *f, const char *name, float *dst, size_t n, NcError *err) {
+    int64_t shape[1] = {(int64_t)n};
+    return take_shaped(f, name, 1, shape, 0, dst, err);
+}
+
+/* weights: every parameter in the net's shapes, and the batch-norm statistics, checked as they are
+   copied (a failure leaves a partly loaded net, which the caller discards). */
 static int weights(const StFile *f, Net *net, NcError *err) {
     int rc = NC_OK;
-    for (int p = 0; p < net->n_params && !rc; p++)
-        rc = take(f, net->views[p].name, net->params + net->views[p].offset, net->views[p].size, err);
+    for (int p = 0; p < net->n_params && !rc; p++) {
+        const NnParam *v = &net->views[p];
+        int64_t shape[4] = {v->shape[0], v->shape[1], v->shape[2], v->shape[3]};
+        rc = take_shaped(f, v->name, v->ndim, shape, 0, net->params + v->offset, err);
+    }
     char nm[96];
     for (int i = 0; i < net->n_stats && !rc; i++) {
+        int64_t c[1] = {net->stat_c[i]};
         snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
-        rc = take(f, nm, net->stats + net->stat_offset[i], (size_t)net->stat_c[i], err);
+        rc = take_shaped(f, nm, 1, c, 0, net->stats + net->stat_offset[i], err);
         snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
-        if (!rc) rc = take(f, nm, net->stats + net->stat_offset[i] + net->stat_c[i], (size_t)net->stat_c[i], err);
+        if (!rc) rc = take_shaped(f, nm, 1, c, 1, net->stats + net->stat_offset[i] + net->stat_c[i], err);
     }
     return rc;
 }

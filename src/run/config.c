@@ -3,6 +3,7 @@
 #include "ncelab/train.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/sampler.h"
+#include "ncelab/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -69,9 +70,45 @@ static double float_as_given(float v) {
     return strtod(b, NULL);
 }
 
+/* add_text: "key": s as UTF-8 (invalid bytes as U+FFFD) and, when s is not UTF-8, its exact bytes
+   in hex as "key_bytes", which train_config_parse prefers: the configuration goes through JSON
+   (checkpoints, the broadcast to ranks, results) without losing a file name's bytes. */
+static void add_text(cJSON *o, const char *key, const char *s) {
+    cJSON_AddItemToObject(o, key, utf8_json_string(s));
+    size_t n = strlen(s);
+    if (utf8_invalid(s, n) < 0) return;
+    char *hex = nc_malloc(2 * n + 1), name[64];
+    for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
+    snprintf(name, sizeof name, "%s_bytes", key);
+    cJSON_AddStringToObject(o, name, hex);
+    free(hex);
+}
+
+/* get_text: key's exact bytes (key_bytes when present, else key) into dst of n bytes; 0 when
+   neither is a string that fits. */
+static int get_text(const cJSON *o, const char *key, char *dst, size_t n) {
+    char name[64];
+    snprintf(name, sizeof name, "%s_bytes", key);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, name), *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v)) return 0;
+    if (!b) {
+        snprintf(dst, n, "%s", v->valuestring);
+        return 1;
+    }
+    size_t len = cJSON_IsString(b) ? strlen(b->valuestring) : 1;
+    if (len % 2 || len / 2 >= n) return 0;
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned x;
+        if (sscanf(b->valuestring + 2 * i, "%2x", &x) != 1 || x == 0) return 0;
+        dst[i] = (char)x;
+    }
+    dst[len / 2] = '\0';
+    return 1;
+}
+
 char *train_config_json(const TrainConfig *c) {
     cJSON *o = cJSON_CreateObject();
-#define S(f) cJSON_AddStringToObject(o, #f, c->f);
+#define S(f) add_text(o, #f, c->f);
 #define I(f) cJSON_AddNumberToObject(o, #f, c->f);
 #define F(f) cJSON_AddNumberToObject(o, #f, float_as_given(c->f));
     CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(I)
@@ -85,13 +122,6 @@ char *train_config_json(const TrainConfig *c) {
 }
 
 /* the configuration's fields, read with their type checked: 0 when absent or of another type */
-static int cfg_str(const cJSON *o, const char *name, char *dst, size_t cap) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (!cJSON_IsString(v)) return 0;
-    snprintf(dst, cap, "%s", v->valuestring);
-    return 1;
-}
-
 static int cfg_int(const cJSON *o, const char *name, int *dst) {
     double x;
     if (!json_get_int(cJSON_GetObjectItemCaseSensitive(o, name), INT_MIN, INT_MAX, &x)) return 0;
@@ -113,7 +143,7 @@ int train_config_parse(const char *json, const char *what, TrainConfig *c, NcErr
     if (!cJSON_IsObject(o)) { cJSON_Delete(o); return nc_fail(err, NC_EFILE, "%s: the configuration is not a JSON object", what); }
     train_config_default(c);
     const char *field = NULL, *want = NULL;
-#define S(f) if (!cfg_str(o, #f, c->f, sizeof c->f)) { field = #f, want = "a string"; goto bad; }
+#define S(f) if (!get_text(o, #f, c->f, sizeof c->f)) { field = #f, want = "a string"; goto bad; }
 #define I(f) if (!cfg_int(o, #f, &c->f)) { field = #f, want = "an integer"; goto bad; }
 #define F(f) if (!cfg_float(o, #f, &c->f)) { field = #f, want = "a number"; goto bad; }
 #define O(f) if (cJSON_GetObjectItemCaseSensitive(o, #f) && !cfg_int(o, #f, &c->f)) { field = #f, want = "an integer"; goto bad; }

@@ -22,14 +22,11 @@ int theory_rho_parse(const char *spec, int N, double *rho, NcError *err) {
         for (int c = 0; c < N; c++) rho[c] /= z;
         return NC_OK;
     }
-    char *copy = nc_strdup(spec);
+    char *copy = nc_strdup(spec), *save = NULL;
     int n = 0, rc = NC_OK;
     double sum = 0;
-    for (char *tok = copy, *next; tok; tok = next) {
-        next = strchr(tok, ',');
-        if (next) *next++ = '\0';
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         double v;
-        if (!*tok) { rc = nc_fail(err, NC_EUSAGE, "--rho: probability %d of '%s' is empty", n + 1, spec); break; }
         if (nc_parse_double(tok, "--rho", &v, NULL)) {
             rc = nc_fail(err, NC_EUSAGE, "--rho: '%s' is not a number (expected uniform, zipf:S or p1,p2,...)", tok);
             break;
@@ -46,40 +43,112 @@ int theory_rho_parse(const char *spec, int N, double *rho, NcError *err) {
     return NC_OK;
 }
 
-int theory_support_load(const char *path, int *N, int *M, double **P, NcError *err) {
-    cJSON *doc;
-    *P = NULL;
-    int rc = json_load(path, &doc, err);
+/* The most JSON values a file of THEORY_MAX_POINTS rows of THEORY_MAX_POINTS numbers holds (with
+   room for an enclosing object). The parser's tree takes about 64 bytes a value, 20 to 30 times
+   the bytes of a file of empty rows or one-digit numbers: the values are counted before parsing. */
+#define THEORY_MAX_VALUES ((size_t)(THEORY_MAX_POINTS + 2) * (THEORY_MAX_POINTS + 2))
+
+/* load_rows: the JSON file at path, which must be a regular file of at most THEORY_MAX_FILE bytes
+   (*size: its size) and THEORY_MAX_VALUES values, and in it the array of rows (doc itself, or
+   doc's "support" when key is given and doc is an object). The rows must number
+   2..THEORY_MAX_POINTS and be arrays of 1..THEORY_MAX_POINTS entries, all as many as the first
+   (square: as many as there are rows), which the file's size must be able to hold. All of this is
+   checked before anything is sized from the file. On NC_OK the caller owns *doc. */
+static int load_rows(const char *path, const char *key, int square, cJSON **doc, const cJSON **rows, int *n,
+                     int *m, size_t *size, NcError *err) {
+    *doc = NULL;
+    char *text;
+    int rc = nc_read_regular(path, THEORY_MAX_FILE, &text, size, err);
     if (rc) return rc;
-    const cJSON *rows = cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "support") : doc;
-    if (!cJSON_IsArray(rows) || cJSON_GetArraySize(rows) < 2) {
-        cJSON_Delete(doc);
-        return nc_fail(err, NC_EFILE, "%s: expected an N x M matrix (array of at least 2 rows)", path);
+    size_t values = 1;  /* every value but the first follows a ',', a '[' or a ':' */
+    for (size_t i = 0; i < *size; i++) values += text[i] == ',' || text[i] == '[' || text[i] == ':';
+    free(text);
+    if (values > THEORY_MAX_VALUES)
+        return nc_fail(err, NC_EFILE, "%s: up to %zu JSON values, more than a %d x %d matrix holds", path, values,
+                       THEORY_MAX_POINTS, THEORY_MAX_POINTS);
+    if ((rc = json_load(path, doc, err))) return rc;
+    const cJSON *r = key && cJSON_IsObject(*doc) ? cJSON_GetObjectItemCaseSensitive(*doc, key) : *doc;
+    *n = cJSON_IsArray(r) ? cJSON_GetArraySize(r) : 0;
+    *m = square ? *n : *n >= 2 && cJSON_IsArray(r->child) ? cJSON_GetArraySize(r->child) : 0;
+    if (*n < 2)
+        rc = nc_fail(err, NC_EFILE, "%s: expected %s (array of at least 2 rows)", path,
+                     square ? "a square matrix" : "an N x M matrix");
+    else if (*n > THEORY_MAX_POINTS)
+        rc = nc_fail(err, NC_EFILE, "%s: %d rows is more than the %d allowed", path, *n, THEORY_MAX_POINTS);
+    else if (*m > THEORY_MAX_POINTS)
+        rc = nc_fail(err, NC_EFILE, "%s: %d points is more than the %d allowed", path, *m, THEORY_MAX_POINTS);
+    /* n rows of m numbers take at least n (2m + 1) bytes: "[x,...,x]" and a comma each */
+    else if (*m > 0 && (size_t)*n * (2 * (size_t)*m + 1) > *size)
+        rc = nc_fail(err, NC_EFILE, "%s: %zu bytes cannot hold %d rows of %d numbers", path, *size, *n, *m);
+    int i = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, r) {
+        if (rc) break;
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 1)
+            rc = nc_fail(err, NC_EFILE, "%s: row %d is not a non-empty array", path, i + 1);
+        else if (cJSON_GetArraySize(row) != *m)
+            rc = square ? nc_fail(err, NC_EFILE, "%s: row %d has %d entries, expected %d (not square)", path, i + 1,
+                                  cJSON_GetArraySize(row), *m)
+                        : nc_fail(err, NC_EFILE, "%s: row %d has %d entries, row 1 has %d", path, i + 1,
+                                  cJSON_GetArraySize(row), *m);
+        i++;
     }
-    int n = cJSON_GetArraySize(rows), m = -1, r = 0;
-    if (n > 2000) {
-        cJSON_Delete(doc);
-        return nc_fail(err, NC_EFILE, "%s: %d classes is more than 2000", path, n);
+    if (rc) {
+        cJSON_Delete(*doc);
+        *doc = NULL;
+        return rc;
     }
-    double *p = NULL;
+    *rows = r;
+    return NC_OK;
+}
+
+int theory_gram_load(const char *path, int *M, double **G, NcError *err) {
+    cJSON *doc;
+    const cJSON *rows;
+    int n, m;
+    size_t size;
+    (void)m;
+    *G = NULL;
+    int rc = load_rows(path, NULL, 1, &doc, &rows, &n, &m, &size, err);
+    if (rc) return rc;
+    double *g = nc_malloc(sizeof(double) * (size_t)n * n);
+    int r = 0;
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 1) {
-            rc = nc_fail(err, NC_EFILE, "%s: row %d is not a non-empty array", path, r + 1);
-            break;
-        }
-        if (m < 0) {
-            m = cJSON_GetArraySize(row);
-            if (m > 2000) { rc = nc_fail(err, NC_EFILE, "%s: %d points is more than 2000", path, m); break; }
-            p = nc_calloc((size_t)n * m, sizeof(double));
-        } else if (cJSON_GetArraySize(row) != m) {
-            rc = nc_fail(err, NC_EFILE, "%s: row %d has %d entries, row 1 has %d", path, r + 1,
-                         cJSON_GetArraySize(row), m);
-            break;
-        }
-        int j = 0;
-        double sum = 0;
+        if (rc) break;
+        int c = 0;
         const cJSON *v;
+        cJSON_ArrayForEach(v, row) {
+            if (!cJSON_IsNumber(v)) {
+                rc = nc_fail(err, NC_EFILE, "%s: entry (%d,%d) is not a number", path, r + 1, c + 1);
+                break;
+            }
+            g[(size_t)r * n + c++] = v->valuedouble;
+        }
+        r++;
+    }
+    cJSON_Delete(doc);
+    if (rc) { free(g); return rc; }
+    *M = n;
+    *G = g;
+    return NC_OK;
+}
+
+int theory_support_load(const char *path, int *N, int *M, double **P, NcError *err) {
+    cJSON *doc;
+    const cJSON *rows;
+    int n, m;
+    size_t size;
+    *P = NULL;
+    int rc = load_rows(path, "support", 0, &doc, &rows, &n, &m, &size, err);
+    if (rc) return rc;
+    double *p = nc_calloc((size_t)n * m, sizeof(double)), sum;
+    int r = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) {
+        int j = 0;
+        const cJSON *v;
+        sum = 0;
         cJSON_ArrayForEach(v, row) {
             if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0) {
                 rc = nc_fail(err, NC_EFILE, "%s: row %d, entry %d is not a finite number >= 0", path, r + 1, j + 1);
@@ -108,49 +177,13 @@ int theory_support_load(const char *path, int *N, int *M, double **P, NcError *e
     return NC_OK;
 }
 
-int theory_gram_load(const char *path, int *M, double **G, NcError *err) {
-    cJSON *doc;
-    *G = NULL;
-    int rc = json_load(path, &doc, err);
-    if (rc) return rc;
-    int m = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 0;
-    if (m < 2) rc = nc_fail(err, NC_EFILE, "%s: expected a square matrix (array of at least 2 rows)", path);
-    else if (m > 2000) rc = nc_fail(err, NC_EFILE, "%s: %d points is more than 2000", path, m);
-    if (rc) { cJSON_Delete(doc); return rc; }
-    double *g = nc_malloc(sizeof(double) * (size_t)m * m);
-    int r = 0;
-    const cJSON *row;
-    cJSON_ArrayForEach(row, doc) {
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != m) {
-            rc = nc_fail(err, NC_EFILE, "%s: row %d has %d entries, expected %d (not square)", path, r + 1,
-                         cJSON_IsArray(row) ? cJSON_GetArraySize(row) : 0, m);
-            break;
-        }
-        int c = 0;
-        const cJSON *v;
-        cJSON_ArrayForEach(v, row) {
-            if (!cJSON_IsNumber(v)) {
-                rc = nc_fail(err, NC_EFILE, "%s: entry (%d,%d) is not a number", path, r + 1, c + 1);
-                break;
-            }
-            g[(size_t)r * m + c++] = v->valuedouble;
-        }
-        if (rc) break;
-        r++;
-    }
-    cJSON_Delete(doc);
-    if (rc) { free(g); return rc; }
-    *M = m;
-    *G = g;
-    return NC_OK;
-}
-
 int theory_model_init(TheoryModel *m, int N, const double *rho, const double *P, int M,
                       double R, int d, NcLoss loss, NcError *err) {
     memset(m, 0, sizeof *m);
     if (N < 2) return nc_fail(err, NC_EUSAGE, "--classes: need at least 2 classes, got %d", N);
     if (!P) M = N;
-    if (N > 2000 || M > 2000) return nc_fail(err, NC_EUSAGE, "--classes: at most 2000 classes and points");
+    if (N > THEORY_MAX_POINTS || M > THEORY_MAX_POINTS)
+        return nc_fail(err, NC_EUSAGE, "--classes: at most %d classes and points", THEORY_MAX_POINTS);
     if (!(R > 0) || R > 20) return nc_fail(err, NC_EUSAGE, "--norm: R must be in (0, 20], got %g", R);
     if (d <= 0) d = M;
     if (d > M) return nc_fail(err, NC_EUSAGE, "--dim: %d is more than the number of points %d", d, M);
