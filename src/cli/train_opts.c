@@ -20,7 +20,7 @@ static const Opt TRAIN_OPTS[TRAIN_OPTS_N] = {
     {"schedule", 1, "NAME  cosine (default) | constant | step", NULL},
     {"warmup", 1, "E  warm-up epochs of the cosine schedule (default 0)", NULL},
     {"loss", 1, "NAME  infonce (default) or nce", NULL},
-    {"queue", 1, "Q  embedding queue for k > 2B - 2: filled before the first step with the initial network's embeddings of Q seeded training images, then FIFO of the batches' positives; its negatives carry no gradient (as in MoCo)", NULL},
+    {"queue", 1, "Q  embedding queue for k > 2B - 2: filled before the first step with the initial network's embeddings of Q seeded training images, then FIFO of the batches' positives; its negatives carry no gradient (as in MoCo, but without a momentum encoder: on Fashion-MNIST such runs barely train, see the README)", NULL},
     {"exclude-same-class", 0, "negatives never share the anchor's class", NULL},
     {"imbalance", 1, "zipf:S  keep n_c proportional to c^-S training images of class c", NULL},
     {"train-limit", 1, "N  train (and evaluate) on N training images, a seeded subset (default all)", NULL},
