@@ -197,13 +197,13 @@ static void test_errors(void) {
     for (size_t i = 0; i < n; i++) { *q++ = '0'; *q++ = i + 1 < n ? ',' : ']'; }
     *q = '\0';
     int rc = cli_run("theory eval --gram %s --k 3", cli_file("huge_gram.json", big));
-    CHECK(rc == 1 && strstr(cli_err, "100001 points is more than 2000"), "a Gram file of 100001 rows is refused: %.*s",
+    CHECK(rc == 1 && strstr(cli_err, "100001 rows is more than the 2000 allowed"), "a Gram file of 100001 rows is refused: %.*s",
           (int)strcspn(cli_err, "\n"), cli_err);
     q = big + 1;
     for (size_t i = 0; i < n; i++) { memcpy(q, "[1]", 3); q[3] = i + 1 < n ? ',' : ']'; q += 4; }
     *q = '\0';
     rc = cli_run("theory --support %s --k 3", cli_file("huge_support.json", big));
-    CHECK(rc == 1 && strstr(cli_err, "100001 classes is more than 2000"), "a support file of 100001 rows is refused: %.*s",
+    CHECK(rc == 1 && strstr(cli_err, "100001 rows is more than the 2000 allowed"), "a support file of 100001 rows is refused: %.*s",
           (int)strcspn(cli_err, "\n"), cli_err);
     free(big);
     /* whitespace after the document is not trailing text */

@@ -22,11 +22,14 @@ int theory_rho_parse(const char *spec, int N, double *rho, NcError *err) {
         for (int c = 0; c < N; c++) rho[c] /= z;
         return NC_OK;
     }
-    char *copy = nc_strdup(spec), *save = NULL;
+    char *copy = nc_strdup(spec);
     int n = 0, rc = NC_OK;
     double sum = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = copy, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = '\0';
         double v;
+        if (!*tok) { rc = nc_fail(err, NC_EUSAGE, "--rho: probability %d of '%s' is empty", n + 1, spec); break; }
         if (nc_parse_double(tok, "--rho", &v, NULL)) {
             rc = nc_fail(err, NC_EUSAGE, "--rho: '%s' is not a number (expected uniform, zipf:S or p1,p2,...)", tok);
             break;
