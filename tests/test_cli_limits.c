@@ -95,7 +95,7 @@ static void test_checkpoint_files(void) {
 
 /* A PNG that is all header (IHDR claiming w x h RGB, an empty IDAT, IEND; correct CRCs). */
 static void write_png_header(const char *path, uint32_t w, uint32_t h) {
-    uint8_t b[64], z[16];
+    uint8_t b[128], z[32];  /* 8 + 25 + (12 + the compressed bytes) + 12 */
     uLongf zn = sizeof z;
     compress(z, &zn, (const Bytef *)"", 0);
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};

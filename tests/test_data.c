@@ -136,7 +136,7 @@ static void write_jpeg(const char *path, int w, int h, int c, const uint8_t *pix
 /* A PNG that is all header: IHDR claims w x h (8-bit, the colour type given), then an IDAT of an
    empty zlib stream and IEND, with correct CRCs. Its header reads; decoding it fails. */
 static void write_png_header_only(const char *path, uint32_t w, uint32_t h, int type) {
-    uint8_t b[64], z[16];
+    uint8_t b[128], z[32];  /* 8 + 25 + (12 + the compressed bytes) + 12 */
     size_t n = 0;
     uLongf zn = sizeof z;
     compress(z, &zn, (const Bytef *)"", 0);
