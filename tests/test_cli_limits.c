@@ -4,6 +4,7 @@
 // number, or reads a device until memory runs out, fails here loudly instead of passing slowly.
 #define _DEFAULT_SOURCE
 #include "check.h"
+#include "png_util.h"
 #include "cli_util.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/safetensors.h"
@@ -93,36 +94,6 @@ static void test_checkpoint_files(void) {
     unlink(p);
 }
 
-/* A PNG that is all header (IHDR claiming w x h RGB, an empty IDAT, IEND; correct CRCs). */
-static void write_png_header(const char *path, uint32_t w, uint32_t h) {
-    uint8_t b[128], z[32];  /* 8 + 25 + (12 + the compressed bytes) + 12 */
-    uLongf zn = sizeof z;
-    compress(z, &zn, (const Bytef *)"", 0);
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    const uint8_t ihdr[13] = {(uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w,
-                              (uint8_t)(h >> 24), (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h, 8, 2, 0, 0, 0};
-    const struct { const char *type; const uint8_t *data; uint32_t len; } ch[3] = {
-        {"IHDR", ihdr, 13}, {"IDAT", z, (uint32_t)zn}, {"IEND", NULL, 0}};
-    size_t n = 8;
-    memcpy(b, sig, 8);
-    for (int i = 0; i < 3; i++) {
-        uint8_t *c = b + n;
-        uint32_t len = ch[i].len;
-        c[0] = (uint8_t)(len >> 24), c[1] = (uint8_t)(len >> 16), c[2] = (uint8_t)(len >> 8), c[3] = (uint8_t)len;
-        memcpy(c + 4, ch[i].type, 4);
-        if (len) memcpy(c + 8, ch[i].data, len);
-        uint32_t crc = (uint32_t)crc32(0, c + 4, 4 + len);
-        c[8 + len] = (uint8_t)(crc >> 24), c[9 + len] = (uint8_t)(crc >> 16), c[10 + len] = (uint8_t)(crc >> 8);
-        c[11 + len] = (uint8_t)crc;
-        n += 12 + len;
-    }
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(b, 1, n, f);
-        fclose(f);
-    }
-}
-
 /* A 16384 x 4096 RGB PNG that decodes: zlib level 9 of gray rows, about 200 KB. */
 static void write_big_png(const char *path) {
     enum { W = 16384, H = 4096 };
@@ -136,7 +107,7 @@ static void write_big_png(const char *path) {
     uint8_t *z = malloc(zn + 64);
     compress2(z + 8, &zn, r, (uLong)raw, 9);
     free(r);
-    write_png_header(path, W, H);  /* then replace the empty IDAT by the real one */
+    write_png_header_only(path, W, H, 2);  /* then replace the empty IDAT by the real one */
     FILE *f = fopen(path, "r+b");
     if (!f) { free(z); return; }
     fseek(f, 8 + 25, SEEK_SET);
@@ -189,10 +160,10 @@ static void test_folders(void) {
         snprintf(f, sizeof f, "%s/%s/a", d, s ? "test" : "train");
         mkdirs(f);
         snprintf(f, sizeof f, "%s/%s/a/0.png", d, s ? "test" : "train");
-        write_png_header(f, 4096, 4096);
+        write_png_header_only(f, 4096, 4096, 2);
     }
     snprintf(f, sizeof f, "%s/train/a/1.png", d);
-    write_png_header(f, 4096, 2048);
+    write_png_header_only(f, 4096, 2048, 2);
     rc = cli_run("data info folder:%s", d);
     CHECK(refused(rc, 1, "mixed image sizes", "mixed/train/a/1.png is 2048 x 4096"),
           "mixed sizes before decoding -> exit %d: %s", rc, cli_err);
@@ -204,7 +175,7 @@ static void test_folders(void) {
         mkdirs(f);
         for (int i = 0; i < (s ? 1 : 344); i++) {
             snprintf(f, sizeof f, "%s/%s/a/%04d.png", d, s ? "test" : "train", i);
-            write_png_header(f, 4096, 4096);
+            write_png_header_only(f, 4096, 4096, 2);
         }
     }
     rc = cli_run("data info folder:%s", d);

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "png_util.h"
 #include "../src/data/data_internal.h"
 #include "ncelab/data.h"
 
@@ -131,35 +132,6 @@ static void write_jpeg(const char *path, int w, int h, int c, const uint8_t *pix
     jpeg_finish_compress(&ci);
     jpeg_destroy_compress(&ci);
     fclose(f);
-}
-
-/* A PNG that is all header: IHDR claims w x h (8-bit, the colour type given), then an IDAT of an
-   empty zlib stream and IEND, with correct CRCs. Its header reads; decoding it fails. */
-static void write_png_header_only(const char *path, uint32_t w, uint32_t h, int type) {
-    uint8_t b[128], z[32];  /* 8 + 25 + (12 + the compressed bytes) + 12 */
-    size_t n = 0;
-    uLongf zn = sizeof z;
-    compress(z, &zn, (const Bytef *)"", 0);
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    memcpy(b, sig, 8);
-    n = 8;
-    const struct { const char *type; const uint8_t *data; uint32_t len; } chunks[3] = {
-        {"IHDR", (const uint8_t[13]){w >> 24, w >> 16, w >> 8, w, h >> 24, h >> 16, h >> 8, h, 8, (uint8_t)type, 0, 0, 0}, 13},
-        {"IDAT", z, (uint32_t)zn},
-        {"IEND", NULL, 0},
-    };
-    for (int i = 0; i < 3; i++) {
-        uint32_t len = chunks[i].len;
-        uint8_t *c = b + n;
-        c[0] = (uint8_t)(len >> 24), c[1] = (uint8_t)(len >> 16), c[2] = (uint8_t)(len >> 8), c[3] = (uint8_t)len;
-        memcpy(c + 4, chunks[i].type, 4);
-        if (len) memcpy(c + 8, chunks[i].data, len);
-        uint32_t crc = (uint32_t)crc32(0, c + 4, 4 + len);
-        c[8 + len] = (uint8_t)(crc >> 24), c[9 + len] = (uint8_t)(crc >> 16), c[10 + len] = (uint8_t)(crc >> 8);
-        c[11 + len] = (uint8_t)crc;
-        n += 12 + len;
-    }
-    write_bytes(path, b, n);
 }
 
 /* The reference decode: plain libjpeg from a FILE with default settings. */
