@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include "check.h"
 #include "ncelab/loss.h"
+#include "ncelab/moco.h"
 #include "ncelab/net.h"
 #include "ncelab/optim.h"
 #include "ncelab/safetensors.h"
@@ -164,31 +165,32 @@ static void check_model(const char *file, const char *model, int c, int h, int w
     st_free(&fx);
 }
 
-/* make_fixtures.py's queue_negatives: anchor i's 2B - 2 batch rows as fixture_negatives orders
-   them, then queue slots (3i + step + j) mod Q as 2B + slot */
+/* make_fixtures.py's queue_negatives: anchor i's negatives are queue slots (3i + step + j) mod Q,
+   j = 0 .. k - 1, as 2B + slot */
 static void queue_negatives(int32_t *neg, int B, int k, int Q, int step) {
-    int nb = 2 * B - 2;
-    for (int i = 0; i < B; i++) {
-        int c = 0;
-        for (int r = i + 1; r < i + 2 * B; r++)
-            if (r % (2 * B) != i && r % (2 * B) != B + i) neg[i * k + c++] = r % (2 * B);
-        for (int j = 0; j < k - nb; j++) neg[i * k + nb + j] = 2 * B + (3 * i + step + j) % Q;
-    }
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < k; j++) neg[i * k + j] = 2 * B + (3 * i + step + j) % Q;
 }
 
-/* A queued run (k > 2B - 2) as the trainer does it: the queue filled with the initial network's
-   eval-mode embeddings, the loss against batch rows and queue rows (no gradient into the queue),
-   SGD, the positives pushed into the ring (queue_push); against convnet_queue.safetensors. */
+/* A queued run (k > 2B - 2) as the trainer does it (moco.h): the queue filled with the initial
+   network's eval-mode embeddings, a key encoder copied from the initial network, the symmetric
+   loss of each view against the other view's key and the queue (no gradient into keys or queue),
+   SGD, the key encoder's momentum update, the positives' keys pushed into the ring (queue_push);
+   against convnet_queue.safetensors. */
 static void check_queue(NnBackend be) {
     if (load("convnet_queue.safetensors")) return;
     printf("-- convnet_queue.safetensors, %s backend\n", be == NN_BACKEND_DNNL ? "oneDNN" : "reference");
-    enum { B = 4, K = 12, Q = 12, STEPS = 4 };
+    enum { B = 4, K = 10, Q = 12, STEPS = 4 };
+    const float M = 0.9f;
     NcError err;
-    Net net;
-    NetExec *x, *xq;
+    Net net, key;
+    NetExec *x, *xq, *xk;
     net_create(&net, "convnet", 1, 28, 28, &err);
     net_init_fixture(&net);
-    if (nnx_create(&x, &net, 2 * B, be, &err) || nnx_create(&xq, &net, Q, be, &err)) {
+    net_create(&key, "convnet", 1, 28, 28, &err);
+    moco_copy(&key, &net);
+    if (nnx_create(&x, &net, 2 * B, be, &err) || nnx_create(&xq, &net, Q, be, &err) ||
+        nnx_create(&xk, &key, 2 * B, be, &err)) {
         CHECK(0, "%s", err.msg);
         st_free(&fx);
         return;
@@ -209,21 +211,35 @@ static void check_queue(NnBackend be) {
     Optim opt;
     optim_parse("sgd", 5e-4f, &oc, &err);
     optim_create(&opt, &net, &oc, &err);
-    float *dz = malloc(sizeof(float) * 2 * B * D), traj[STEPS], nce;
+    size_t zn = (size_t)2 * B * D;
+    float *dq = malloc(sizeof(float) * zn), *zl = calloc(zn, sizeof(float)), *dzl = malloc(sizeof(float) * zn);
+    float traj[STEPS];
+    ContrastWork w;
+    contrast_work_init(&w, B, K, 2 * B + Q);
     for (int s = 0; s < STEPS; s++) {
         queue_negatives(neg, B, K, Q, s);
         memset(net.grads, 0, sizeof(float) * net.n_param_floats);
         nnx_forward(x, input, 1, &err);
-        const float *z = nnx_embeddings(x);
-        if (contrast_loss(NC_LOSS_INFONCE, z, B, D, neg, K, q.emb, Q, 0.5f, &traj[s], dz, &err)) CHECK(0, "%s", err.msg);
+        nnx_forward(xk, input, 1, &err);
+        const float *z = nnx_embeddings(x), *kz = nnx_embeddings(xk);
+        double l;
+        if (moco_loss_part(NC_LOSS_INFONCE, z, kz, B, D, neg, K, q.emb, Q, 0.5f, 0, B, &l, dq, zl, dzl, &w, &err))
+            CHECK(0, "%s", err.msg);
+        traj[s] = (float)l;
         if (s == 0) {
-            contrast_loss(NC_LOSS_NCE, z, B, D, neg, K, q.emb, Q, 0.5f, &nce, NULL, &err);
+            double nce;
+            float nce_f;
+            float *dn = malloc(sizeof(float) * zn);
+            moco_loss_part(NC_LOSS_NCE, z, kz, B, D, neg, K, q.emb, Q, 0.5f, 0, B, &nce, dn, zl, dzl, &w, &err);
+            nce_f = (float)nce;
+            free(dn);
             cmp("embeddings", z, "embeddings", 1e-4);
-            cmp("InfoNCE loss with queue rows", &traj[0], "loss", 1e-5);
-            cmp("binary NCE loss with queue rows", &nce, "nce_loss", 1e-5);
-            cmp("d loss / d embeddings (batch rows only)", dz, "d_embeddings", 1e-4);
+            cmp("key embeddings (training mode, no gradient)", kz, "key_embeddings", 1e-4);
+            cmp("symmetric InfoNCE loss against keys and queue", &traj[0], "loss", 1e-5);
+            cmp("symmetric binary NCE loss", &nce_f, "nce_loss", 1e-5);
+            cmp("d loss / d query embeddings", dq, "d_embeddings", 1e-4);
         }
-        nnx_backward(x, dz, &err);
+        nnx_backward(x, dq, &err);
         if (s == 0) {
             double gw = 0;
             for (int p = 0; p < net.n_params; p++) {
@@ -234,18 +250,28 @@ static void check_queue(NnBackend be) {
             printf("      every parameter gradient: worst %.2e\n", gw);
         }
         optim_step(&opt, 0.1f);
+        moco_momentum_update(&key, &net, M);
         q.now = s;
-        queue_push(&q, z + (size_t)B * D, labels, B);
+        queue_push(&q, kz + (size_t)B * D, labels, B);
     }
     cmp("4-step losses, sgd, queued", traj, "losses.sgd", 1e-4);
-    cmp("the queue after 4 pushes", q.emb, "queue_after", 1e-4);
+    cmp("the queue after 4 pushes of keys", q.emb, "queue_after", 1e-4);
     cmp("conv1.weight after 4 SGD steps", net.params + net_param(&net, "conv1.weight")->offset,
         "weights_after.sgd.conv1.weight", 1e-4);
-    free(dz);
+    cmp("the key encoder's conv1.weight after 4 momentum updates", key.params + net_param(&key, "conv1.weight")->offset,
+        "key_after.conv1.weight", 1e-4);
+    cmp("the key encoder's bn1.running_mean (its own training forwards)", key.stats + key.stat_offset[0],
+        "key_after.bn1.running_mean", 1e-4);
+    contrast_work_free(&w);
+    free(dq);
+    free(zl);
+    free(dzl);
     optim_free(&opt);
     queue_free(&q);
+    nnx_free(xk);
     nnx_free(xq);
     nnx_free(x);
+    net_free(&key);
     net_free(&net);
     st_free(&fx);
 }

@@ -35,7 +35,8 @@ typedef struct {
 double bench_fma_peak(int threads);
 
 /* bench_train_step: median over cfg->steps timed steps after cfg->warmup untimed ones. With
-   k > 2B - 2 the step takes its negatives from a queue of Q = k unit vectors, as `train` does. */
+   k > 2B - 2 the step is train's MoCo step (moco.h): negatives from a queue of Q = k unit vectors,
+   a key encoder's forward, the symmetric loss (loss_ms: both halves) and the momentum update. */
 int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err);
 
 #endif

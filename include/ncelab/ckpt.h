@@ -18,21 +18,22 @@ typedef struct {
 
 /* ckpt_save: writes path atomically. Tensors: every parameter under its PyTorch name, each batch
    norm's NAME.running_mean / NAME.running_var, "optim.state" (2 x parameters floats),
-   "optim.step" (int64), and with a queue "queue.emb" (Q, D), "queue.labels" (Q), "queue.stamp" (Q) and
-   "queue.count_head" (2, int64). Metadata: "config" (train_config_json), "epoch", "step",
+   "optim.step" (int64), and with a queue "queue.emb" (Q, D), "queue.labels" (Q), "queue.stamp" (Q),
+   "queue.count_head" (2, int64) and the key encoder's parameters and statistics under the same
+   names prefixed "key." (key.conv1.weight, ...). Metadata: "config" (train_config_json), "epoch", "step",
    "seconds", "last_epoch" (JSON), "history" (JSON: every epoch's log line so far, the source the
-   logs are written from), "version", "format" ("ncelab checkpoint 1"). q and history may be NULL. */
+   logs are written from), "version", "format" ("ncelab checkpoint 1"). q, key and history may be NULL. */
 int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
-              const CkptProgress *p, const cJSON *history, NcError *err);
+              const Net *key, const CkptProgress *p, const cJSON *history, NcError *err);
 
-/* ckpt_load: everything ckpt_save wrote back into net, opt, q (NULL: none expected), p and
+/* ckpt_load: everything ckpt_save wrote back into net, opt, q and key (NULL: none expected), p and
    *history (NULL: not wanted; a new array the caller deletes, empty or holding the last epoch for
    checkpoints written before the history was kept). The stored configuration must describe the
    same run as expect (train_config_same): NC_EUSAGE naming the file and the fields that differ
    otherwise, and nothing is changed. NC_EFILE naming the file and the tensor for a missing or
    misshapen tensor, or for a negative epoch or step. */
-int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt, EmbQueue *q, CkptProgress *p,
-              cJSON **history, NcError *err);
+int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt, EmbQueue *q, Net *key,
+              CkptProgress *p, cJSON **history, NcError *err);
 
 /* ckpt_read_config, ckpt_read_progress: the configuration or the progress alone. */
 int ckpt_read_config(const char *path, TrainConfig *c, NcError *err);

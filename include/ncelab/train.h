@@ -29,6 +29,7 @@ typedef struct {
     int knn_monitor;         /* > 0: after every epoch, kNN accuracy on the test split with a bank of
                                 this many training images (backbone features); 0: off */
     float lr, temp, wd;
+    float key_momentum;      /* negatives from the queue: the key encoder's momentum m (MoCo; moco.h) */
     uint64_t seed;
     int ranks;               /* data-parallel processes that trained it (1: one); recorded, but a
                                 run resumes on any number (train_config_same ignores it) */
@@ -36,7 +37,7 @@ typedef struct {
 } TrainConfig;
 
 /* train_config_default: convnet, class positives, simclr views, sgd, cosine (no warm-up),
-   infonce, k 16, batch 256, 1 epoch, lr 0.06 x batch / 256, T 0.5, wd 5e-4, seed 0. */
+   infonce, k 16, batch 256, 1 epoch, lr 0.06 x batch / 256, T 0.5, wd 5e-4, key momentum 0.99, seed 0. */
 void train_config_default(TrainConfig *c);
 
 /* The configuration's strings, checked and turned into typed settings. */

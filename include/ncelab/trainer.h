@@ -35,7 +35,11 @@ struct Trainer {
     NetExec *x;
     Optim opt;
     EmbQueue queue;
-    int has_queue;
+    int has_queue;           /* k > 2B - 2: negatives from the queue, keys from the key encoder (moco.h) */
+    Net key;                 /* the key encoder: a momentum average of net (with a queue) */
+    NetExec *xk;             /* its executor, training-mode forwards of this rank's 2b rows, no backward */
+    float *zl, *dzl2;        /* (2B, D) moco_loss_part's scratch (zl zeroed once) */
+    float *dq;               /* (2b, D) d loss / d this rank's query rows (with a queue) */
     LrConfig lr;
     int B, b, D;             /* global anchors per batch, this rank's (B / ranks), embedding dim */
     int steps_per_epoch;

@@ -10,7 +10,8 @@ int cmd_train(int argc, char **argv) {
     if (help) {
         args_usage(stdout, "train --data SPEC --k K --out DIR [options]",
                    "Trains an encoder with InfoNCE (or binary NCE) and exactly k negatives per anchor, drawn\n"
-                   "from the batch (same-class negatives allowed, as in the theory) or from a queue. Logs loss,\n"
+                   "from the batch (same-class negatives allowed, as in the theory) or, beyond the batch, from a\n"
+                   "queue of keys as MoCo trains (a momentum key encoder, see --queue). Logs loss,\n"
                    "learning rate, images/s and the negatives' statistics per epoch (DIR/log.csv, DIR/log.json)\n"
                    "and writes DIR/ckpt.safetensors after every epoch. collision_rate: the share of negatives\n"
                    "of the anchor's class (theory: sum of rho_c^2); any_collision: the share of anchors with at\n"

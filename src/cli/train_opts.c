@@ -20,7 +20,8 @@ static const Opt TRAIN_OPTS[TRAIN_OPTS_N] = {
     {"schedule", 1, "NAME  cosine (default) | constant | step", NULL},
     {"warmup", 1, "E  warm-up epochs of the cosine schedule (default 0)", NULL},
     {"loss", 1, "NAME  infonce (default) or nce", NULL},
-    {"queue", 1, "Q  embedding queue for k > 2B - 2: filled before the first step with the initial network's embeddings of Q seeded training images, then FIFO of the batches' positives; its negatives carry no gradient (as in MoCo, but without a momentum encoder: on Fashion-MNIST such runs barely train, see the README)", NULL},
+    {"queue", 1, "Q  embedding queue for k > 2B - 2 (MoCo): the k negatives of every anchor are keys of earlier batches' images, embedded by a key encoder (a momentum average of the trained network, no gradient); each view is an anchor with the other view's key as its positive; the queue is filled before the first step with the initial network's embeddings of Q seeded training images, then FIFO of every batch's positive keys", NULL},
+    {"key-momentum", 1, "M  with a queue: the key encoder's momentum, key <- M key + (1 - M) network after every step (default 0.99; 0: the network itself)", NULL},
     {"exclude-same-class", 0, "negatives never share the anchor's class", NULL},
     {"imbalance", 1, "zipf:S  keep n_c proportional to c^-S training images of class c", NULL},
     {"train-limit", 1, "N  train (and evaluate) on N training images, a seeded subset (default all)", NULL},
@@ -70,8 +71,9 @@ void train_opts_apply(const Opt *o, int no, TrainConfig *c) {
     }
     c->threads = args_threads(o, no);
     c->lr = 0.06f * c->batch / 256.0f;
-    struct { const char *name; float *dst; } flts[] = {{"lr", &c->lr}, {"temp", &c->temp}, {"wd", &c->wd}};
-    for (size_t i = 0; i < 3; i++) {
+    struct { const char *name; float *dst; } flts[] = {
+        {"lr", &c->lr}, {"temp", &c->temp}, {"wd", &c->wd}, {"key-momentum", &c->key_momentum}};
+    for (size_t i = 0; i < sizeof flts / sizeof flts[0]; i++) {
         const char *v = args_get(o, no, flts[i].name);
         char what[48];
         snprintf(what, sizeof what, "--%s", flts[i].name);

@@ -1,6 +1,7 @@
 // bench_step.c -- times the contrastive training step that `ncelab bench --model` reports.
 #include "ncelab/bench.h"
 #include "ncelab/loss.h"
+#include "ncelab/moco.h"
 #include "ncelab/optim.h"
 #include "ncelab/rng.h"
 #include "ncelab/trainer.h"
@@ -128,18 +129,34 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
     optim_create(&opt, &net, &oc, err);
     int total = cfg->warmup + cfg->steps;
     double *t = nc_malloc(sizeof(double) * (total > 0 ? total : 1)), *tl = nc_malloc(sizeof(double) * (total > 0 ? total : 1));
+    /* with a queue the step is MoCo's, as in train (moco.h): a key encoder's forward, the symmetric
+       loss against the keys and the queue, the momentum update */
+    Net key = {0};
+    NetExec *xk = NULL;
+    float *zl = NULL, *dzl = NULL;
+    if (Q) {
+        if ((rc = net_create(&key, cfg->model, cfg->c, cfg->h, cfg->w, err)) == NC_OK) {
+            moco_copy(&key, &net);
+            rc = nnx_create(&xk, &key, N, cfg->backend, err);
+        }
+        zl = nc_calloc((size_t)N * D, sizeof(float));
+        dzl = nc_malloc(sizeof(float) * (size_t)N * D);
+    }
     for (int s = 0; s < total && rc == NC_OK; s++) {
         double t0 = nc_now(), loss;
         if (!Q) contrast_random_negatives(neg, B, k, 1, (uint32_t)s, scratch);
         memset(net.grads, 0, sizeof(float) * net.n_param_floats);
-        if ((rc = nnx_forward(x, input, 1, err))) break;
+        if ((rc = nnx_forward(x, input, 1, err)) || (Q && (rc = nnx_forward(xk, input, 1, err)))) break;
         double t1 = nc_now();
-        if ((rc = contrast_loss_part(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, queue, Q, 0.5f, 0, B, &loss, dz,
-                                     &work, err)))
-            break;
+        if (Q) rc = moco_loss_part(NC_LOSS_INFONCE, nnx_embeddings(x), nnx_embeddings(xk), B, D, neg, k, queue, Q, 0.5f,
+                                   0, B, &loss, dz, zl, dzl, &work, err);
+        else rc = contrast_loss_part(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, 0, B, &loss, dz,
+                                     &work, err);
+        if (rc) break;
         tl[s] = nc_now() - t1;
         if ((rc = nnx_backward(x, dz, err))) break;
         optim_step(&opt, 0.01f);
+        if (Q) moco_momentum_update(&key, &net, 0.99f);
         t[s] = nc_now() - t0;
     }
     if (rc == NC_OK && cfg->steps > 0) {
@@ -183,6 +200,10 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
         r->fma_peak_gflops = bench_fma_peak(cfg->threads > 0 ? cfg->threads : omp_get_max_threads());
     }
     r->peak_rss_mb = nc_peak_rss_mb();
+    nnx_free(xk);
+    net_free(&key);
+    free(zl);
+    free(dzl);
     optim_free(&opt);
     nnx_free(x);
     net_free(&net);

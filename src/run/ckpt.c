@@ -8,23 +8,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
-              const CkptProgress *p, const cJSON *history, NcError *err) {
-    StWriter *w = st_writer_new();
+/* add_weights: every parameter under its PyTorch name and each batch norm's running statistics,
+   the names prefixed by prefix ("" or "key.") */
+static int add_weights(StWriter *w, const Net *net, const char *prefix, NcError *err) {
     int rc = NC_OK;
+    char nm[128];
     for (int i = 0; i < net->n_params && !rc; i++) {
         const NnParam *v = &net->views[i];
         int64_t sh[4] = {v->shape[0], v->shape[1], v->shape[2], v->shape[3]};
-        rc = st_writer_add(w, v->name, ST_F32, v->ndim, sh, net->params + v->offset, err);
+        snprintf(nm, sizeof nm, "%s%s", prefix, v->name);
+        rc = st_writer_add(w, nm, ST_F32, v->ndim, sh, net->params + v->offset, err);
     }
-    char nm[96];
     for (int i = 0; i < net->n_stats && !rc; i++) {
         int64_t sh[1] = {net->stat_c[i]};
-        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
+        snprintf(nm, sizeof nm, "%s%s.running_mean", prefix, net->stat_names[i]);
         rc = st_writer_add(w, nm, ST_F32, 1, sh, net->stats + net->stat_offset[i], err);
-        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
+        snprintf(nm, sizeof nm, "%s%s.running_var", prefix, net->stat_names[i]);
         if (!rc) rc = st_writer_add(w, nm, ST_F32, 1, sh, net->stats + net->stat_offset[i] + net->stat_c[i], err);
     }
+    return rc;
+}
+
+int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
+              const Net *key, const CkptProgress *p, const cJSON *history, NcError *err) {
+    StWriter *w = st_writer_new();
+    int rc = add_weights(w, net, "", err);
     int64_t osh[1] = {(int64_t)(2 * net->n_param_floats)}, one[1] = {1};
     int64_t ostep = opt->step;
     if (!rc) rc = st_writer_add(w, "optim.state", ST_F32, 1, osh, opt->state, err);
@@ -36,6 +44,7 @@ int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Opti
         if (!rc) rc = st_writer_add(w, "queue.stamp", ST_I64, 1, lsh, q->stamp, err);
         if (!rc) rc = st_writer_add_copy(w, "queue.count_head", ST_I64, 1, msh, meta, err);
     }
+    if (!rc && key) rc = add_weights(w, key, "key.", err);
     char *cj = train_config_json(c), num[64];
     cJSON *last = train_epoch_json(&p->last);
     char *lj = cJSON_PrintUnformatted(last);
@@ -103,19 +112,20 @@ static int take(const StFile *f, const char *name, float *dst, size_t n, NcError
 
 /* weights: every parameter in the net's shapes, and the batch-norm statistics, checked as they are
    copied (a failure leaves a partly loaded net, which the caller discards). */
-static int weights(const StFile *f, Net *net, NcError *err) {
+static int weights(const StFile *f, Net *net, const char *prefix, NcError *err) {
     int rc = NC_OK;
+    char nm[128];
     for (int p = 0; p < net->n_params && !rc; p++) {
         const NnParam *v = &net->views[p];
         int64_t shape[4] = {v->shape[0], v->shape[1], v->shape[2], v->shape[3]};
-        rc = take_shaped(f, v->name, v->ndim, shape, 0, net->params + v->offset, err);
+        snprintf(nm, sizeof nm, "%s%s", prefix, v->name);
+        rc = take_shaped(f, nm, v->ndim, shape, 0, net->params + v->offset, err);
     }
-    char nm[96];
     for (int i = 0; i < net->n_stats && !rc; i++) {
         int64_t c[1] = {net->stat_c[i]};
-        snprintf(nm, sizeof nm, "%s.running_mean", net->stat_names[i]);
+        snprintf(nm, sizeof nm, "%s%s.running_mean", prefix, net->stat_names[i]);
         rc = take_shaped(f, nm, 1, c, 0, net->stats + net->stat_offset[i], err);
-        snprintf(nm, sizeof nm, "%s.running_var", net->stat_names[i]);
+        snprintf(nm, sizeof nm, "%s%s.running_var", prefix, net->stat_names[i]);
         if (!rc) rc = take_shaped(f, nm, 1, c, 1, net->stats + net->stat_offset[i] + net->stat_c[i], err);
     }
     return rc;
@@ -164,8 +174,8 @@ static cJSON *read_history(const StFile *f, const CkptProgress *p) {
     return h;
 }
 
-int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt, EmbQueue *q, CkptProgress *p,
-              cJSON **history, NcError *err) {
+int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt, EmbQueue *q, Net *key,
+              CkptProgress *p, cJSON **history, NcError *err) {
     StFile f;
     int rc = st_load(path, &f, err);
     if (rc) return rc;
@@ -192,7 +202,8 @@ int ckpt_load(const char *path, const TrainConfig *expect, Net *net, Optim *opt,
     if (!rc && *(const int64_t *)t->data < 0)
         rc = nc_fail(err, NC_EFILE, "%s: optim.step is negative (%lld)", path, (long long)*(const int64_t *)t->data);
     /* every check is done: now copy (a failed take leaves a partly loaded net, which the caller discards) */
-    if (!rc) rc = weights(&f, net, err);
+    if (!rc) rc = weights(&f, net, "", err);
+    if (!rc && key) rc = weights(&f, key, "key.", err);
     if (!rc) rc = take(&f, "optim.state", opt->state, 2 * net->n_param_floats, err);
     if (!rc) {
         opt->step = (long)*(const int64_t *)t->data;
@@ -234,7 +245,7 @@ int ckpt_read_weights(const char *path, Net *net, NcError *err) {
     StFile f;
     int rc = st_load(path, &f, err);
     if (rc) return rc;
-    rc = weights(&f, net, err);
+    rc = weights(&f, net, "", err);
     st_free(&f);
     return rc;
 }

@@ -25,6 +25,7 @@ void train_config_default(TrainConfig *c) {
     c->lr = 0.06f;
     c->temp = 0.5f;
     c->wd = 5e-4f;
+    c->key_momentum = 0.99f;
     c->ranks = 1;
 }
 
@@ -39,6 +40,8 @@ int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err) {
     if (!(c->lr > 0) || !isfinite(c->lr)) return nc_fail(err, NC_EUSAGE, "--lr: must be positive, got %g", c->lr);
     if (!(c->temp > 0) || !isfinite(c->temp)) return nc_fail(err, NC_EUSAGE, "--temp: must be positive, got %g", c->temp);
     if (!(c->wd >= 0) || !isfinite(c->wd)) return nc_fail(err, NC_EUSAGE, "--wd: must be >= 0, got %g", c->wd);
+    if (!(c->key_momentum >= 0 && c->key_momentum < 1))
+        return nc_fail(err, NC_EUSAGE, "--key-momentum: must be in [0, 1), got %g", c->key_momentum);
     if (c->epochs < 1) return nc_fail(err, NC_EUSAGE, "--epochs: must be at least 1, got %d", c->epochs);
     if (c->warmup_epochs < 0) return nc_fail(err, NC_EUSAGE, "--warmup: must be >= 0, got %d", c->warmup_epochs);
     if (c->batch < 2) return nc_fail(err, NC_EUSAGE, "--batch: must be at least 2, got %d", c->batch);
@@ -58,6 +61,7 @@ int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err) {
 #define CFG_INT(X) X(k) X(batch) X(epochs) X(warmup_epochs) X(queue) X(exclude_same_class) X(threads)
 #define CFG_OPT(X) X(train_limit) X(knn_monitor) X(ranks)  /* optional when read: absent in older checkpoints */
 #define CFG_FLT(X) X(lr) X(temp) X(wd)
+#define CFG_FLT_OPT(X) X(key_momentum)  /* optional when read: absent in older checkpoints */
 
 /* a float as the user wrote it: the shortest decimal that reads back as the same float (0.3, not
    0.300000011920929) */
@@ -111,7 +115,7 @@ char *train_config_json(const TrainConfig *c) {
 #define S(f) add_text(o, #f, c->f);
 #define I(f) cJSON_AddNumberToObject(o, #f, c->f);
 #define F(f) cJSON_AddNumberToObject(o, #f, float_as_given(c->f));
-    CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(I)
+    CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_FLT_OPT(F) CFG_OPT(I)
 #undef S
 #undef I
 #undef F
@@ -147,11 +151,13 @@ int train_config_parse(const char *json, const char *what, TrainConfig *c, NcErr
 #define I(f) if (!cfg_int(o, #f, &c->f)) { field = #f, want = "an integer"; goto bad; }
 #define F(f) if (!cfg_float(o, #f, &c->f)) { field = #f, want = "a number"; goto bad; }
 #define O(f) if (cJSON_GetObjectItemCaseSensitive(o, #f) && !cfg_int(o, #f, &c->f)) { field = #f, want = "an integer"; goto bad; }
-    CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(O)
+#define P(f) if (cJSON_GetObjectItemCaseSensitive(o, #f) && !cfg_float(o, #f, &c->f)) { field = #f, want = "a number"; goto bad; }
+    CFG_STR(S) CFG_INT(I) CFG_FLT(F) CFG_OPT(O) CFG_FLT_OPT(P)
 #undef S
 #undef I
 #undef F
 #undef O
+#undef P
     double seed;
     if (!json_get_int(cJSON_GetObjectItemCaseSensitive(o, "seed"), 0, 9007199254740992.0, &seed)) {
         field = "seed", want = "an integer in [0, 2^53]";

@@ -4,6 +4,7 @@
 #include "ncelab/trainer.h"
 #include "ncelab/eval.h"
 #include "ncelab/loss.h"
+#include "ncelab/moco.h"
 #include "ncelab/rng.h"
 
 #include <math.h>
@@ -128,6 +129,13 @@ int trainer_create(Trainer *t, const TrainConfig *c, const TrainSettings *s, con
         if ((rc = queue_init(&t->queue, c->queue, t->D, err))) goto fail;
         t->has_queue = 1;
         if ((rc = queue_fill(t, err))) goto fail;
+        if ((rc = net_create(&t->key, c->model, tr->c, tr->h, tr->w, err))) goto fail;
+        moco_copy(&t->key, &t->net);
+        if ((rc = nnx_create(&t->xk, &t->key, 2 * t->b, NN_BACKEND_DNNL, err))) goto fail;
+        if (P > 1) nnx_set_sync(t->xk, bn_sync, t->comm);
+        t->zl = nc_calloc((size_t)2 * t->B * t->D, sizeof(float));
+        t->dzl2 = nc_malloc(sizeof(float) * (size_t)2 * t->B * t->D);
+        t->dq = nc_malloc(sizeof(float) * (size_t)2 * t->b * t->D);
     }
     int spe = t->steps_per_epoch;
     t->lr.kind = s->schedule;
@@ -166,7 +174,9 @@ static int bcast_state(Trainer *t, NcError *err) {
     if (!rc) rc = c->bcast(c, st, sizeof st, 0, err);
     if (!rc) rc = c->bcast(c, &t->prog, sizeof t->prog, 0, err);
     if (!rc && t->has_queue) {
-        rc = c->bcast(c, t->queue.emb, sizeof(float) * (size_t)t->queue.Q * t->queue.D, 0, err);
+        rc = c->bcast(c, t->key.params, sizeof(float) * t->key.n_param_floats, 0, err);
+        if (!rc) rc = c->bcast(c, t->key.stats, sizeof(float) * t->key.n_stat_floats, 0, err);
+        if (!rc) rc = c->bcast(c, t->queue.emb, sizeof(float) * (size_t)t->queue.Q * t->queue.D, 0, err);
         if (!rc) rc = c->bcast(c, t->queue.labels, sizeof(int32_t) * (size_t)t->queue.Q, 0, err);
         if (!rc) rc = c->bcast(c, t->queue.stamp, sizeof(int64_t) * (size_t)t->queue.Q, 0, err);
         t->queue.count = (int)st[1];
@@ -181,7 +191,8 @@ int trainer_resume(Trainer *t, const char *path, NcError *err) {
     int rc = NC_OK;
     if (c->rank == 0) {
         cJSON *h = NULL;
-        rc = ckpt_load(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, &h, err);
+        rc = ckpt_load(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, t->has_queue ? &t->key : NULL,
+                       &t->prog, &h, err);
         if (!rc) {
             cJSON_Delete(t->history);
             t->history = h;
@@ -225,6 +236,13 @@ static void to_rank_order(float *dst, const float *src, int B, int b, int D, int
     }
 }
 
+/* a forward's failure, as the step's: the epoch, the step, and that the checkpoint is kept */
+static int step_failed(NcError *err, int epoch, int step) {
+    char m[sizeof err->msg];
+    snprintf(m, sizeof m, "%s", err->msg);
+    return nc_fail(err, NC_ENUM, "epoch %d, step %d: %s; the last checkpoint is kept", epoch, step, m);
+}
+
 int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
     Comm *c = t->comm;
     const TrainConfig *cfg = &t->cfg;
@@ -238,32 +256,37 @@ int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
         age = queue_age(&t->queue, &bt->s, t->prog.step);
     }
     memset(t->net.grads, 0, sizeof(float) * t->net.n_param_floats);
-    if ((rc = nnx_forward(t->x, bt->x, 1, err))) {
-        char m[sizeof err->msg];
-        snprintf(m, sizeof m, "%s", err->msg);
-        return nc_fail(err, NC_ENUM, "epoch %d, step %d: %s; the last checkpoint is kept", epoch, step, m);
-    }
+    if ((rc = nnx_forward(t->x, bt->x, 1, err)) || (t->has_queue && (rc = nnx_forward(t->xk, bt->x, 1, err))))
+        return step_failed(err, epoch, step);
     const float *z = nnx_embeddings(t->x);  /* (2b, D) this rank's anchors, then their positives */
-    if (P > 1) {
-        if ((rc = c->allgather(c, z, t->zrecv, sizeof(float) * 2 * (size_t)b * D, err))) return rc;
-        to_batch_order(t->z, t->zrecv, B, b, D, P);
-        z = t->z;
-    }
+    const float *dz;
     double loss;
-    if ((rc = contrast_loss_part(t->set.loss, z, B, D, bt->s.neg, cfg->k, t->has_queue ? t->queue.emb : NULL,
-                                 t->has_queue ? t->queue.Q : 0, cfg->temp, c->rank * b, (c->rank + 1) * b, &loss, t->dz,
+    if (t->has_queue) {  /* each view against the other view's key and the queue (moco.h): no exchange */
+        if ((rc = moco_loss_part(t->set.loss, z, nnx_embeddings(t->xk), B, D, bt->s.neg, cfg->k, t->queue.emb,
+                                 t->queue.Q, cfg->temp, c->rank * b, (c->rank + 1) * b, &loss, t->dq, t->zl, t->dzl2,
                                  &t->work, err)))
-        return rc;
+            return rc;
+        dz = t->dq;
+    } else {
+        if (P > 1) {
+            if ((rc = c->allgather(c, z, t->zrecv, sizeof(float) * 2 * (size_t)b * D, err))) return rc;
+            to_batch_order(t->z, t->zrecv, B, b, D, P);
+            z = t->z;
+        }
+        if ((rc = contrast_loss_part(t->set.loss, z, B, D, bt->s.neg, cfg->k, NULL, 0, cfg->temp, c->rank * b,
+                                     (c->rank + 1) * b, &loss, t->dz, &t->work, err)))
+            return rc;
+        dz = t->dz;
+        if (P > 1) {  /* each row's gradient, summed over the ranks whose anchors used it, to its owner */
+            to_rank_order(t->zsend, t->dz, B, b, D, P);
+            if ((rc = c->reduce_scatter_f32(c, t->zsend, t->dzl, 2 * (size_t)b * D, err))) return rc;
+            dz = t->dzl;
+        }
+    }
     if (P > 1 && (rc = c->allreduce_f64(c, &loss, 1, err))) return rc;
     if (t->prog.step == t->fault_nan_step) loss = NAN;
     if (!isfinite(loss))
         return nc_fail(err, NC_ENUM, "epoch %d, step %d: the loss is not finite; the last checkpoint is kept", epoch, step);
-    const float *dz = t->dz;
-    if (P > 1) {  /* each row's gradient, summed over the ranks whose anchors used it, to its owner */
-        to_rank_order(t->zsend, t->dz, B, b, D, P);
-        if ((rc = c->reduce_scatter_f32(c, t->zsend, t->dzl, 2 * (size_t)b * D, err))) return rc;
-        dz = t->dzl;
-    }
     t->next_bucket = 0;
     t->bucket_rc = NC_OK;
     rc = nnx_backward(t->x, dz, err);  /* with ranks > 1 it starts the buckets' all-reduces */
@@ -280,9 +303,15 @@ int trainer_step(Trainer *t, TrainStep *st, NcError *err) {
         return nc_fail(err, NC_ENUM, "trainer: backward finished %d of %d gradient buckets", t->next_bucket, t->nbuckets);
     float lr = lr_at(&t->lr, t->prog.step);
     optim_step(&t->opt, lr);
-    if (t->has_queue) {  /* this step's positives, embedded by the network of step prog.step */
+    if (t->has_queue) {  /* the key encoder follows; this step's positives' keys (all ranks') join the queue */
+        moco_momentum_update(&t->key, &t->net, cfg->key_momentum);
+        const float *keys = nnx_embeddings(t->xk) + (size_t)b * D;
+        if (P > 1) {
+            if ((rc = c->allgather(c, keys, t->zrecv, sizeof(float) * (size_t)b * D, err))) return rc;
+            keys = t->zrecv;  /* rank order of the positives' rows is their batch order */
+        }
         t->queue.now = t->prog.step;
-        queue_push(&t->queue, z + (size_t)B * D, bt->s.labels + B, B);
+        queue_push(&t->queue, keys, bt->s.labels + B, B);
     }
     t->prog.step++;
     st->loss = (float)loss;  /* the value a single process logs */
@@ -326,7 +355,8 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
 }
 
 int trainer_save(const Trainer *t, const char *path, NcError *err) {
-    return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, t->history, err);
+    return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, t->has_queue ? &t->key : NULL,
+                     &t->prog, t->history, err);
 }
 
 void trainer_free(Trainer *t) {
@@ -341,7 +371,14 @@ void trainer_free(Trainer *t) {
     cJSON_Delete(t->history);
     nnx_free(t->x);
     loader_free(t->loader);
-    if (t->has_queue) queue_free(&t->queue);
+    if (t->has_queue) {
+        queue_free(&t->queue);
+        nnx_free(t->xk);
+        net_free(&t->key);
+        free(t->zl);
+        free(t->dzl2);
+        free(t->dq);
+    }
     optim_free(&t->opt);
     net_free(&t->net);
     memset(t, 0, sizeof *t);

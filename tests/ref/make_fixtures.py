@@ -399,26 +399,26 @@ def make_resnet18(B, k, T, sgd_steps=3, nsample=1024, full_max=4096):
 
 
 def queue_negatives(B, k, Q, step):
-    """A queued step's negatives (k > 2B - 2): for anchor i the 2B - 2 batch rows of
-    fixture_negatives, then k - (2B - 2) queue slots (3i + step + j) mod Q, j = 0, 1, ...,
-    written as 2B + slot (the engine's convention)."""
-    nb = 2 * B - 2
-    assert nb < k <= nb + Q
+    """A queued step's negatives (k > 2B - 2: all from the queue, as ncelab's sampler draws them):
+    for anchor i the queue slots (3i + step + j) mod Q, j = 0 .. k - 1, written as 2B + slot (the
+    engine's convention)."""
+    assert 2 * B - 2 < k <= Q
     neg = np.zeros((B, k), dtype=np.int32)
-    batch = fixture_negatives(B, nb)
     for i in range(B):
-        neg[i, :nb] = batch[i]
-        neg[i, nb:] = [2 * B + (3 * i + step + j) % Q for j in range(k - nb)]
+        neg[i] = [2 * B + (3 * i + step + j) % Q for j in range(k)]
     return neg
 
 
-def make_queue(C, H, B, k, Q, T, steps):
-    """A queued run as ncelab's trainer does it: the queue filled with the initial network's
-    eval-mode embeddings of Q other images (no gradient), then per step the loss of the anchors
-    against batch rows and queue rows (queue rows are constants: no gradient flows into them),
-    backward, SGD, and the step's positives (its training-mode embeddings, detached) pushed into
-    the FIFO ring at its head."""
+def make_queue(C, H, B, k, Q, T, steps, m=0.9):
+    """A queued run as ncelab's trainer does it (MoCo): the queue filled with the initial network's
+    eval-mode embeddings of Q other images (no gradient); a key encoder, a copy of the initial
+    network; then per step the query network's embeddings z and the key encoder's kz of the
+    batch (training mode, no gradient), the symmetric loss of each view against the other view's
+    key and the queue (queue rows and keys are constants), backward, SGD, the key encoder's
+    momentum update key <- m key + (1 - m) query, and the positives' keys pushed into the FIFO
+    ring at its head."""
     model = build("convnet", C)
+    key = copy.deepcopy(model)
     imgs = fixture_input(2 * B + Q, C, H, H)
     x, xq = imgs[:2 * B].contiguous(), imgs[2 * B:].contiguous()
     model.eval()
@@ -427,6 +427,7 @@ def make_queue(C, H, B, k, Q, T, steps):
     out = [("input", f32(x)), ("queue_input", f32(xq)), ("queue_init", f32(q))]
     queue, head = q.clone(), 0
     model.train()
+    key.train()
     params = list(model.parameters())
     step = opt_sgd(params, False)
     losses = []
@@ -437,40 +438,52 @@ def make_queue(C, H, B, k, Q, T, steps):
             p.grad = None
         _, z = model(x)
         z.retain_grad()
-        zz = torch.cat([z, queue], 0)          # queue rows: constants, no gradient
-        loss = infonce(zz, neg, T)
+        with torch.no_grad():
+            _, kz = key(x)
+        zz1 = torch.cat([z[:B], kz[B:], queue], 0)   # view 1 against view 2's key and the queue
+        zz2 = torch.cat([z[B:], kz[:B], queue], 0)   # view 2 against view 1's key and the queue
+        loss = 0.5 * (infonce(zz1, neg, T) + infonce(zz2, neg, T))
         if s == 0:
             with torch.no_grad():
-                lnce = nce(zz, neg, T)
+                lnce = 0.5 * (nce(zz1, neg, T) + nce(zz2, neg, T))
         loss.backward()
         if s == 0:
-            out += [("negatives", neg_np), ("embeddings", f32(z)), ("loss", one(loss.item())),
-                    ("nce_loss", one(lnce.item())), ("d_embeddings", f32(z.grad))]
+            out += [("negatives", neg_np), ("embeddings", f32(z)), ("key_embeddings", f32(kz)),
+                    ("loss", one(loss.item())), ("nce_loss", one(lnce.item())), ("d_embeddings", f32(z.grad))]
             out += [("grad." + n, f32(p.grad)) for n, p in model.named_parameters()]
         losses.append(loss.item())
         step()
-        with torch.no_grad():                  # FIFO push of the positives (B <= Q - head here)
-            queue[head:head + B] = z[B:2 * B].detach()
+        with torch.no_grad():
+            for pk, pq in zip(key.parameters(), model.parameters()):
+                pk.mul_(m).add_((1.0 - m) * pq)
+            queue[head:head + B] = kz[B:2 * B]         # FIFO push of the positives' keys (B <= Q - head here)
         head = (head + B) % Q
     out += [("losses.sgd", np.array(losses, dtype=np.float32)), ("queue_after", f32(queue)),
-            ("weights_after.sgd.conv1.weight", f32(model.conv1.weight))]
-    print("convnet queued (Q %d, k %d > 2B - 2 = %d): InfoNCE %.7f  NCE %.7f" % (Q, k, 2 * B - 2, losses[0], lnce.item()))
+            ("weights_after.sgd.conv1.weight", f32(model.conv1.weight)),
+            ("key_after.conv1.weight", f32(key.conv1.weight)), ("key_after.bn1.running_mean", f32(key.bn1.running_mean))]
+    print("convnet queued (Q %d, k %d > 2B - 2 = %d, key momentum %g): InfoNCE %.7f  NCE %.7f"
+          % (Q, k, 2 * B - 2, m, losses[0], lnce.item()))
     print("  losses.sgd %s" % " ".join("%.7f" % v for v in losses))
-    extra = {"Q": Q, "steps": steps, "negatives": "queue_negatives(B, k, Q, step); the stored ones are step 0's",
-             "optimisers": "sgd lr 0.1 mu 0.9 wd 5e-4 decoupled, %d steps, same batch, queue pushed after each" % steps}
+    extra = {"Q": Q, "steps": steps, "key_momentum": m,
+             "negatives": "queue_negatives(B, k, Q, step); the stored ones are step 0's",
+             "loss": "(InfoNCE(view 1 vs view 2's key, queue) + InfoNCE(view 2 vs view 1's key, queue)) / 2",
+             "optimisers": "sgd lr 0.1 mu 0.9 wd 5e-4 decoupled, %d steps, same batch, key momentum update "
+                           "and queue push after each" % steps}
     return out, meta("convnet", B, k, T, tuple(x.shape), extra)
 
 
 FILES = ("convnet_c3.safetensors", "convnet_c1.safetensors", "resnet18.safetensors", "convnet_queue.safetensors")
 
 
-def write_all():
+def write_all(only=None):
     os.makedirs(OUT, exist_ok=True)
     jobs = [("convnet_c3.safetensors", lambda: make_convnet(3, 32, 4, 3, 0.5, True)),
             ("convnet_c1.safetensors", lambda: make_convnet(1, 28, 4, 3, 0.5, False)),
             ("resnet18.safetensors", lambda: make_resnet18(2, 2, 0.5)),
-            ("convnet_queue.safetensors", lambda: make_queue(1, 28, 4, 12, 12, 0.5, 4))]
+            ("convnet_queue.safetensors", lambda: make_queue(1, 28, 4, 10, 12, 0.5, 4))]
     for fname, job in jobs:
+        if only and fname not in only:
+            continue
         tensors, m = job()
         path = os.path.join(OUT, fname)
         st_save(path, tensors, m)
@@ -492,12 +505,13 @@ def check_all():
             same_neg = np.array_equal(t["negatives"], queue_negatives(B, k, int(m["Q"]), 0))
             x = fixture_input(x.shape[0] + int(m["Q"]), *x.shape[1:])[:x.shape[0]]
             same_input = np.array_equal(t["input"], f32(x))
-            z = torch.from_numpy(np.concatenate([t["embeddings"], t["queue_init"]]))
+            e, ke, qi = t["embeddings"], t["key_embeddings"], t["queue_init"]
+            z = [torch.from_numpy(np.concatenate([e[:B], ke[B:], qi])), torch.from_numpy(np.concatenate([e[B:], ke[:B], qi]))]
         else:
             same_neg = np.array_equal(t["negatives"], fixture_negatives(B, k))
-            z = torch.from_numpy(t["embeddings"].copy())
+            z = [torch.from_numpy(t["embeddings"].copy())]
         neg = torch.from_numpy(t["negatives"].copy()).long()
-        l_re = infonce(z, neg, T).item()
+        l_re = sum(infonce(zi, neg, T).item() for zi in z) / len(z)
         params_ok = all(np.array_equal(t[n], f32(p)) for n, p in model.named_parameters() if n in t)
         good = same_input and same_neg and params_ok and abs(l_re - t["loss"][0]) <= 1e-6 * max(1, abs(l_re))
         if "losses.sgd" in t:
@@ -513,12 +527,13 @@ def check_all():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="re-read the written fixtures and check them")
+    ap.add_argument("--only", nargs="+", metavar="FILE", help="write only these fixtures (e.g. convnet_queue.safetensors)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)   # nothing is random; fixed in case a default initialiser ever runs
     if args.check:
         sys.exit(0 if check_all() else 1)
-    write_all()
+    write_all(args.only)
     sys.exit(0 if check_all() else 1)
 
 
