@@ -1,5 +1,6 @@
 // cmd_bench.c -- `ncelab bench`: timings of the theory engine (--theory), the training step (--model)
 // and the collectives of data-parallel training (--comm), as medians of repeats.
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,10 @@
 #include "ncelab/rng.h"
 
 #include <omp.h>
+#include <signal.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -46,6 +50,24 @@ static double bench_sweep(const char *spec, int *optimal) {
     free(s); free(ks);
     theory_model_free(&m);
     return t;
+}
+
+/* busy_start: n processes that spin until busy_stop kills them (the other work of a busy machine) */
+static void busy_start(pid_t *pids, int n) {
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            volatile unsigned long x = 0;
+            for (;;) x++;
+        }
+    }
+}
+
+static void busy_stop(pid_t *pids, int n) {
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0) kill(pids[i], SIGKILL);
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0) waitpid(pids[i], NULL, 0);
 }
 
 static long opt_long(const Opt *o, int no, const char *name, long dflt, long lo, long hi) {
@@ -326,6 +348,7 @@ int cmd_bench(int argc, char **argv) {
     Opt o[] = {
         {"theory", 0, "time the theory engine", NULL},
         {"repeats", 1, "R  repeats for each median (default 5)", NULL},
+        {"busy", 1, "N  --theory: also time the uniform sweep beside N busy loops (default 0)", NULL},
         {"json", 1, "FILE  write the timings as JSON", NULL},
         {"model", 1, "M  time training steps of convnet or resnet18 (3 x 32 x 32 images)", NULL},
         {"batch", 1, "B  anchors per batch (2B images a step; default 256)", NULL},
@@ -341,13 +364,14 @@ int cmd_bench(int argc, char **argv) {
     NcError err = {0};
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
     if (help) {
-        args_usage(stdout, "bench --theory [--repeats R] [--json FILE]\n"
+        args_usage(stdout, "bench --theory [--repeats R] [--busy N] [--json FILE]\n"
                            "       ncelab bench --model convnet|resnet18 [--batch B] [--k K] [--threads T] [--steps S] [--json FILE]\n"
                            "       ncelab bench --loader [options]     (ncelab bench --loader --help)\n"
                            "       mpirun -np P ncelab bench --comm [--steps R] [--json FILE]",
                    "Times the theory engine: a certified sweep of N = 10 classes over the 13 values\n"
                    "k = 1..4096 (uniform and zipf:1), one exact loss-and-gradient evaluation at N = 100,\n"
-                   "k = 1e6, and a certified solve with M = 100 overlapping points. Prints medians.\n\n"
+                   "k = 1e6, and a certified solve with M = 100 overlapping points. Prints medians.\n"
+                   "--busy N times the uniform sweep again beside N processes that spin (a busy machine).\n\n"
                    "--comm times the collectives of a data-parallel step on P ranks: the all-reduce of the\n"
                    "parameter block of convnet and resnet18, the all-gather of the embeddings (2B/P rows of\n"
                    "each rank; B = 256 convnet, 64 resnet18) and the reduce-scatter of their gradients; and\n"
@@ -383,6 +407,18 @@ int cmd_bench(int argc, char **argv) {
     double sweep_z = median(t, R);
     printf("  sweep N=10, k=1..4096 (13 values), uniform: %8.3f s   all certified: %s\n", sweep_u, ok_u ? "yes" : "NO");
     printf("  sweep N=10, k=1..4096 (13 values), zipf:1:  %8.3f s   all certified: %s\n", sweep_z, ok_z ? "yes" : "NO");
+    int busy = (int)opt_long(o, no, "busy", 0, 0, 64);
+    double sweep_busy = NAN;
+    if (busy > 0) {
+        pid_t pids[64];
+        busy_start(pids, busy);
+        int ok_b = 1;
+        for (int r = 0; r < R; r++) { t[r] = bench_sweep("uniform", &ok); ok_b &= ok; }
+        busy_stop(pids, busy);
+        sweep_busy = median(t, R);
+        printf("  the uniform sweep beside %d busy loops:     %8.3f s   all certified: %s   (OMP_WAIT_POLICY %s)\n",
+               busy, sweep_busy, ok_b ? "yes" : "NO", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset");
+    }
 
     /* one evaluation at N = 100, k = 1e6, at a random feasible Gram matrix */
     int N = 100;
@@ -440,6 +476,10 @@ int cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(th, "repeats", R);
         cJSON_AddNumberToObject(th, "sweep_uniform_seconds", sweep_u);
         cJSON_AddNumberToObject(th, "sweep_zipf_seconds", sweep_z);
+        if (busy > 0) {
+            cJSON_AddNumberToObject(th, "busy_loops", busy);
+            cJSON_AddNumberToObject(th, "sweep_uniform_busy_seconds", sweep_busy);
+        }
         cJSON_AddBoolToObject(th, "sweeps_certified", ok_u && ok_z);
         cJSON_AddNumberToObject(th, "eval_n100_k1e6_ms", eval_ms);
         cJSON_AddNumberToObject(th, "overlap_m100_seconds", overlap_s);

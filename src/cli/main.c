@@ -111,6 +111,7 @@ static int run(int (*cmd)(int, char **), int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    cli_wait_policy(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -41,10 +41,15 @@ static double loss_nce(const TheoryModel *m, long k, const double *G, double *C)
     return L;
 }
 
+/* Below this many points an evaluation takes tens of microseconds, about what waking a second
+   thread costs: one thread does it (a sweep of N = 10 beside busy processes: 1.0 s on one thread,
+   2.3 s on two). */
+enum { THEORY_PARALLEL_MIN_M = 32 };
+
 static double loss_infonce(const TheoryModel *m, long k, const double *G, double *C) {
     int M = m->M;
     double L = 0.0;
-    #pragma omp parallel reduction(+:L)
+    #pragma omp parallel reduction(+:L) if (M >= THEORY_PARALLEL_MIN_M)
     {
         NceWork w = {0};
         double *a = nc_malloc(sizeof(double) * M);
