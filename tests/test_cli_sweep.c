@@ -248,6 +248,8 @@ int main(void) {
           "k beyond the queue's 32 slots: refused before any training (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     rc = cli_run("sweep --data synth:4:16:300 --k 1,4 --seeds 0 --out %s/z", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--seeds"), "--seeds 0: exit 2 (%d)", rc);
+    rc = cli_run("sweep --data synth:4:16:300 --k 1 --queue-lr 0 --out %s/z", cli_dir);
+    CHECK(rc == 2 && strstr(cli_err, "--queue-lr"), "--queue-lr 0: exit 2 (%d)", rc);
     rc = cli_run("sweep --data synth:4:16:300 --k 1 --out /proc/ncelab-cannot");
     CHECK(rc == 1 && strstr(cli_err, "/proc/ncelab-cannot"), "an unwritable --out fails first, naming it (exit %d)", rc);
     rc = cli_run("sweep --data synth:4:16:300 --out %s/z", cli_dir);
@@ -268,6 +270,18 @@ int main(void) {
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dj, "runs")) == 6 &&
               num(cJSON_GetObjectItemCaseSensitive(dj, "config"), "queue") == 1024,
           "demo: 6 runs in sweep/results.json, with a queue of 1024");
+    cJSON *r1024 = NULL, *r256 = NULL;
+    snprintf(p, sizeof p, "%s/demo/sweep/runs/k1024_seed0/result.json", cli_dir);
+    json_load(p, &r1024, &derr);
+    snprintf(p, sizeof p, "%s/demo/sweep/runs/k256_seed0/result.json", cli_dir);
+    json_load(p, &r256, &derr);
+    double lr_q = num(cJSON_GetObjectItemCaseSensitive(r1024, "config"), "lr"),
+           lr_b = num(cJSON_GetObjectItemCaseSensitive(r256, "config"), "lr");
+    CHECK(num(cJSON_GetObjectItemCaseSensitive(dj, "config"), "queue_lr") == 0.03 && lr_q == 0.03 && lr_b == 0.3,
+          "demo: the queued run (k = 1024, MoCo's step) trains at its queue_lr 0.03 (%g), the batch's at 0.3 (%g)", lr_q,
+          lr_b);
+    cJSON_Delete(r1024);
+    cJSON_Delete(r256);
     cJSON_Delete(dj);
 
     /* headless Chromium renders the page; the screenshot is not blank */

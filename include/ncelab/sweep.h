@@ -14,6 +14,8 @@ typedef struct {
     const long *ks;          /* (nk) values of k, increasing */
     int nk;
     int seeds;               /* seeds base.seed, base.seed + 1, ... */
+    float queue_lr;          /* > 0: the learning rate of the runs whose negatives come from the
+                                queue (k > 2B - 2, MoCo's step), instead of base.lr */
     EvalConfig eval;
     int eval_batch;
     int ranks_per_run;       /* data-parallel ranks of each run (0 or 1: one); the communicator's

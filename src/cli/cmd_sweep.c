@@ -1,4 +1,5 @@
 // cmd_sweep.c -- `ncelab sweep`: train and evaluate every (k, seed), resumably, and report.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,15 +9,16 @@
 #include <omp.h>
 
 int cmd_sweep(int argc, char **argv) {
-    Opt o[TRAIN_OPTS_N + 6] = {
+    Opt o[TRAIN_OPTS_N + 7] = {
         {"k", 1, "LIST  values of k: 1,4,16 or a range 1..256 of powers of two (required)", NULL},
         {"seeds", 1, "S  seeds per k: --seed, --seed + 1, ... (default 1)", NULL},
         {"knn-k", 1, "K  neighbours of the kNN classifier (default 200)", NULL},
         {"knn-t", 1, "T  temperature of its weights (default 0.1)", NULL},
         {"eval-batch", 1, "B  images per forward pass in evaluation (default 256)", NULL},
         {"ranks-per-run", 1, "R  under mpirun: ranks that train each run together (default 1); groups of R share out the runs", NULL},
+        {"queue-lr", 1, "LR  learning rate of the runs with k > 2B - 2 (negatives from the queue, MoCo's step; default --lr)", NULL},
     };
-    int no = 6 + train_opts_add(o + 6, 0), npos, help;
+    int no = 7 + train_opts_add(o + 7, 0), npos, help;
     const char *pos[1];
     NcError err = {0};
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
@@ -58,6 +60,12 @@ int cmd_sweep(int argc, char **argv) {
     if (args_get(o, no, "eval-batch")) {
         if (nc_parse_long(args_get(o, no, "eval-batch"), "--eval-batch", 1, 65536, &v, &err)) cli_die(&err);
         c.eval_batch = (int)v;
+    }
+    if (args_get(o, no, "queue-lr")) {
+        double dv;
+        if (nc_parse_double(args_get(o, no, "queue-lr"), "--queue-lr", &dv, &err)) cli_die(&err);
+        if (!(dv > 0) || !isfinite(dv)) { nc_fail(&err, NC_EUSAGE, "--queue-lr: must be positive, got %g", dv); cli_die(&err); }
+        c.queue_lr = (float)dv;
     }
     c.ranks_per_run = 1;
     if (args_get(o, no, "ranks-per-run")) {

@@ -152,6 +152,11 @@ static cJSON *results_json(const SweepConfig *c, const SweepRun *runs, const Swe
     for (int i = 0; i < c->nk; i++) cJSON_AddItemToArray(ka, cJSON_CreateNumber((double)c->ks[i]));
     cJSON_AddNumberToObject(cfg, "seeds", c->seeds);
     cJSON_AddNumberToObject(cfg, "first_seed", (double)c->base.seed);
+    if (c->queue_lr > 0) {  /* as given: 0.03, not 0.0299999993 */
+        char b[32];
+        snprintf(b, sizeof b, "%.7g", (double)c->queue_lr);
+        cJSON_AddNumberToObject(cfg, "queue_lr", strtod(b, NULL));
+    }
     cJSON_AddNumberToObject(cfg, "knn_k", c->eval.knn_k);
     cJSON_AddNumberToObject(cfg, "knn_t", c->eval.knn_t);
     cJSON_DeleteItemFromObject(cfg, "ranks");

@@ -236,6 +236,7 @@ int sweep_run(SweepConfig *c, Comm *comm, const SweepReport *rep, SweepRun **run
         tc.k = (int)c->ks[i];
         tc.seed = c->base.seed + (uint64_t)s;
         tc.ranks = grp->size;
+        if (c->queue_lr > 0 && tc.k > 2 * tc.batch - 2) tc.lr = c->queue_lr;
         char name[64];
         snprintf(name, sizeof name, "runs/k%ld_seed%d", c->ks[i], (int)tc.seed);
         char *dir = nc_path_join(c->out, name), *res = nc_path_join(dir, "result.json");
