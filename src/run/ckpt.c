@@ -9,7 +9,7 @@
 #include <string.h>
 
 int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
-              const CkptProgress *p, const cJSON *history, NcError *err) {
+              const CkptProgress *p, const cJSON *history, const CkptEncoder *enc, NcError *err) {
     StWriter *w = st_writer_new();
     int rc = NC_OK;
     for (int i = 0; i < net->n_params && !rc; i++) {
@@ -53,6 +53,7 @@ int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Opti
         rc = st_writer_meta(w, "history", hj ? hj : "[]", err);
         free(hj);
     }
+    if (!rc) rc = ckpt_meta_write(w, c, net, enc, err);
     if (!rc) rc = st_writer_meta(w, "version", NCELAB_VERSION, err);
     if (!rc) rc = st_writer_meta(w, "format", "ncelab checkpoint 1", err);
     if (!rc) rc = st_writer_save(w, path, err);

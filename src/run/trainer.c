@@ -326,7 +326,11 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
 }
 
 int trainer_save(const Trainer *t, const char *path, NcError *err) {
-    return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, t->history, err);
+    CkptEncoder enc = {.num_classes = t->ds->num_classes, .class_names = t->ds->class_names};
+    memcpy(enc.mean, t->mean, sizeof enc.mean);
+    memcpy(enc.std, t->std, sizeof enc.std);
+    return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, &t->prog, t->history, &enc,
+                     err);
 }
 
 void trainer_free(Trainer *t) {
