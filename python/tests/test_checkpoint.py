@@ -48,6 +48,12 @@ def max_diff(encoder, x, feats, head):
     return float(np.abs(f.numpy() - feats).max()), float(np.abs(h.numpy() - head).max())
 
 
+@pytest.fixture
+def torch():
+    """load_encoder's tests need PyTorch (optional: the rest of the package does not)"""
+    return pytest.importorskip("torch")
+
+
 @pytest.fixture(scope="module")
 def rgb(ncelab_bin, tmp_path_factory):
     return Run(ncelab_bin, str(tmp_path_factory.mktemp("rgb")))
@@ -71,7 +77,7 @@ def test_metadata_describes_the_encoder(rgb):
     assert ck.tensors["optim.step"].dtype == np.int64 and int(ck.tensors["optim.step"][0]) == 6
 
 
-def test_convnet_embeddings_equal_eval(rgb):
+def test_convnet_embeddings_equal_eval(torch, rgb):
     enc = ncelab.load_encoder(rgb.ckpt)
     assert not enc.training
     for split in ("train", "test"):
@@ -82,7 +88,7 @@ def test_convnet_embeddings_equal_eval(rgb):
         assert df <= TOL and dh <= TOL
 
 
-def test_gray_convnet_embeddings_equal_eval(ncelab_bin, tmp_path):
+def test_gray_convnet_embeddings_equal_eval(torch, ncelab_bin, tmp_path):
     r = Run(ncelab_bin, str(tmp_path), channels=1)
     ck = ncelab.load_checkpoint(r.ckpt)
     assert ck.input_shape == (1, 16, 16) and ck.mean.shape == (1,)
@@ -93,7 +99,7 @@ def test_gray_convnet_embeddings_equal_eval(ncelab_bin, tmp_path):
     assert df <= TOL and dh <= TOL
 
 
-def test_resnet18_train_limit_embeddings_equal_eval(ncelab_bin, tmp_path):
+def test_resnet18_train_limit_embeddings_equal_eval(torch, ncelab_bin, tmp_path):
     # --train-limit: the normalisation is the subset's, not the whole training split's
     r = Run(ncelab_bin, str(tmp_path), model="resnet18", extra=("--train-limit", 20))
     ck = ncelab.load_checkpoint(r.ckpt)
@@ -115,7 +121,7 @@ def rewrite(src, dst, drop=(), **meta):
     st_save(dst, ck.tensors, m)
 
 
-def test_eval_uses_the_stored_normalisation(rgb, ncelab_bin, tmp_path):
+def test_eval_uses_the_stored_normalisation(torch, rgb, ncelab_bin, tmp_path):
     odd = str(tmp_path / "odd.safetensors")
     rewrite(rgb.ckpt, odd, normalization=json.dumps({"mean": [0.25, 0.5, 0.75], "std": [0.5, 0.25, 0.125]}))
     run(ncelab_bin, "eval", "--checkpoint", odd, "--embeddings", tmp_path / "odd", "--threads", 2)
@@ -127,7 +133,7 @@ def test_eval_uses_the_stored_normalisation(rgb, ncelab_bin, tmp_path):
     assert df <= TOL and dh <= TOL
 
 
-def test_older_checkpoint_without_description(rgb, ncelab_bin, tmp_path):
+def test_older_checkpoint_without_description(torch, rgb, ncelab_bin, tmp_path):
     old = str(tmp_path / "old.safetensors")
     rewrite(rgb.ckpt, old, drop=("model", "input_shape", "feature_dim", "head_dim", "data", "normalization",
                                  "class_names"))
@@ -145,7 +151,7 @@ def test_older_checkpoint_without_description(rgb, ncelab_bin, tmp_path):
     assert df <= TOL and dh <= TOL
 
 
-def test_bad_files(rgb, tmp_path):
+def test_bad_files(torch, rgb, tmp_path):
     raw = open(rgb.ckpt, "rb").read()
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(raw[: len(raw) // 2])
