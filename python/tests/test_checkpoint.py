@@ -25,8 +25,8 @@ def pixel_stats(x):
 class Run:
     """a dataset, a model trained on it by the binary, and eval's embeddings of both splits"""
 
-    def __init__(self, binary, root, channels=3, model="convnet", extra=()):
-        self.data = make_folder(os.path.join(root, "data"), CLASSES, 16, 5, size=16, channels=channels)
+    def __init__(self, binary, root, channels=3, model="convnet", size=16, extra=()):
+        self.data = make_folder(os.path.join(root, "data"), CLASSES, 16, 5, size=size, channels=channels)
         self.spec = "folder:" + os.path.join(root, "data")
         out = os.path.join(root, "run")
         run(binary, "train", "--data", self.spec, "--model", model, "--k", 4, "--batch", 8, "--threads", 2,
@@ -101,7 +101,7 @@ def test_gray_convnet_embeddings_equal_eval(torch, ncelab_bin, tmp_path):
 
 def test_resnet18_train_limit_embeddings_equal_eval(torch, ncelab_bin, tmp_path):
     # --train-limit: the normalisation is the subset's, not the whole training split's
-    r = Run(ncelab_bin, str(tmp_path), model="resnet18", extra=("--train-limit", 20))
+    r = Run(ncelab_bin, str(tmp_path), model="resnet18", size=8, extra=("--train-limit", 20))
     ck = ncelab.load_checkpoint(r.ckpt)
     assert ck.model == "resnet18" and ck.feature_dim == 512 and ck.head_dim == 128
     full_mean, _ = pixel_stats(r.data["train"][0])
