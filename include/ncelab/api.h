@@ -1,6 +1,7 @@
 // api.h -- the small, stable C interface for other languages (the Python package's ctypes
 // binding): plain numbers, arrays and strings in and out. Every function that can fail returns
-// 0 or an NcError code (1 file, 2 bad value, 3 numerical failure) and writes the library's one-line
+// 0 or an NcError code (1: a file or matrix that is malformed or breaks the model's constraints,
+// 2: a bad value, 3: a numerical failure) and writes the library's one-line
 // message into the caller's buffer msg (msg_len bytes, NUL-terminated, truncated to fit); nothing
 // is printed and nothing exits. These are the only symbols libncelab.so exports
 // (cmake -DNCELAB_SHARED=ON); the static library has them too.
