@@ -13,6 +13,9 @@ packages=(
   dataset-fashion-mnist            # real data: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev         # libFuzzer for the readers' fuzzing (make fuzz, CI)
   python3                          # XML well-formedness check in tests (optional at run time)
+  python3-venv python3-numpy python3-pytest  # the Python package's tests (scripts/python_test.sh)
+  python3-torch                    # ... its load_encoder round trips against the binary
+  ninja-build                      # scikit-build-core's CMake generator (pip install ./python)
   chromium                         # tests render report.html headless and check the screenshot
 )
 

@@ -4,6 +4,8 @@
 #define _DEFAULT_SOURCE
 #include "check.h"
 #include "cli_util.h"
+#include "ncelab/ckpt.h"
+#include "ncelab/data.h"
 #include "ncelab/jsonio.h"
 #include "ncelab/safetensors.h"
 
@@ -36,6 +38,94 @@ static int same_params(const char *a, const char *b, double *worst) {
     st_free(&fa);
     st_free(&fb);
     return ok;
+}
+
+/* rewrite_meta: a copy of checkpoint src at dst with metadata key set to value (NULL: removed) */
+static int rewrite_meta(const char *src, const char *dst, const char *key, const char *value) {
+    StFile f;
+    NcError e;
+    if (st_load(src, &f, &e)) return 0;
+    StWriter *w = st_writer_new();
+    int rc = 0;
+    for (int i = 0; i < f.ntensors && !rc; i++) {
+        const StTensor *t = &f.tensors[i];
+        rc = st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, &e);
+    }
+    for (int i = 0; i < f.nmeta && !rc; i++)
+        if (strcmp(f.meta_keys[i], key) != 0) rc = st_writer_meta(w, f.meta_keys[i], f.meta_vals[i], &e);
+    if (!rc && value) rc = st_writer_meta(w, key, value, &e);
+    if (!rc) rc = st_writer_save(w, dst, &e);
+    st_writer_free(w);
+    st_free(&f);
+    return rc == 0;
+}
+
+/* same_file: 1 when both files exist and hold the same bytes */
+static int same_file(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    int same = file_bytes(a, &x, &nx) == 0 && file_bytes(b, &y, &ny) == 0 && nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* The checkpoint's description of its encoder: the normalisation is the training subset's (not
+   the full split's), and eval uses the stored one (checkpoints without one: recomputed). */
+static void check_encoder_meta(const char *ckpt) {
+    NcError err;
+    StFile f;
+    if (st_load(ckpt, &f, &err)) { CHECK(0, "%s: %s", ckpt, err.msg); return; }
+    const char *m = st_meta(&f, "model"), *is = st_meta(&f, "input_shape"), *fd = st_meta(&f, "feature_dim"),
+               *hd = st_meta(&f, "head_dim"), *ds = st_meta(&f, "data"), *cn = st_meta(&f, "class_names");
+    CHECK(m && strcmp(m, "convnet") == 0 && is && strcmp(is, "[3,16,16]") == 0 && fd && strcmp(fd, "128") == 0 &&
+          hd && strcmp(hd, "128") == 0 && ds && strcmp(ds, "synth:4:16:300") == 0,
+          "metadata: model %s, input_shape %s, feature_dim %s, head_dim %s, data %s", m, is, fd, hd, ds);
+    CHECK(cn && strcmp(cn, "[\"0\",\"1\",\"2\",\"3\"]") == 0, "metadata: class_names %s", cn);
+    st_free(&f);
+    Dataset sub, full;
+    DataOpts o = {.train_limit = 400, .seed = 0};
+    float ms[3], ss[3], mf[3], sf[3], mc[3], sc[3];
+    int found = 0;
+    if (data_load("synth:4:16:300", &o, &sub, &err) || data_load("synth:4:16:300", NULL, &full, &err)) {
+        CHECK(0, "synth data: %s", err.msg);
+        return;
+    }
+    data_norm_stats(&sub, &sub.train, ms, ss);
+    data_norm_stats(&full, &full.train, mf, sf);
+    int rc = ckpt_read_norm(ckpt, 3, mc, sc, &found, &err);
+    int same = 1, other = 0;
+    for (int ch = 0; ch < 3; ch++) {
+        same &= mc[ch] == ms[ch] && sc[ch] == ss[ch];
+        other |= mf[ch] != ms[ch];
+    }
+    CHECK(rc == 0 && found && same && other,
+          "metadata normalization = the statistics of the 400 training images (mean %.7f, subset %.7f, full split %.7f)",
+          (double)mc[0], (double)ms[0], (double)mf[0]);
+    data_free(&sub);
+    data_free(&full);
+
+    char old[600], bad[600], odd[600], a[700], b[700];
+    snprintf(old, sizeof old, "%s/old.safetensors", cli_dir);
+    snprintf(odd, sizeof odd, "%s/odd.safetensors", cli_dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", cli_dir);
+    CHECK(rewrite_meta(ckpt, old, "normalization", NULL) &&
+          rewrite_meta(ckpt, odd, "normalization", "{\"mean\":[0.5,0.5,0.5],\"std\":[0.25,0.25,0.25]}") &&
+          rewrite_meta(ckpt, bad, "normalization", "{\"mean\":[0.5],\"std\":[0.25]}"),
+          "checkpoint copies with other metadata");
+    rc = cli_run("eval --checkpoint %s --embeddings %s/new", ckpt, cli_dir);
+    int rc2 = cli_run("eval --checkpoint %s --embeddings %s/old", old, cli_dir);
+    int rc3 = cli_run("eval --checkpoint %s --embeddings %s/odd", odd, cli_dir);
+    snprintf(a, sizeof a, "%s/new_test_head.npy", cli_dir);
+    snprintf(b, sizeof b, "%s/old_test_head.npy", cli_dir);
+    CHECK(rc == 0 && rc2 == 0 && same_file(a, b),
+          "eval of a checkpoint without stored normalisation recomputes it: the same embeddings (exit %d, %d)", rc, rc2);
+    snprintf(b, sizeof b, "%s/odd_test_head.npy", cli_dir);
+    CHECK(rc3 == 0 && !same_file(a, b), "eval uses the stored normalisation: another one gives other embeddings");
+    rc = cli_run("eval --checkpoint %s", bad);
+    CHECK(rc == 1 && strstr(cli_err, "bad.safetensors") && strstr(cli_err, "normalization"),
+          "a normalisation of the wrong length: exit %d naming the file and the key: %.*s", rc,
+          (int)strcspn(cli_err, "\n"), cli_err);
 }
 
 int main(void) {
@@ -215,6 +305,8 @@ int main(void) {
     CHECK(rc == 0 && cJSON_IsNumber(nt) && nt->valuedouble == 400, "eval uses the checkpoint's training subset (%g images)",
           cJSON_IsNumber(nt) ? nt->valuedouble : -1.0);
     cJSON_Delete(mj);
+    snprintf(mp, sizeof mp, "%s/m/ckpt.safetensors", cli_dir);
+    check_encoder_meta(mp);
 
     /* eval: the JSON contract and the embeddings for numpy */
     rc = cli_run("eval --checkpoint %s --json %s/eval.json --embeddings %s/emb", pa, cli_dir, cli_dir);

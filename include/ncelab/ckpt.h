@@ -5,6 +5,7 @@
 
 #include "ncelab/net.h"
 #include "ncelab/optim.h"
+#include "ncelab/safetensors.h"
 #include "ncelab/sampler.h"
 #include "ncelab/train.h"
 
@@ -16,15 +17,37 @@ typedef struct {
     TrainEpoch last;         /* the last epoch's log line (epoch 0 and NaNs when none) */
 } CkptProgress;
 
+/* What a checkpoint says about its encoder beside the network's own shape, so that it can be
+   used without ncelab (docs/checkpoint.md). */
+typedef struct {
+    float mean[3], std[3];        /* the input normalisation of training (data_norm_stats of the
+                                     training split, after the imbalance and --train-limit), per channel */
+    int num_classes;
+    char *const *class_names;     /* (num_classes) borrowed; NULL: none recorded */
+} CkptEncoder;
+
 /* ckpt_save: writes path atomically. Tensors: every parameter under its PyTorch name, each batch
    norm's NAME.running_mean / NAME.running_var, "optim.state" (2 x parameters floats),
    "optim.step" (int64), and with a queue "queue.emb" (Q, D), "queue.labels" (Q), "queue.stamp" (Q),
    "queue.count_head" (2, int64) and the key encoder's parameters and statistics under the same
    names prefixed "key." (key.conv1.weight, ...). Metadata: "config" (train_config_json), "epoch", "step",
    "seconds", "last_epoch" (JSON), "history" (JSON: every epoch's log line so far, the source the
-   logs are written from), "version", "format" ("ncelab checkpoint 1"). q, key and history may be NULL. */
+   logs are written from), "version", "format" ("ncelab checkpoint 1"), and the encoder's
+   description (ckpt_meta_write). q, key, history and enc may be NULL. */
 int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
-              const Net *key, const CkptProgress *p, const cJSON *history, NcError *err);
+              const Net *key, const CkptProgress *p, const cJSON *history, const CkptEncoder *enc, NcError *err);
+
+/* ckpt_meta_write: the encoder's description into w's metadata: "model", "input_shape" (JSON
+   [C, H, W]), "feature_dim", "head_dim", "data" (the SPEC), and with e "normalization" (JSON
+   {"mean": [C numbers], "std": [C numbers]}: the network's input is (pixel / 255 - mean) / std)
+   and "class_names" (JSON array of strings). (ckpt_meta.c) */
+int ckpt_meta_write(StWriter *w, const TrainConfig *c, const Net *net, const CkptEncoder *e, NcError *err);
+
+/* ckpt_read_norm: the stored input normalisation of a checkpoint whose input has `channels`
+   channels (1 to 3) into mean and std (channels beyond repeat channel 0, as data_norm_stats).
+   *found = 0 and NC_OK when the checkpoint has none (written before ncelab recorded it);
+   NC_EFILE naming the file when it is malformed, has another number of channels, or a std <= 0. */
+int ckpt_read_norm(const char *path, int channels, float mean[3], float std[3], int *found, NcError *err);
 
 /* ckpt_load: everything ckpt_save wrote back into net, opt, q and key (NULL: none expected), p and
    *history (NULL: not wanted; a new array the caller deletes, empty or holding the last epoch for

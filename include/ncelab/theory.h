@@ -46,6 +46,11 @@ int theory_support_load(const char *path, int *N, int *M, double **P, NcError *e
    entry. (Symmetry and the model's constraints: theory_check_gram.) */
 int theory_gram_load(const char *path, int *M, double **G, NcError *err);
 
+/* theory_support_check: the checks theory_support_load makes, on an N x M matrix in memory
+   (row-major): entries finite and >= 0, rows summing to 1 within 1e-9, every point of positive
+   probability under some class. NC_EUSAGE naming what, the row and the entry. */
+int theory_support_check(int N, int M, const double *P, const char *what, NcError *err);
+
 /* theory_model_init: builds the model (copies rho and P; P == NULL means the identity with
    M = N). d <= 0 means d = M. R must be in (0, 20]. */
 int theory_model_init(TheoryModel *m, int N, const double *rho, const double *P, int M,

@@ -109,7 +109,8 @@ typedef struct {
 /* train_run: checks c, loads its dataset and trains, writing DIR/ckpt.safetensors after every
    epoch (atomically; docs/checkpoint.md: the parameters under their PyTorch names, each batch
    norm's running_mean/running_var, "optim.state", "optim.step", the queue; metadata "config",
-   "epoch", "step", "seconds", "last_epoch", "history", "version"), then DIR/log.csv and
+   "epoch", "step", "seconds", "last_epoch", "history", "version", and the encoder's description:
+   model, input shape, normalisation, class names, dimensions), then DIR/log.csv and
    DIR/log.json rewritten whole from the checkpoint's history (so the logs never hold an epoch the
    checkpoint does not). Rank 0 holds DIR's lock (nc_dir_lock) for the whole run: a second writer
    is refused (NC_EUSAGE naming the holder's pid).
@@ -126,7 +127,9 @@ int train_run(const TrainConfig *c, int mode, Comm *comm, const TrainReport *rep
 
 /* train_eval_checkpoint: loads a checkpoint written by train_run and the dataset (spec, or the
    one it was trained on when NULL, with its imbalance and train limit), embeds both splits in
-   chunks of `batch` and evaluates both layers (eval_net). emb_stem (or NULL) writes
+   chunks of `batch`, normalised as in training (the checkpoint's stored normalisation; for a
+   checkpoint without one, data_norm_stats of the training split), and evaluates both layers
+   (eval_net). emb_stem (or NULL) writes
    STEM_{train,test}_{features,head,labels}.npy. comm (NULL: one process): its ranks share the
    embeddings and the classifiers' work, rank 0 writes; every rank gets the report. */
 int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *ec, int batch, const char *emb_stem,

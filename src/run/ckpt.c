@@ -30,7 +30,7 @@ static int add_weights(StWriter *w, const Net *net, const char *prefix, NcError 
 }
 
 int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Optim *opt, const EmbQueue *q,
-              const Net *key, const CkptProgress *p, const cJSON *history, NcError *err) {
+              const Net *key, const CkptProgress *p, const cJSON *history, const CkptEncoder *enc, NcError *err) {
     StWriter *w = st_writer_new();
     int rc = add_weights(w, net, "", err);
     int64_t osh[1] = {(int64_t)(2 * net->n_param_floats)}, one[1] = {1};
@@ -62,6 +62,7 @@ int ckpt_save(const char *path, const TrainConfig *c, const Net *net, const Opti
         rc = st_writer_meta(w, "history", hj ? hj : "[]", err);
         free(hj);
     }
+    if (!rc) rc = ckpt_meta_write(w, c, net, enc, err);
     if (!rc) rc = st_writer_meta(w, "version", NCELAB_VERSION, err);
     if (!rc) rc = st_writer_meta(w, "format", "ncelab checkpoint 1", err);
     if (!rc) rc = st_writer_save(w, path, err);

@@ -41,8 +41,11 @@ int train_eval_checkpoint(const char *ckpt, const char *spec, const EvalConfig *
     Net net;
     if ((rc = net_create(&net, tc.model, ds.train.c, ds.train.h, ds.train.w, err))) { data_free(&ds); return rc; }
     float mean[3], sd[3];
-    if (!(rc = ckpt_read_weights(ckpt, &net, err))) {
-        data_norm_stats(&ds, &ds.train, mean, sd);
+    int stored = 0;
+    if (!(rc = ckpt_read_weights(ckpt, &net, err)) && !(rc = ckpt_read_norm(ckpt, net.in_c, mean, sd, &stored, err))) {
+        /* the normalisation of training, as stored; checkpoints written before it was stored: the
+           statistics of the training split, recomputed (the same numbers on the same data) */
+        if (!stored) data_norm_stats(&ds, &ds.train, mean, sd);
         rc = eval_net(&net, &ds, mean, sd, &ec, batch, emb_stem, r, err);
     }
     net_free(&net);

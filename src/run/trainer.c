@@ -355,8 +355,11 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
 }
 
 int trainer_save(const Trainer *t, const char *path, NcError *err) {
+    CkptEncoder enc = {.num_classes = t->ds->num_classes, .class_names = t->ds->class_names};
+    memcpy(enc.mean, t->mean, sizeof enc.mean);
+    memcpy(enc.std, t->std, sizeof enc.std);
     return ckpt_save(path, &t->cfg, &t->net, &t->opt, t->has_queue ? &t->queue : NULL, t->has_queue ? &t->key : NULL,
-                     &t->prog, t->history, err);
+                     &t->prog, t->history, &enc, err);
 }
 
 void trainer_free(Trainer *t) {

@@ -137,6 +137,26 @@ int theory_gram_load(const char *path, int *M, double **G, NcError *err) {
     return NC_OK;
 }
 
+int theory_support_check(int N, int M, const double *P, const char *what, NcError *err) {
+    for (int r = 0; r < N; r++) {
+        double sum = 0;
+        for (int j = 0; j < M; j++) {
+            double v = P[(size_t)r * M + j];
+            if (!isfinite(v) || v < 0)
+                return nc_fail(err, NC_EUSAGE, "%s: row %d, entry %d is %g, not a finite number >= 0", what, r + 1, j + 1, v);
+            sum += v;
+        }
+        if (fabs(sum - 1.0) > 1e-9)
+            return nc_fail(err, NC_EUSAGE, "%s: row %d sums to %.12g, not 1 (rows are distributions)", what, r + 1, sum);
+    }
+    for (int j = 0; j < M; j++) {
+        double col = 0;
+        for (int c = 0; c < N; c++) col += P[(size_t)c * M + j];
+        if (col <= 0) return nc_fail(err, NC_EUSAGE, "%s: point %d has probability 0 under every class", what, j + 1);
+    }
+    return NC_OK;
+}
+
 int theory_support_load(const char *path, int *N, int *M, double **P, NcError *err) {
     cJSON *doc;
     const cJSON *rows;
