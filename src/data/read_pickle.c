@@ -223,8 +223,8 @@ static int fail(Vm *m, const char *fmt, ...) {
 static int need(Vm *m, uint64_t n) {
     if (n > m->len - m->pos) {
         const char *name = op_name(m->op);
-        return fail(m, "truncated: %s needs %llu more bytes, the file ends %zu bytes later", name ? name : "opcode",
-                    (unsigned long long)n, m->len - m->pos);
+        return fail(m, "truncated: %s needs %llu more bytes, the file ends %zu byte%s later", name ? name : "opcode",
+                    (unsigned long long)n, m->len - m->pos, m->len - m->pos == 1 ? "" : "s");
     }
     return NC_OK;
 }
@@ -342,7 +342,7 @@ static int find_global(Vm *m, const uint8_t *mod, size_t mlen, const uint8_t *na
     quote(a, sizeof a, mod, mlen);
     quote(b, sizeof b, name, nlen);
     return fail(m, "global '%s.%s' refused: nothing is executed, and the only globals read are numpy's "
-                   "_reconstruct, ndarray, dtype and _frombuffer and _codecs.encode", a, b);
+                   "_reconstruct, ndarray, dtype, _frombuffer and _codecs.encode", a, b);
 }
 
 /* A GLOBAL argument: "module\nname\n", each at most 256 bytes of printable ASCII. */
