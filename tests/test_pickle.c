@@ -293,6 +293,14 @@ static void test_refusals(void) {
     expect_refusal("_codecs.encode of U+0100", latin, sizeof latin - 1, "above U+00FF", NULL);
     static const uint8_t utf8[] = "\x80\x02X\x01\x00\x00\x00\xff.";
     expect_refusal("a str that is not UTF-8", utf8, sizeof utf8 - 1, "not UTF-8", NULL);
+    /* a list of 2^22 + 1 Nones: refused when the count passes the limit, not when memory runs out */
+    size_t nn = ((size_t)1 << 22) + 1;
+    uint8_t *many = malloc(nn + 8);
+    memcpy(many, "\x80\x02](", 4);
+    memset(many + 4, 'N', nn);
+    memcpy(many + 4 + nn, "e.", 2);
+    expect_refusal("2^22 + 1 values", many, nn + 6, "more than 4194304 values", NULL);
+    free(many);
     static const uint8_t empty[] = "";
     expect_refusal("an empty file", empty, 0, "empty", NULL);
 

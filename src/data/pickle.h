@@ -14,8 +14,8 @@
 
 #include "ncelab/core.h"
 
-/* What a pickle may hold at most: values pushed while reading (a CIFAR-100 training batch pushes
-   about 2 * 10^5), and dimensions of an array. */
+/* What a pickle may hold at most: values pushed, marks and memo entries stored while reading (a
+   CIFAR-100 training batch makes about 2 * 10^5), and dimensions of an array. */
 #define PICKLE_MAX_VALUES (1L << 22)
 #define PICKLE_MAX_DIM 8
 

@@ -5,8 +5,8 @@
 // dicts, lists, tuples, ints, byte strings, strings and numpy uint8 arrays. A global is a name
 // looked up in a table of five callables; REDUCE and BUILD on them build data from checked
 // arguments (see pickle.h). Every length is checked against the bytes that remain before
-// anything is allocated, and the values pushed are counted (PICKLE_MAX_VALUES), so memory stays
-// proportional to a small multiple of the values a file holds, never to what it claims.
+// anything is allocated, and the values pushed and memoised are counted (PICKLE_MAX_VALUES), so
+// memory stays a small multiple of the values a file holds, never what it claims.
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdio.h>
@@ -536,6 +536,8 @@ static int length_arg(Vm *m, int bytes, PickleKind kind, int is_signed) {
 
 static int put_memo(Vm *m, uint32_t idx) {
     if (avail(m) < 1) return underflow(m, 1);
+    if (++m->pushes > PICKLE_MAX_VALUES)  /* a memo entry costs as much as a value */
+        return fail(m, "more than %ld values and memo entries (a CIFAR batch has about 10^5): refused", PICKLE_MAX_VALUES);
     memo_put(&m->memo, idx, m->stack[m->sp - 1]);
     return NC_OK;
 }
