@@ -50,7 +50,8 @@ done
 # links only the members it needs.
 sources=(src/core/error.c src/core/file.c src/core/file_regular.c src/core/utf8.c src/core/rng.c
          src/core/parse.c src/core/jsonio.c src/core/safetensors.c
-         src/data/dataset.c src/data/read_cifar.c src/data/read_idx.c src/data/read_folder.c src/data/read_synth.c
+         src/data/dataset.c src/data/read_cifar.c src/data/read_cifar_py.c src/data/read_pickle.c
+         src/data/read_idx.c src/data/read_folder.c src/data/read_synth.c
          src/data/packed.c src/data/augment.c src/theory/model.c src/run/config.c src/optim/optim.c
          src/optim/schedule.c src/contrast/sampler.c)
 libs=(-ljpeg -lpng -lz -lcjson -lm)
@@ -82,7 +83,7 @@ fi
 # per-target input size limit: images need room, option values do not
 max_len() {
   case $1 in
-    readers) echo 16384 ;;
+    readers|pickle) echo 16384 ;;
     values) echo 256 ;;
     *) echo 4096 ;;
   esac

@@ -243,11 +243,83 @@ static void test_names_not_utf8(void) {
     CHECK(rc == 0 && strstr(cli_out, "trained"), "--resume accepts the run of the same folder (exit %d): %s", rc, cli_err);
 }
 
+/* CIFAR's python release (tests/fixtures/cifar_py, written by tests/ref/make_cifar_pickles.py):
+   Python 2's form and Python 3's protocols 2 and 5 give the same JSON, whose counts and channel
+   means follow from the fixtures' pixel rule. */
+static void test_cifar_python(void) {
+    const char *src = getenv("NCELAB_SRCDIR");
+    char fix[600], j[400], first[8192] = "";
+    snprintf(fix, sizeof fix, "%s/tests/fixtures/cifar_py", src ? src : "..");
+    snprintf(j, sizeof j, "%s/c10py.json", cli_dir);
+    /* the channel means of the 6 training images: image r of batch f has pixel (r*7 + ch*50 + y*3 + x*5 + f*11) mod 256 */
+    int counts[5] = {1, 2, 1, 1, 1};
+    double sum[3] = {0};
+    for (int f = 0; f < 5; f++)
+        for (int r = 0; r < counts[f]; r++)
+            for (int ch = 0; ch < 3; ch++)
+                for (int y = 0; y < 32; y++)
+                    for (int x = 0; x < 32; x++) sum[ch] += (unsigned char)(r * 7 + ch * 50 + y * 3 + x * 5 + f * 11);
+    const char *forms[3] = {"py2", "p2", "p5"};
+    for (int i = 0; i < 3; i++) {
+        int rc = cli_run("data info cifar10:%s/c10_%s --json %s", fix, forms[i], j);
+        cJSON *doc = load_json(j);
+        int pc[10] = {1, 1, 1, 1, 2, 0, 0, 0, 0, 0}, pt[10] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, shape[3] = {32, 32, 3};
+        const cJSON *tr = doc ? get(doc, "train") : NULL, *m = tr ? get(tr, "mean") : NULL;
+        int ok = rc == 0 && m && strcmp(cJSON_GetStringValue(get(doc, "name")), "cifar10") == 0 &&
+                 strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(get(doc, "class_names"), 9)), "lorry") == 0 &&
+                 get(tr, "n")->valuedouble == 6 && int_array_is(get(tr, "shape"), shape, 3) &&
+                 int_array_is(get(tr, "per_class"), pc, 10) && int_array_is(get(get(doc, "test"), "per_class"), pt, 10);
+        for (int ch = 0; ok && ch < 3; ch++) ok = fabs(cJSON_GetArrayItem(m, ch)->valuedouble - sum[ch] / (6 * 1024) / 255) < 1e-12;
+        char *a = ok ? cJSON_PrintUnformatted(tr) : NULL, *b = ok ? cJSON_PrintUnformatted(get(doc, "test")) : NULL;
+        if (ok && i == 0) snprintf(first, sizeof first, "%s%s", a, b);
+        else if (ok) {
+            char both[8192];
+            snprintf(both, sizeof both, "%s%s", a, b);
+            ok = strcmp(both, first) == 0;
+        }
+        free(a);
+        free(b);
+        CHECK(ok, "data info cifar10:DIR on the python release (%s): 6 + 2 images, per-class counts, channel means of the rule, names from batches.meta%s (exit %d) %s",
+              forms[i], i ? ", the same JSON as Python 2's" : "", rc, cli_err);
+        cJSON_Delete(doc);
+    }
+    int rc = cli_run("data info cifar100:%s/c100_py2:coarse --json %s", fix, j);
+    cJSON *doc = load_json(j);
+    CHECK(rc == 0 && doc && get(doc, "num_classes")->valuedouble == 20 &&
+              strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(get(doc, "class_names"), 19)), "vehicles_2") == 0 &&
+              get(get(doc, "train"), "n")->valuedouble == 3,
+          "data info cifar100:DIR:coarse on Python 2's cifar-100-python: 20 superclasses named from meta (exit %d) %s", rc, cli_err);
+    cJSON_Delete(doc);
+
+    /* errors: a directory of neither release, a batch that calls os.system */
+    char dir[500];
+    snprintf(dir, sizeof dir, "%s/notcifar", cli_dir);
+    mkdir(dir, 0755);
+    rc = cli_run("data info cifar10:%s", dir);
+    CHECK(rc == 1 && strstr(cli_err, "not a CIFAR-10 directory") && strstr(cli_err, "cifar-10-batches-bin") &&
+              strstr(cli_err, "cifar-10-batches-py") && !strchr(strchr(cli_err, '\n') ? strchr(cli_err, '\n') + 1 : "", '\n'),
+          "an empty directory: exit 1, one line naming both releases: %s", cli_err);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp -r %s/c10_p4 %s/c10evil", fix, cli_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot copy the fixtures\n");
+    FILE *f = fopen(cli_file("c10evil/test_batch", ""), "wb");
+    if (f) {
+        static const char evil[] = "\x80\x02" "cos\nsystem\n" "X\x0b\x00\x00\x00touch pwned" "\x85R.";
+        fwrite(evil, 1, sizeof evil - 1, f);
+        fclose(f);
+    }
+    rc = cli_run("data info cifar10:%s/c10evil", cli_dir);
+    struct stat st;
+    CHECK(rc == 1 && strstr(cli_err, "c10evil/test_batch: byte 2: global 'os.system' refused") && stat("pwned", &st) != 0,
+          "a pickle calling os.system: exit 1 naming the file and byte, nothing run: %s", cli_err);
+}
+
 int main(void) {
     cli_setup("cli_data");
     test_help_and_usage();
     test_info_json();
     test_errors();
     test_names_not_utf8();
+    test_cifar_python();
     return check_done();
 }

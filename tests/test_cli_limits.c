@@ -184,6 +184,34 @@ static void test_folders(void) {
           "a folder over the decoded-size limit, named with the image that crosses it -> exit %d: %s", rc, cli_err);
 }
 
+/* 3b. CIFAR's python release: a pickle whose lengths claim a terabyte, or whose 4 MB hold 2^22
+   values (each a few dozen bytes of parser state): refused from the file's size, or at the count */
+static void test_pickles(void) {
+    char d[700];
+    snprintf(d, sizeof d, "%s/c10py", cli_dir);
+    mkdirs(d);
+    const char *p = path_in("c10py/data_batch_1");
+    static const unsigned char tb[] = "\x80\x04\x8e\x00\x00\x00\x00\x00\x01\x00\x00xyz.";
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fwrite(tb, 1, sizeof tb - 1, f);
+        fclose(f);
+    }
+    int rc = cli_run("data info cifar10:%s", d);
+    CHECK(refused(rc, 1, "c10py/data_batch_1: byte 2", "BINBYTES8 needs 1099511627776 more bytes"),
+          "a pickled batch claiming 1 TiB of bytes -> exit %d: %s", rc, cli_err);
+    f = fopen(p, "wb");
+    if (f) {
+        fputs("\x80\x02](", f);
+        for (long i = 0; i < (1L << 22) + 1; i++) fputc('N', f);
+        fputs("e.", f);
+        fclose(f);
+    }
+    rc = cli_run("data info cifar10:%s", d);
+    CHECK(refused(rc, 1, "c10py/data_batch_1: byte", "more than 4194304 values"),
+          "a pickled batch of 2^22 + 1 Nones in 4 MiB -> exit %d: %s", rc, cli_err);
+}
+
 /* 4. --threads 1000: capped at the online cores (one line on stderr); --threads-force keeps it */
 static void test_threads(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -298,6 +326,7 @@ int main(void) {
     test_theory_files();
     test_checkpoint_files();
     test_folders();
+    test_pickles();
     test_threads();
     test_checkpoint_values();
     return check_done();

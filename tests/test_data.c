@@ -622,11 +622,40 @@ static void test_folder_errors(void) {
     write_png(at("fe/test/c/1.png"), S, S, PNG_COLOR_TYPE_GRAY, 8, gray, NULL, 0);
     rc = data_load(spec, NULL, &ds, &e);
     CHECK(rc == NC_EFILE && strstr(e.msg, "class folders differ") && strstr(e.msg, "'c'"), "test classes differ: %s", e.msg);
+    /* val/ in place of test/ (ImageNet's layout): the test split, named in messages as val */
+    const char *fv[5] = {"fv/train/a/1.png", "fv/train/b/1.png", "fv/val/a/1.png", "fv/val/b/1.png", "fv/val/b/2.png"};
+    for (int i = 0; i < 5; i++) {
+        char d[64];
+        snprintf(d, sizeof d, "%.*s", (int)(strrchr(fv[i], '/') - fv[i]), fv[i]);
+        mkdirs(at(d));
+        gray[0] = (uint8_t)(10 * i);
+        write_png(at(fv[i]), S, S, PNG_COLOR_TYPE_GRAY, 8, gray, NULL, 0);
+    }
+    gray[0] = 0;
+    snprintf(spec, sizeof spec, "folder:%s", at("fv"));
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_OK && ds.train.n == 2 && ds.test.n == 3 && ds.test.labels[2] == 1 && ds.test.pixels[2 * S * S] == 40,
+          "DIR/val is the test split when DIR/test is not there: %s", rc ? e.msg : "3 images, the last of class b");
+    data_free(&ds);
+    mkdirs(at("fv/val/c"));
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "fv/val: class folders differ") && strstr(e.msg, "in val"), "val classes differ: %s", e.msg);
     /* missing test directory, missing root, empty train */
     mkdirs(at("fe2/train"));
     snprintf(spec, sizeof spec, "folder:%s", at("fe2"));
     rc = data_load(spec, NULL, &ds, &e);
-    CHECK(rc == NC_EFILE && strstr(e.msg, "fe2/test") && strstr(e.msg, "no such directory"), "missing test/: %s", e.msg);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "no test split") && strstr(e.msg, "fe2/test and ") && strstr(e.msg, "fe2/val)"),
+          "missing test/ and val/: the message names both: %s", e.msg);
+    mkdirs(at("fe4/val"));
+    snprintf(spec, sizeof spec, "folder:%s", at("fe4"));
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "no training split") && strstr(e.msg, "fe4/train"), "missing train/: %s", e.msg);
+    mkdirs(at("fe3"));
+    write_bytes(at("fe3/data_batch_1"), "x", 1);
+    snprintf(spec, sizeof spec, "folder:%s", at("fe3"));
+    rc = data_load(spec, NULL, &ds, &e);
+    CHECK(rc == NC_EFILE && strstr(e.msg, "no training split") && strstr(e.msg, "use cifar10:"), "a CIFAR directory as folder: %s", e.msg);
+    snprintf(spec, sizeof spec, "folder:%s", at("fe2"));
     mkdirs(at("fe2/test"));
     rc = data_load(spec, NULL, &ds, &e);
     CHECK(rc == NC_EFILE && strstr(e.msg, "fe2/train") && strstr(e.msg, "empty dataset"), "no classes: %s", e.msg);

@@ -32,9 +32,13 @@ typedef struct {
 /* data_load: reads a dataset named by a SPEC:
      fmnist[:DIR]        IDX files (gzipped or plain); default DIR /usr/share/datasets/fashion-mnist
      mnist:DIR           IDX files
-     cifar10:DIR         cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin, batches.meta.txt
-     cifar100:DIR[:coarse]  cifar-100-binary: train.bin, test.bin (fine labels; :coarse the 20 superclasses)
-     folder:DIR          DIR/{train,test}/<class>/ with .jpg, .jpeg, .png files (class names sorted)
+     cifar10:DIR         cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin, batches.meta.txt, or
+                         cifar-10-batches-py (torchvision's): data_batch_1..5, test_batch, batches.meta
+     cifar100:DIR[:coarse]  cifar-100-binary: train.bin, test.bin, or cifar-100-python: train, test,
+                         meta (fine labels; :coarse the 20 superclasses). The release is told apart by
+                         its files; the python one's pickles are read without executing anything.
+     folder:DIR          DIR/train/<class>/ and DIR/test/<class>/ (or DIR/val/<class>/) with .jpg,
+                         .jpeg, .png files (class names sorted)
      packed:FILE         the packed file written by data_convert
      synth:N[:SIZE]      N latent classes of SIZE x SIZE x 3 images (default 32): a random template
                          per class plus noise

@@ -9,7 +9,10 @@
 
 #define DATA_SPECS                                                                                   \
     "SPEC is one of: fmnist[:DIR]  mnist:DIR  cifar10:DIR  cifar100:DIR[:coarse]  folder:DIR\n"      \
-    "                packed:FILE  synth:N[:SIZE[:PER_CLASS]]"
+    "                packed:FILE  synth:N[:SIZE[:PER_CLASS]]\n"                                      \
+    "cifar10:DIR and cifar100:DIR read the binary release (cifar-10-batches-bin, cifar-100-binary)\n"  \
+    "or the python one (torchvision's cifar-10-batches-py, cifar-100-python); folder:DIR holds\n"      \
+    "train/<class>/ and test/<class>/ (or val/<class>/) with .jpg, .jpeg or .png images"
 
 /* Fills DataOpts from --resize H,W, --imbalance zipf:S and --seed S; exits 2 on a bad value. */
 static void opts_from_options(DataOpts *d, const Opt *o, int no) {

@@ -57,7 +57,32 @@ int data_read_small_file(const char *path, size_t max_len, uint8_t **buf, size_t
    (R, G, B planes of 32 x 32); the split holds (n, 32, 32, 3) HWC. Labels must be < num_classes. */
 int data_cifar_read_files(const char *const *paths, int nfiles, int label_bytes, int label_index,
                           int num_classes, DataSplit *s, NcError *err);
+/* data_cifar_chw_to_hwc: one image's pixels, in (3, 32, 32) CHW planes -> out (32, 32, 3) HWC. */
+void data_cifar_chw_to_hwc(uint8_t *out, const uint8_t *in);
+/* data_read_cifar: DIR in either release, told apart by its files: the binary one (read when any
+   of its files is there) or the python one (read_cifar_py.c). A directory that holds neither is
+   NC_EFILE naming both and, when it is recognisable, what it holds instead. */
 int data_read_cifar(const char *dir, int hundred, int coarse, Dataset *ds, NcError *err);
+/* data_cifar_guess: "cifar10" or "cifar100" when dir holds a file of either release, else NULL. */
+const char *data_cifar_guess(const char *dir);
+/* data_cifar_default_names: CIFAR-10's ten names, or "0".."k-1" (CIFAR-100), when no names file is there. */
+void data_cifar_default_names(Dataset *ds, int hundred, int k);
+/* data_path_exists: something (of any type) is at path. */
+int data_path_exists(const char *path);
+
+/* CIFAR's python release (read_cifar_py.c), pickles read by read_pickle.c (pickle.h).
+   data_cifar_py_batch: the pickled batch dict held in buf (path names it in messages): its 'data'
+   numpy uint8 array (n, 3072) of CHW planes becomes s (n, 32, 32, 3) HWC, and its label_key list
+   of n ints the labels, each < num_classes.
+   data_cifar_py_names: the list of exactly k class names under key in the pickled meta dict in buf.
+   data_read_cifar_py: DIR/data_batch_1..5, test_batch, batches.meta (CIFAR-10) or DIR/train,
+   test, meta (CIFAR-100: fine_labels, or coarse_labels with coarse); without the meta file the
+   names are those of data_cifar_default_names. */
+int data_cifar_py_batch(const uint8_t *buf, size_t len, const char *path, const char *label_key, int num_classes,
+                        DataSplit *s, NcError *err);
+int data_cifar_py_names(const uint8_t *buf, size_t len, const char *path, const char *key, int k, Dataset *ds,
+                        NcError *err);
+int data_read_cifar_py(const char *dir, int hundred, int coarse, Dataset *ds, NcError *err);
 
 /* IDX (read_idx.c). data_idx_read_file: one IDX file, plain or gzipped, of unsigned bytes with the
    given magic (0x803: images (n, h, w); 0x801: labels (n)); *data is malloc'd, n*h*w bytes

@@ -1,4 +1,4 @@
-// read_cifar.c -- CIFAR-10 and CIFAR-100 binary releases: records of label bytes + 32x32 CHW planes, to HWC.
+// read_cifar.c -- CIFAR-10 and CIFAR-100: which release a directory holds, and the binary one's records of label bytes + CHW planes.
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
@@ -15,8 +15,7 @@
 static const char *const cifar10_names[10] = {"airplane", "automobile", "bird", "cat", "deer",
                                               "dog", "frog", "horse", "ship", "truck"};
 
-/* One record's pixels: in (3, 32, 32) CHW planes -> out (32, 32, 3) HWC. */
-static void chw_to_hwc(uint8_t *out, const uint8_t *in) {
+void data_cifar_chw_to_hwc(uint8_t *out, const uint8_t *in) {
     for (int j = 0; j < CIFAR_PLANE; j++) {
         out[3 * j + 0] = in[j];
         out[3 * j + 1] = in[CIFAR_PLANE + j];
@@ -77,7 +76,7 @@ int data_cifar_read_files(const char *const *paths, int nfiles, int label_bytes,
                     break;
                 }
                 s->labels[at] = label;
-                chw_to_hwc(s->pixels + (size_t)at * CIFAR_PIXELS, p + label_bytes);
+                data_cifar_chw_to_hwc(s->pixels + (size_t)at * CIFAR_PIXELS, p + label_bytes);
                 at++;
             }
         }
@@ -126,16 +125,104 @@ static int read_names(const char *path, int k, Dataset *ds, NcError *err) {
     return rc;
 }
 
-static int file_exists(const char *path) {
+int data_path_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+void data_cifar_default_names(Dataset *ds, int hundred, int k) { data_set_names(ds, k, hundred ? NULL : cifar10_names); }
+
+/* The files of each release: the binary one, the python one (torchvision's), the MATLAB one. */
+static const char *const bin10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                                    "data_batch_5.bin", "test_batch.bin", NULL};
+static const char *const py10[] = {"data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                                   "test_batch", "batches.meta", NULL};
+static const char *const bin100[] = {"train.bin", "test.bin", NULL};
+static const char *const py100[] = {"train", "test", "meta", NULL};
+static const char *const mat[] = {"data_batch_1.mat", "test_batch.mat", "batches.meta.mat", "train.mat", "test.mat", NULL};
+
+#define ACCEPTED10 "the binary release (cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin) or the python " \
+                   "release (cifar-10-batches-py: data_batch_1..5, test_batch, batches.meta)"
+#define ACCEPTED100 "the binary release (cifar-100-binary: train.bin, test.bin) or the python release " \
+                    "(cifar-100-python: train, test, meta)"
+
+/* holds_file: one of names is a regular file in dir (its name in *which). */
+static int holds_file(const char *dir, const char *const *names, const char **which) {
+    for (int i = 0; names[i]; i++) {
+        char *p = nc_path_join(dir, names[i]);
+        struct stat st;
+        int ok = stat(p, &st) == 0 && S_ISREG(st.st_mode);
+        free(p);
+        if (ok) {
+            if (which) *which = names[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *data_cifar_guess(const char *dir) {
+    if (holds_file(dir, bin10, NULL) || holds_file(dir, py10, NULL)) return "cifar10";
+    if (holds_file(dir, bin100, NULL) || holds_file(dir, py100, NULL)) return "cifar100";
+    return NULL;
+}
+
+/* not_cifar: the message for a directory that holds neither release: what it holds instead, if
+   that is recognisable, and the releases that are read. */
+static int not_cifar(const char *dir, int hundred, NcError *err) {
+    static const char *const subs[] = {"cifar-10-batches-py", "cifar-10-batches-bin", "cifar-100-python", "cifar-100-binary", NULL};
+    static const char *const archives[] = {"cifar-10-python.tar.gz", "cifar-10-binary.tar.gz", "cifar-100-python.tar.gz",
+                                           "cifar-100-binary.tar.gz", NULL};
+    char hint[700];
+    const char *which = NULL;
+    char *train = nc_path_join(dir, "train"), *test = nc_path_join(dir, "test");
+    int folder = is_dir(train) && is_dir(test);
+    free(train);
+    free(test);
+    snprintf(hint, sizeof hint, "no CIFAR-%s files in it", hundred ? "100" : "10");
+    for (int i = 0; subs[i]; i++) {
+        char *p = nc_path_join(dir, subs[i]);
+        int d = is_dir(p);
+        free(p);
+        if (d) {
+            snprintf(hint, sizeof hint, "it holds %s/: use %s:%s/%s", subs[i], strstr(subs[i], "100") ? "cifar100" : "cifar10",
+                     dir, subs[i]);
+            which = subs[i];
+            break;
+        }
+    }
+    if (which) {
+        /* the hint names the subdirectory */
+    } else if (!hundred && (holds_file(dir, bin100, &which) || holds_file(dir, py100, &which))) {
+        snprintf(hint, sizeof hint, "it holds CIFAR-100's %s: use cifar100:%s", which, dir);
+    } else if (hundred && (holds_file(dir, bin10, &which) || holds_file(dir, py10, &which))) {
+        snprintf(hint, sizeof hint, "it holds CIFAR-10's %s: use cifar10:%s", which, dir);
+    } else if (holds_file(dir, mat, &which)) {
+        snprintf(hint, sizeof hint, "it holds %s: the MATLAB release is not read", which);
+    } else if (holds_file(dir, archives, &which)) {
+        snprintf(hint, sizeof hint, "it holds %s: unpack it first (tar xzf)", which);
+    } else if (folder) {
+        snprintf(hint, sizeof hint, "it holds train/ and test/ folders: for an image folder use folder:%s", dir);
+    }
+    return nc_fail(err, NC_EFILE, "%s: not a CIFAR-%s directory (%s); ncelab reads %s", dir, hundred ? "100" : "10", hint,
+                   hundred ? ACCEPTED100 : ACCEPTED10);
 }
 
 int data_read_cifar(const char *dir, int hundred, int coarse, Dataset *ds, NcError *err) {
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return nc_fail(err, NC_EFILE, "%s: no such directory (expected %s)", dir,
-                       hundred ? "cifar-100-binary: train.bin, test.bin" : "cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin");
+        return nc_fail(err, NC_EFILE, "%s: %s (expected %s)", dir, stat(dir, &st) != 0 ? "no such directory" : "not a directory",
+                       hundred ? ACCEPTED100 : ACCEPTED10);
+    /* the binary release when any of its files is there (so that a missing one is named), else the python one */
+    if (!holds_file(dir, hundred ? bin100 : bin10, NULL)) {
+        if (holds_file(dir, hundred ? py100 : py10, NULL)) return data_read_cifar_py(dir, hundred, coarse, ds, err);
+        return not_cifar(dir, hundred, err);
+    }
     int k = hundred ? (coarse ? 20 : 100) : 10, rc;
     int label_bytes = hundred ? 2 : 1, label_index = hundred ? (coarse ? 0 : 1) : 0;
     char *train[5], *test;
@@ -156,8 +243,8 @@ int data_read_cifar(const char *dir, int hundred, int coarse, Dataset *ds, NcErr
     if (!rc) {
         char *names = nc_path_join(dir, hundred ? (coarse ? "coarse_label_names.txt" : "fine_label_names.txt")
                                                 : "batches.meta.txt");
-        if (file_exists(names)) rc = read_names(names, k, ds, err);
-        else data_set_names(ds, k, hundred ? NULL : cifar10_names);
+        if (data_path_exists(names)) rc = read_names(names, k, ds, err);
+        else data_cifar_default_names(ds, hundred, k);
         free(names);
     }
     for (int i = 0; i < ntrain; i++) free(train[i]);

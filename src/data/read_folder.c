@@ -1,4 +1,4 @@
-// read_folder.c -- image folders DIR/{train,test}/<class>/*.{jpg,jpeg,png}: libjpeg-turbo/libpng decoding in parallel.
+// read_folder.c -- image folders DIR/{train,test or val}/<class>/*.{jpg,jpeg,png}: libjpeg-turbo/libpng decoding in parallel.
 #define _DEFAULT_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -455,14 +455,32 @@ static int is_dir(const char *p) {
 }
 
 int data_read_folder(const char *dir, const DataOpts *opts, Dataset *ds, NcError *err) {
-    if (!is_dir(dir)) return nc_fail(err, NC_EFILE, "%s: no such directory (expected DIR/train/<class>/*.jpg|png and DIR/test/...)", dir);
+    if (!is_dir(dir))
+        return nc_fail(err, NC_EFILE, "%s: no such directory (expected DIR/train/<class>/*.jpg|png and DIR/test/... or DIR/val/...)", dir);
+    /* the test split: DIR/test, else DIR/val */
     char *troot = nc_path_join(dir, "train"), *vroot = nc_path_join(dir, "test");
+    const char *vname = "test";
+    if (!is_dir(vroot)) {
+        char *val = nc_path_join(dir, "val");
+        if (is_dir(val)) {
+            free(vroot);
+            vroot = val;
+            vname = "val";
+        } else {
+            free(val);
+        }
+    }
     Names classes = {0}, tclasses = {0};
     Entries all = {0};
     DataImage *hdr = NULL;
     int rc = NC_OK, ntrain = 0, ntest = 0;
-    if (!is_dir(troot)) rc = nc_fail(err, NC_EFILE, "%s: no such directory", troot);
-    else if (!is_dir(vroot)) rc = nc_fail(err, NC_EFILE, "%s: no such directory", vroot);
+    const char *guess = is_dir(troot) && is_dir(vroot) ? NULL : data_cifar_guess(dir);
+    char hint[700] = "";
+    if (guess) snprintf(hint, sizeof hint, "; it holds CIFAR files: use %s:%s", guess, dir);
+    if (!is_dir(troot))
+        rc = nc_fail(err, NC_EFILE, "%s: no training split (looked for the folder %s)%s", dir, troot, hint);
+    else if (!is_dir(vroot))
+        rc = nc_fail(err, NC_EFILE, "%s: no test split (looked for the folders %s/test and %s/val)%s", dir, dir, dir, hint);
     if (!rc) rc = list_dir(troot, 1, &classes, err);
     if (!rc && classes.n == 0) rc = nc_fail(err, NC_EFILE, "%s: no class folders: an empty dataset", troot);
     if (!rc && classes.n > DATA_MAX_CLASSES) rc = nc_fail(err, NC_EFILE, "%s: more than %d classes", troot, DATA_MAX_CLASSES);
@@ -472,7 +490,7 @@ int data_read_folder(const char *dir, const DataOpts *opts, Dataset *ds, NcError
             const char *a = k < classes.n ? classes.v[k] : NULL, *b = k < tclasses.n ? tclasses.v[k] : NULL;
             if (!a || !b || strcmp(a, b) != 0) {
                 rc = nc_fail(err, NC_EFILE, "%s: class folders differ from %s ('%s' in %s, '%s' in train)", vroot, troot,
-                             b ? b : "(none)", "test", a ? a : "(none)");
+                             b ? b : "(none)", vname, a ? a : "(none)");
                 break;
             }
         }
