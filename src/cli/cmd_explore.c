@@ -1,5 +1,6 @@
 // cmd_explore.c -- `ncelab theory explore`: many instances, each a certified sweep; where more negatives hurt.
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -202,6 +203,9 @@ int cmd_theory_explore(int argc, char **argv) {
     }
     int threads = args_threads(o, no);
     if (threads > 0) omp_set_num_threads(threads);
+    /* the instances are the parallel work; BLAS calls inside them are on matrices of a few rows,
+       and OpenBLAS's own threads would only spin (measured: a third of the time in the kernel) */
+    openblas_set_num_threads(1);
 
     long total = explore_count(&c), nrec, resumed;
     ExploreRecord *recs;

@@ -296,7 +296,7 @@ void explore_judge(const ExploreConfig *c, ExploreRecord *r) {
             for (int j = i + 1; j < nk; j++) {
                 double d = sign * (v[j] - v[i]);
                 double tol = EXPLORE_TOL_REL * fmax(1.0, fmax(fabs(v[i]), fabs(v[j]))) + sp[i] + sp[j];
-                if (d > tol && d > best) {
+                if (d > tol && d > best * (1 + 1e-9)) {  /* ties (to rounding) keep the smallest k */
                     best = d;
                     r->rise[m] = d;
                     r->rise_rel[m] = fabs(v[i]) > 0 ? d / fabs(v[i]) : INFINITY;
