@@ -49,6 +49,9 @@ typedef struct {
     int nloss;
     int *shared;            /* per support choice: 0 disjoint, S > 0: S points shared by all classes */
     int nsup;
+    const char *support_path;  /* a user's support file for every instance (N = its rows), or NULL */
+    double *support_P;      /* (support_N, support_M) read from it */
+    int support_N, support_M;
     long instances;         /* random mode */
     uint64_t seed;
     long *ks;               /* the k of every sweep, increasing, ending with EXPLORE_K_LIMIT */
@@ -69,7 +72,7 @@ typedef struct {
     char *rho_spec;         /* the --rho text of the command */
     double R;
     NcLoss loss;
-    int shared;             /* 0: disjoint */
+    int shared;             /* 0: disjoint; S > 0: S shared points (a drawn support); -1: the user's file */
     double *P;              /* (N, M) when shared > 0, else NULL */
     char *support_file;     /* where P is written for the command (NULL when disjoint) */
     char *command;          /* the `ncelab theory` line that recomputes the sweep */

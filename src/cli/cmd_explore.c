@@ -77,6 +77,7 @@ int cmd_theory_explore(int argc, char **argv) {
         {"norm", 1, "LIST  norm bounds R, comma-separated (default 1)", NULL},
         {"loss", 1, "LIST  infonce, nce or infonce,nce (default infonce)", NULL},
         {"supports", 1, "LIST  disjoint, overlap:S (S points shared by all classes) (default disjoint)", NULL},
+        {"support", 1, "FILE  one JSON N x M support for every instance, as `ncelab theory --support` (fixes N)", NULL},
         {"k", 1, "LIST  negatives, as `ncelab theory --k` (default 1..4096); k = 1e9 (the limit) is added", NULL},
         {"restarts", 1, "S  random starts per k besides the warm start (default 2)", NULL},
         {"phase-map", 1, "STEPS  N = 3 priors on a grid of step 1/STEPS for the phase map; 0: none (default 16)", NULL},
@@ -116,6 +117,15 @@ int cmd_theory_explore(int argc, char **argv) {
         c.seed = (uint64_t)v;
     }
     parse_classes(args_get(o, no, "classes") ? args_get(o, no, "classes") : "3..8", &c.nmin, &c.nmax);
+    if ((c.support_path = args_get(o, no, "support"))) {
+        if (args_get(o, no, "supports")) { nc_fail(&err, NC_EUSAGE, "--support: not with --supports"); cli_die(&err); }
+        if (theory_support_load(c.support_path, &c.support_N, &c.support_M, &c.support_P, &err)) cli_die(&err);
+        if (args_get(o, no, "classes") && (c.nmin != c.support_N || c.nmax != c.support_N)) {
+            nc_fail(&err, NC_EUSAGE, "--classes: %s but %s has %d rows", args_get(o, no, "classes"), c.support_path, c.support_N);
+            cli_die(&err);
+        }
+        c.nmin = c.nmax = c.support_N;
+    }
     const char *rho = args_get(o, no, "rho");
     int n;
     char **items;
@@ -133,6 +143,10 @@ int cmd_theory_explore(int argc, char **argv) {
             int fixed = 1;
             if (strcmp(items[i], "uniform") == 0 || strncmp(items[i], "zipf:", 5) == 0) fixed = 0;
             else for (const char *p = items[i]; *p; p++) fixed += *p == ',';
+            if (fixed && c.support_P && fixed != c.support_N) {
+                nc_fail(&err, NC_EUSAGE, "--rho: '%s' has %d classes but %s has %d rows", items[i], fixed, c.support_path, c.support_N);
+                cli_die(&err);
+            }
             double *tmp = nc_malloc(sizeof(double) * (fixed ? fixed : c.nmin));
             if (theory_rho_parse(items[i], fixed ? fixed : c.nmin, tmp, &err)) cli_die(&err);
             free(tmp);
@@ -174,6 +188,7 @@ int cmd_theory_explore(int argc, char **argv) {
         c.shared[i] = (int)v;
     }
     free_items(items, n);
+    if (c.support_P) { c.nsup = 1; c.shared[0] = -1; }
     long *ks;
     int nk;
     if (nc_parse_klist(args_get(o, no, "k") ? args_get(o, no, "k") : "1..4096", "--k", &ks, &nk, &err)) cli_die(&err);

@@ -122,8 +122,8 @@ static void explore_csv(NcBuf *b, const ExploreRecord *r, long n) {
     for (long i = 0; i < n; i++) {
         const ExploreRecord *x = &r[i];
         nc_buf_printf(b, "%ld,%s,%d,%d,%.12g,%s,", x->index, x->family, x->N, x->M, x->R, nc_loss_name(x->loss));
-        if (x->shared) nc_buf_printf(b, "overlap:%d", x->shared);
-        else nc_buf_printf(b, "disjoint");
+        if (x->shared > 0) nc_buf_printf(b, "overlap:%d", x->shared);
+        else nc_buf_printf(b, x->shared < 0 ? "file" : "disjoint");
         nc_buf_printf(b, ",%d,%.3e", x->certified, x->max_gap);
         for (int m = 0; m < EXPLORE_JUDGED; m++) {
             if (!x->certified) { nc_buf_printf(b, ",,,,,,%.10g", x->change[m]); continue; }
@@ -153,7 +153,8 @@ static int family_rows(const ExploreRecord *r, long n, FamilyRow **out) {
     for (long i = 0; i < n; i++) {
         char name[48];
         size_t len = strcspn(r[i].family, ":");
-        snprintf(name, sizeof name, "%.*s/%s", (int)len, r[i].family, r[i].shared ? "overlap" : "disjoint");
+        snprintf(name, sizeof name, "%.*s/%s", (int)len, r[i].family,
+                 r[i].shared > 0 ? "overlap" : r[i].shared < 0 ? "file" : "disjoint");
         int j = 0;
         while (j < nf && strcmp(f[j].name, name) != 0) j++;
         if (j == nf) {

@@ -19,7 +19,7 @@ const char *const explore_metric_name[EXPLORE_METRICS] = {"mean_ce", "mean_ce_ba
 
 void explore_config_free(ExploreConfig *c) {
     for (int i = 0; i < c->nfam; i++) free(c->fam[i].spec);
-    free(c->fam); free(c->R); free(c->loss); free(c->shared); free(c->ks);
+    free(c->fam); free(c->R); free(c->loss); free(c->shared); free(c->ks); free(c->support_P);
     memset(c, 0, sizeof *c);
 }
 
@@ -193,7 +193,7 @@ void explore_set_instance(const ExploreConfig *c, ExploreRecord *r, const char *
                           int M, const char *support_name) {
     snprintf(r->family, sizeof r->family, "%s", family);
     r->N = N;
-    r->M = shared > 0 ? M : N;
+    r->M = shared != 0 ? M : N;
     r->rho_spec = nc_strdup(rho_spec);
     r->rho = nc_malloc(sizeof(double) * N);
     if (theory_rho_parse(rho_spec, N, r->rho, NULL))   /* cannot happen for specs made here */
@@ -201,7 +201,11 @@ void explore_set_instance(const ExploreConfig *c, ExploreRecord *r, const char *
     r->R = R;
     r->loss = loss;
     r->shared = shared;
-    if (shared > 0) {
+    if (shared < 0) {  /* the user's support file, named as given */
+        r->P = nc_malloc(sizeof(double) * N * r->M);
+        memcpy(r->P, P, sizeof(double) * N * r->M);
+        r->support_file = nc_strdup(c->support_path);
+    } else if (shared > 0) {
         r->P = nc_malloc(sizeof(double) * N * r->M);
         memcpy(r->P, P, sizeof(double) * N * r->M);
         char name[96];
@@ -270,15 +274,19 @@ int explore_make(const ExploreConfig *c, long i, ExploreRecord *r, NcError *err)
         shared = c->shared[rng_below(&rng, (uint64_t)c->nsup)];
         spec = family_prior(f, N, &rng, fam, sizeof fam);
     }
-    double *P = shared > 0 ? random_support(N, shared, &rng) : NULL;
-    explore_set_instance(c, r, fam, N, spec, R, loss, shared, P, N + shared, name);
-    free(P);
+    if (c->support_P) {
+        explore_set_instance(c, r, fam, N, spec, R, loss, -1, c->support_P, c->support_M, name);
+    } else {
+        double *P = shared > 0 ? random_support(N, shared, &rng) : NULL;
+        explore_set_instance(c, r, fam, N, spec, R, loss, shared, P, N + shared, name);
+        free(P);
+    }
     free(spec);
     return NC_OK;
 }
 
 int explore_write_support(const ExploreRecord *r, NcError *err) {
-    if (!r->support_file) return NC_OK;
+    if (!r->support_file || r->shared < 0) return NC_OK;  /* the user's own file is only read */
     cJSON *doc = json_matrix(r->P, r->N, r->M);
     int rc = json_save(r->support_file, doc, err);
     cJSON_Delete(doc);

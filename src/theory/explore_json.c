@@ -26,7 +26,7 @@ cJSON *explore_record_json(const ExploreRecord *r) {
     cJSON_AddStringToObject(o, "loss", nc_loss_name(r->loss));
     char sup[32];
     if (r->shared > 0) snprintf(sup, sizeof sup, "overlap:%d", r->shared);
-    else snprintf(sup, sizeof sup, "disjoint");
+    else snprintf(sup, sizeof sup, r->shared < 0 ? "file" : "disjoint");
     cJSON_AddStringToObject(o, "support", sup);
     if (r->support_file) {
         cJSON_AddStringToObject(o, "support_file", r->support_file);
@@ -102,10 +102,11 @@ int explore_record_parse(const cJSON *o, ExploreRecord *r, NcError *err) {
     r->command = nc_strdup(cmd->valuestring);
     r->rho_spec = nc_strdup(spec->valuestring);
     r->loss = strcmp(loss->valuestring, "nce") == 0 ? NC_LOSS_NCE : NC_LOSS_INFONCE;
-    r->shared = strncmp(sup->valuestring, "overlap:", 8) == 0 ? atoi(sup->valuestring + 8) : 0;
+    r->shared = strncmp(sup->valuestring, "overlap:", 8) == 0 ? atoi(sup->valuestring + 8)
+                : strcmp(sup->valuestring, "file") == 0 ? -1 : 0;
     r->rho = nc_malloc(sizeof(double) * r->N);
     int ok = get_array(cJSON_GetObjectItemCaseSensitive(o, "rho"), r->N, r->rho);
-    if (r->shared > 0) {
+    if (r->shared != 0) {
         const cJSON *sf = cJSON_GetObjectItemCaseSensitive(o, "support_file");
         const cJSON *sm = cJSON_GetObjectItemCaseSensitive(o, "support_matrix");
         r->P = nc_malloc(sizeof(double) * r->N * r->M);
@@ -177,9 +178,10 @@ cJSON *explore_config_json(const ExploreConfig *c) {
     cJSON *s = cJSON_AddArrayToObject(o, "supports");
     for (int i = 0; i < c->nsup; i++) {
         if (c->shared[i] > 0) snprintf(b, sizeof b, "overlap:%d", c->shared[i]);
-        else snprintf(b, sizeof b, "disjoint");
+        else snprintf(b, sizeof b, c->shared[i] < 0 ? "file" : "disjoint");
         cJSON_AddItemToArray(s, cJSON_CreateString(b));
     }
+    if (c->support_path) cJSON_AddStringToObject(o, "support_file", c->support_path);
     cJSON_AddNumberToObject(o, "seed", (double)c->seed);
     double *kd = nc_malloc(sizeof(double) * c->nk);
     for (int i = 0; i < c->nk; i++) kd[i] = (double)c->ks[i];

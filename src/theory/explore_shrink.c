@@ -48,7 +48,7 @@ static int candidate(const ExploreConfig *c, const ExploreRecord *cur, int t, co
     memset(r, 0, sizeof *r);
     r->index = -1;
     if (t < N) {  /* drop class order[t]: the classes by increasing prior */
-        if (N <= 2) return -1;
+        if (N <= 2 || S < 0) return -1;  /* a user's support keeps its classes */
         int *ord = nc_malloc(sizeof(int) * N);
         for (int i = 0; i < N; i++) ord[i] = i;
         for (int i = 1; i < N; i++)
@@ -79,6 +79,7 @@ static int candidate(const ExploreConfig *c, const ExploreRecord *cur, int t, co
     t -= N;
     if (t == 0) {  /* a disjoint support */
         if (S == 0) return -1;
+        if (cur->M != N && S < 0) return -1;  /* the file's points are not one per class */
         explore_set_instance(c, r, "shrunk", N, cur->rho_spec, cur->R, cur->loss, 0, NULL, N, name);
         return 1;
     }
