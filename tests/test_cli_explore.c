@@ -127,7 +127,7 @@ static void test_counterexamples_and_resume(void) {
     snprintf(out, sizeof out, "%s/cx", cli_dir);
     snprintf(jpath, sizeof jpath, "%s/repro.json", cli_dir);
     snprintf(args, sizeof args, "theory explore --out %s --instances 6 --seed 3 --classes 3..4 --families heavy,zipf "
-                                "--supports disjoint,overlap:1 --k 1,64,4096 --phase-map 5 --shrink-evals 12", out);
+                                "--supports disjoint,overlap:1 --k 1,64,4096 --phase-map 5 --shrink-evals 8", out);
     int rc = cli_run("%s", args);
     cJSON *doc = load(out, "explore.json");
     CHECK(rc == 0 && doc, "a random exploration runs (exit %d): %s", rc, cli_err);
