@@ -237,14 +237,23 @@ int cmd_theory_explore(int argc, char **argv) {
     printf("%ld instances (%ld read back from %s/explore.jsonl), %ld solved in %.1f s: %.2f instances/s on %d threads\n",
            nrec, resumed, c.out, nrec - resumed, s.seconds, s.rate, omp_get_max_threads());
     ExploreCounter cx[EXPLORE_JUDGED];
-    int ncx = 0;
+    int ncx = 0, failed = 0;
     for (int m = 0; m < EXPLORE_JUDGED; m++) {
         if (s.worst[m] < 0) continue;
         cx[ncx].metric = m;
         cx[ncx].worst = s.worst[m];
-        if (explore_shrink(&c, &recs[s.worst[m]], m, shrink_evals, &cx[ncx].minimal, &err)) cli_die(&err);
         ncx++;
     }
+    /* the counterexamples shrink side by side, one thread each */
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < ncx; i++) {
+        NcError e = {0};
+        if (explore_shrink(&c, &recs[cx[i].worst], cx[i].metric, shrink_evals, &cx[i].minimal, &e)) {
+            #pragma omp critical(explore_shrink_error)
+            if (!failed) { failed = 1; err = e; }
+        }
+    }
+    if (failed) cli_die(&err);
     explore_report_table(stdout, &c, recs, nrec, &s, cx, ncx);
     if (explore_write(&c, recs, nrec, &s, cx, ncx, &err)) cli_die(&err);
     printf("\nwrote %s/explore.json, explore.csv, explore.html\n", c.out);

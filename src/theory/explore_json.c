@@ -157,20 +157,15 @@ cJSON *explore_config_json(const ExploreConfig *c) {
     snprintf(b, sizeof b, "%d..%d", c->nmin, c->nmax);
     cJSON_AddStringToObject(o, "classes", b);
     cJSON *f = cJSON_AddArrayToObject(o, "families");
-    for (int i = 0; i < c->nfam; i++) {
+    for (int i = 0; i < c->nfam; i++) {  /* as given: "dirichlet:0.3", "zipf", or "rho:" and a --rho text */
+        static const char *kn[] = {"uniform", "dirichlet", "zipf", "heavy", "rho", "triangle"};
         const ExploreFamily *x = &c->fam[i];
-        static const char *kn[] = {"uniform", "dirichlet", "zipf", "heavy", "spec", "triangle"};
-        if (x->kind == EXF_SPEC) snprintf(b, sizeof b, "rho:");
-        else if (x->a >= 0) snprintf(b, sizeof b, "%s:%.17g", kn[x->kind], x->a);
-        else snprintf(b, sizeof b, "%s", kn[x->kind]);
-        if (x->kind == EXF_SPEC) {
-            NcBuf s = {0};
-            nc_buf_printf(&s, "rho:%s", x->spec);
-            cJSON_AddItemToArray(f, cJSON_CreateString(s.s));
-            nc_buf_free(&s);
-        } else {
-            cJSON_AddItemToArray(f, cJSON_CreateString(b));
-        }
+        NcBuf s = {0};
+        if (x->kind == EXF_SPEC) nc_buf_printf(&s, "rho:%s", x->spec);
+        else if (x->a >= 0) nc_buf_printf(&s, "%s:%.17g", kn[x->kind], x->a);
+        else nc_buf_printf(&s, "%s", kn[x->kind]);
+        cJSON_AddItemToArray(f, cJSON_CreateString(s.s));
+        nc_buf_free(&s);
     }
     cJSON_AddItemToObject(o, "norm", json_number_array(c->R, c->nR));
     cJSON *l = cJSON_AddArrayToObject(o, "loss");
