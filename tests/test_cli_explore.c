@@ -186,6 +186,29 @@ static void test_counterexamples_and_resume(void) {
           cli_err);
 }
 
+/* More instances in the same directory: the first ones are read back, but the phase map, which
+   comes after them, moves; a record whose index now means another instance is solved again. */
+static void test_more_instances(void) {
+    char out[400];
+    snprintf(out, sizeof out, "%s/more", cli_dir);
+    int rc = cli_run("theory explore --out %s --instances 2 --classes 3 --k 1,2 --phase-map 4", out);
+    CHECK(rc == 0 && strstr(cli_out, "5 instances (0 read back"), "2 instances and 3 of the map (exit %d)", rc);
+    rc = cli_run("theory explore --out %s --instances 3 --classes 3 --k 1,2 --phase-map 4", out);
+    CHECK(rc == 0 && strstr(cli_out, "6 instances (2 read back"), "3 instances: the first 2 read back, the map again: %s",
+          cli_out);
+    cJSON *doc = load(out, "explore.json");
+    int triangles = 0, i = 0, in_order = 1;
+    const cJSON *x;
+    if (doc) cJSON_ArrayForEach(x, get(doc, "instances")) {
+        int tri = strncmp(get(x, "family")->valuestring, "triangle:", 9) == 0;
+        triangles += tri;
+        in_order &= tri == (i >= 3) && num(x, "index") == i;
+        i++;
+    }
+    CHECK(doc && triangles == 3 && in_order, "instances 0..2 random, 3..5 the map (%d triangles)", triangles);
+    cJSON_Delete(doc);
+}
+
 static int exists(const char *dir, const char *name) {
     char p[500];
     snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -247,5 +270,6 @@ int main(void) {
     test_uniform();
     test_known_rise();
     test_counterexamples_and_resume();
+    test_more_instances();
     return check_done();
 }

@@ -12,8 +12,18 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the record is instance r->index of c: the same command (a run with another --instances has
+   another instance, e.g. of the phase map, at the same index) */
+static int record_matches(const ExploreConfig *c, const ExploreRecord *r) {
+    ExploreRecord want;
+    if (explore_make(c, r->index, &want, NULL)) return 0;
+    int same = strcmp(want.command, r->command) == 0;
+    explore_record_free(&want);
+    return same;
+}
+
 /* reads the journal's records into recs (by index); *valid_len: the bytes of whole lines */
-static int journal_read(const char *path, const char *config_line, ExploreRecord *recs, long total, long *found,
+static int journal_read(const ExploreConfig *c, const char *path, const char *config_line, ExploreRecord *recs, long total, long *found,
                         size_t *valid_len, NcError *err) {
     char *text;
     size_t len;
@@ -44,7 +54,7 @@ static int journal_read(const char *path, const char *config_line, ExploreRecord
                 return nc_fail(err, NC_EFILE, "%s: line %d: %s", path, line, o ? e2.msg : "not JSON");
             }
             cJSON_Delete(o);
-            if (r.index < total && recs[r.index].command == NULL) {
+            if (r.index < total && recs[r.index].command == NULL && record_matches(c, &r)) {
                 recs[r.index] = r;
                 (*found)++;
             } else {
@@ -83,7 +93,7 @@ int explore_run(const ExploreConfig *c, ExploreRecord **out, long *nout, long *r
     ExploreRecord *recs = nc_calloc((size_t)(total ? total : 1), sizeof(ExploreRecord));
     size_t valid = 0;
     if (access(path, F_OK) == 0) {
-        rc = journal_read(path, config_line, recs, total, resumed, &valid, err);
+        rc = journal_read(c, path, config_line, recs, total, resumed, &valid, err);
         if (!rc && truncate(path, (off_t)valid) != 0)
             rc = nc_fail(err, NC_EFILE, "%s: cannot drop an unfinished line: %s", path, strerror(errno));
     } else {
