@@ -115,8 +115,11 @@ static int theory_eval(int argc, char **argv) {
     return 0;
 }
 
+int cmd_theory_explore(int argc, char **argv);  /* cmd_explore.c */
+
 int cmd_theory(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[2], "eval") == 0) return theory_eval(argc, argv);
+    if (argc > 2 && strcmp(argv[2], "explore") == 0) return cmd_theory_explore(argc, argv);
     Opt o[] = {
         {"classes", 1, "N  number of latent classes (>= 2)", NULL},
         {"rho", 1, "SPEC  class prior: uniform | zipf:S | p1,p2,... (default uniform)", NULL},
@@ -137,7 +140,8 @@ int cmd_theory(int argc, char **argv) {
     if (help) {
         args_usage(stdout, "theory --classes N [--rho SPEC] [--support FILE] [--k LIST] [--norm R] [--dim D]\n"
                            "              [--loss infonce|nce] [--json FILE] [--svg FILE]\n"
-                           "       ncelab theory eval --gram FILE --k K [--rho SPEC] [--norm R] [--json FILE]",
+                           "       ncelab theory eval --gram FILE --k K [--rho SPEC] [--norm R] [--json FILE]\n"
+                           "       ncelab theory explore --out DIR [--instances N] ...   (many instances: theory explore --help)",
                    "For each k: the representation minimising the exact population contrastive loss in the\n"
                    "latent-class model, a certificate of global optimality, its structure and the downstream\n"
                    "losses of the mean classifier, next to the collision probability and Saunshi et al.'s bound.",
