@@ -128,8 +128,38 @@ static void check_encoder_meta(const char *ckpt) {
           (int)strcspn(cli_err, "\n"), cli_err);
 }
 
+/* the spellings of other tools, the nearest option suggested, ncelab help CMD */
+static void check_habits(void) {
+    char d[400], *first;
+    snprintf(d, sizeof d, "%s/alias", cli_dir);
+    int rc = cli_run("train --data synth:4:16:60 --k 3 --batch-size 8 --temperature 0.2 --weight-decay 0 "
+                     "--learning-rate 0.05 --num-epochs 1 --out %s", d);
+    char ck[500];
+    snprintf(ck, sizeof ck, "%s/ckpt.safetensors", d);
+    TrainConfig c;
+    NcError err;
+    int ok = rc == 0 && ckpt_read_config(ck, &c, &err) == NC_OK;
+    CHECK(ok && c.batch == 8 && c.temp == 0.2f && c.wd == 0 && c.lr == 0.05f && c.epochs == 1,
+          "--batch-size, --temperature, --weight-decay, --learning-rate, --num-epochs are --batch, --temp, --wd, --lr, "
+          "--epochs (exit %d)", rc);
+    rc = cli_run("train --data synth:4:16:60 --k 3 --temprature 0.2 --out %s", d);
+    CHECK(rc == 2 && strstr(cli_err, "--temprature: unknown option; did you mean --temperature?"),
+          "a misspelt option: exit 2, the nearest suggested (%d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    rc = cli_run("train --data synth:4:16:60 --k 3 --btach 8 --out %s", d);
+    CHECK(rc == 2 && strstr(cli_err, "did you mean --batch?"), "--btach: did you mean --batch? (%d)", rc);
+    rc = cli_run("train --data synth:4:16:60 --k 3 --zzzzzzzz 8 --out %s", d);
+    CHECK(rc == 2 && strstr(cli_err, "unknown option (see --help)"), "nothing near: no suggestion (%d)", rc);
+    cli_run("train --help");
+    first = strdup(cli_out);
+    rc = cli_run("help train");
+    CHECK(rc == 0 && strcmp(first, cli_out) == 0 && strstr(cli_out, "aliases: --temperature = --temp"),
+          "ncelab help train prints what train --help prints, aliases included (exit %d)", rc);
+    free(first);
+}
+
 int main(void) {
     cli_setup("cli_train");
+    check_habits();
     char a[400], b[400], p[500];
     snprintf(a, sizeof a, "%s/a", cli_dir);
     snprintf(b, sizeof b, "%s/b", cli_dir);

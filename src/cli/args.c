@@ -7,6 +7,54 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The spellings other tools use for some options: each names the option on its right, where the
+   command has it. */
+static const char *const ALIASES[][2] = {
+    {"temperature", "temp"}, {"batch-size", "batch"}, {"weight-decay", "wd"},
+    {"num-epochs", "epochs"}, {"learning-rate", "lr"}, {"epoch", "epochs"},
+};
+enum { N_ALIASES = sizeof ALIASES / sizeof ALIASES[0] };
+
+static Opt *find(Opt *opts, int nopt, const char *name, size_t len) {
+    for (int j = 0; j < nopt; j++)
+        if (strlen(opts[j].name) == len && strncmp(opts[j].name, name, len) == 0) return &opts[j];
+    return NULL;
+}
+
+/* edit distance between a (n bytes) and b, capped at 9 */
+static int distance(const char *a, size_t n, const char *b) {
+    size_t m = strlen(b);
+    if (n > 40 || m > 40) return 9;
+    int d[41][41];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]), del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[n][m] < 9 ? d[n][m] : 9;
+}
+
+/* unknown: NC_EUSAGE for --name, suggesting the nearest option or alias of this command when it
+   is a couple of edits away */
+static int unknown(const Opt *opts, int nopt, const char *name, size_t len, NcError *err) {
+    const char *best = NULL;
+    int bd = len <= 4 ? 1 : len <= 8 ? 2 : 3;
+    for (int j = 0; j < nopt; j++) {
+        int d = distance(name, len, opts[j].name);
+        if (d <= bd) { bd = d; best = opts[j].name; }
+    }
+    for (int j = 0; j < N_ALIASES; j++) {
+        int have = 0;
+        for (int i = 0; i < nopt; i++) have |= strcmp(opts[i].name, ALIASES[j][1]) == 0;
+        int d = distance(name, len, ALIASES[j][0]);
+        if (have && d < bd) { bd = d; best = ALIASES[j][0]; }
+    }
+    if (best) return nc_fail(err, NC_EUSAGE, "--%.*s: unknown option; did you mean --%s?", (int)len, name, best);
+    return nc_fail(err, NC_EUSAGE, "--%.*s: unknown option (see --help)", (int)len, name);
+}
+
 int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char **pos,
                int maxpos, int *npos, int *help, NcError *err) {
     *npos = 0;
@@ -23,10 +71,11 @@ int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        Opt *o = NULL;
-        for (int j = 0; j < nopt; j++)
-            if (strlen(opts[j].name) == len && strncmp(opts[j].name, name, len) == 0) o = &opts[j];
-        if (!o) return nc_fail(err, NC_EUSAGE, "--%.*s: unknown option (see --help)", (int)len, name);
+        Opt *o = find(opts, nopt, name, len);
+        for (int j = 0; !o && j < N_ALIASES; j++)
+            if (strlen(ALIASES[j][0]) == len && strncmp(ALIASES[j][0], name, len) == 0)
+                o = find(opts, nopt, ALIASES[j][1], strlen(ALIASES[j][1]));
+        if (!o) return unknown(opts, nopt, name, len, err);
         if (o->value) return nc_fail(err, NC_EUSAGE, "--%s: given more than once", o->name);
         if (!o->takes_value) {
             if (eq) return nc_fail(err, NC_EUSAGE, "--%s: takes no value", o->name);
@@ -56,6 +105,11 @@ void args_usage(FILE *f, const char *usage, const char *about, const Opt *opts, 
         fprintf(f, "  %-22s %s\n", left, h);
     }
     fprintf(f, "  %-22s %s\n", "--help", "this message");
+    int shown = 0;
+    for (int j = 0; j < N_ALIASES; j++)
+        if (find((Opt *)opts, nopt, ALIASES[j][1], strlen(ALIASES[j][1])))
+            fprintf(f, "%s--%s = --%s", shown++ ? ", " : "\naliases: ", ALIASES[j][0], ALIASES[j][1]);
+    if (shown) fprintf(f, "\n");
 }
 
 const char *args_get(const Opt *opts, int nopt, const char *name) {

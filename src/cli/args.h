@@ -14,7 +14,11 @@ typedef struct {
 
 /* args_parse: fills opts[].value from argv[first..argc); positional words go to pos (at most
    maxpos). Unknown options, missing values, repeated options and extra words are NC_EUSAGE
-   naming the option. "--help" sets *help. */
+   naming the option; an unknown option a couple of edits from one of the command's suggests it
+   ("--temprature: unknown option; did you mean --temperature?"). The spellings of other tools
+   are aliases where the command has the option: --temperature (--temp), --batch-size (--batch),
+   --weight-decay (--wd), --learning-rate (--lr), --num-epochs and --epoch (--epochs). "--help"
+   sets *help. */
 int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char **pos,
                int maxpos, int *npos, int *help, NcError *err);
 /* args_usage: prints "usage: ncelab USAGE" and one line per option to f. */

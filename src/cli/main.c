@@ -37,7 +37,7 @@ static void usage(FILE *f) {
             NCELAB_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].about);
-    fprintf(f, "\n  --help     this message\n  --version  the version\n");
+    fprintf(f, "\n  ncelab help COMMAND   the same as ncelab COMMAND --help\n  --help     this message\n  --version  the version\n");
 }
 
 /* asks_help: a --help anywhere: the command prints its usage, and needs no MPI for that */
@@ -114,6 +114,15 @@ int main(int argc, char **argv) {
     cli_wait_policy(argc, argv);
     if (argc < 2) {
         usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc >= 3) {  /* ncelab help CMD [SUB]: ncelab CMD [SUB] --help */
+        char *args[5] = {argv[0], argv[2], argc >= 4 ? argv[3] : "--help", argc >= 4 ? "--help" : NULL, NULL};
+        argv = args;
+        argc = argc >= 4 ? 4 : 3;
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc, argv);
+        fprintf(stderr, "ncelab: %s: unknown command (see ncelab --help)\n", argv[1]);
         return 2;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {

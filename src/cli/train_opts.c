@@ -101,7 +101,7 @@ static void print_step(void *ctx, int epoch, int step, int steps) {
 
 static void print_epoch(void *ctx, const TrainEpoch *e) {
     TrainPrinter *p = ctx;
-    printf("epoch %3d  loss %.4f  lr %.4g  %.0f images/s  collision_rate %.4f  any_collision %.4f  coverage %.2f  (%.1f s)",
+    printf("epoch %3d  loss %.4f  lr at its end %.4g  %.0f images/s  collision_rate %.4f  any_collision %.4f  coverage %.2f  (%.1f s)",
            e->epoch, e->loss, e->lr, e->imgs_per_sec, e->collision_rate, e->any_collision, e->coverage, e->seconds);
     if (isfinite(e->queue_age)) printf("  queue age %.1f", e->queue_age);
     if (p->knn) printf("  kNN %.4f", e->knn_acc);
