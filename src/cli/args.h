@@ -38,9 +38,10 @@ int args_threads(const Opt *opts, int nopt);
    prints "ncelab: rank R of P: message" and aborts the whole job with that code (mpirun returns
    it), so that no rank waits forever in a collective for one that died. */
 _Noreturn void cli_die(const NcError *err);
-/* cli_wait_policy: unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, sets OMP_WAIT_POLICY=passive
-   and executes the program again with argv (once: the variable is then set); returns only when
-   nothing was done or the exec failed. Call first in main, before any OpenMP. (wait_policy.c) */
+/* cli_wait_policy: for the theory engine's commands (theory, bench --theory), unless
+   OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, sets OMP_WAIT_POLICY=passive and executes the program
+   again with argv (once: the variable is then set); returns when nothing was done or the exec
+   failed. Call first in main, before any OpenMP. (wait_policy.c) */
 void cli_wait_policy(int argc, char **argv);
 
 /* cli_comm: the communicator of this run: MPI's world when launched by mpirun (main sets it with
