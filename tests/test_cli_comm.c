@@ -107,7 +107,7 @@ int main(void) {
     check_json(json, 2);
 
     /* rank 0 cannot write the JSON: the whole job ends with its code (NC_EFILE) */
-    rc = cli_run("bench --comm --steps 1 --json %s/no/such/dir/x.json", cli_dir);
+    rc = cli_run("bench --comm --steps 1 --json /proc/ncelab-no/such/dir/x.json");
     CHECK(rc == NC_EFILE && strstr(cli_err, "ncelab: rank 0 of 2: ") && strstr(cli_err, "no/such/dir"),
           "a rank that fails ends the job with its exit code (%d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     rc = cli_run("bench --comm --help");

@@ -157,5 +157,14 @@ int main(void) {
     snprintf(lp, sizeof lp, "%s/%s", cli_dir, live);
     CHECK(rc == 0 && access(q, F_OK) != 0 && access(lp, F_OK) == 0 && has_json(p),
           "a dead writer's temporary file is removed, a live one's kept (exit %d)", rc);
+    /* an output path's missing parent directories are created; a parent that is a file is named */
+    snprintf(p, sizeof p, "%s/new/deeper/t.json", d);
+    int rc2 = cli_run("theory --classes 3 --k 1,4 --json %s", p);
+    CHECK(rc2 == 0 && access(p, R_OK) == 0, "--json NEW/DEEPER/t.json: the directories are created (exit %d): %.*s", rc2,
+          (int)strcspn(cli_err, "\n"), cli_err);
+    snprintf(q, sizeof q, "%s/new/deeper/t.json/x.json", d);
+    rc2 = cli_run("theory --classes 3 --k 1 --json %s", q);
+    CHECK(rc2 == 1 && strstr(cli_err, "t.json"), "--json under a file: exit 1 naming it (%d): %.*s", rc2,
+          (int)strcspn(cli_err, "\n"), cli_err);
     return check_done();
 }

@@ -132,9 +132,14 @@ static void test_files(void) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 1", dir);
     CHECK(system(cmd) == 0, "no temporary file left beside it");
-    char *bad = nc_path_join(dir, "missing/dir/b.txt");
+    char *made = nc_path_join(dir, "missing/dir/b.txt");  /* missing parents are created */
+    CHECK(nc_write_atomic(made, "x", 1, &err) == NC_OK && nc_read_file(made, &data, &len, &err) == NC_OK && len == 1,
+          "a path's missing parent directories are created");
+    free(data);
+    free(made);
+    char *bad = nc_path_join("/proc", "ncelab-missing/dir/b.txt");
     CHECK(nc_write_atomic(bad, "x", 1, &err) == NC_EFILE && strstr(err.msg, bad), "unwritable path named: %s", err.msg);
-    CHECK(nc_read_file(bad, &data, &len, &err) == NC_EFILE && strstr(err.msg, "missing/dir/b.txt"),
+    CHECK(nc_read_file(bad, &data, &len, &err) == NC_EFILE && strstr(err.msg, "ncelab-missing/dir/b.txt"),
           "unreadable file named: %s", err.msg);
     char *sub = nc_path_join(dir, "x/y/z");
     CHECK(nc_mkdir_p(sub, &err) == NC_OK, "mkdir -p");

@@ -911,7 +911,7 @@ static void test_packed(void) {
     rc = data_load(spec, NULL, &b, &e);
     CHECK(rc == NC_EFILE && strstr(e.msg, "nothing.packed") && strstr(e.msg, "cannot open"), "missing packed file: %s", e.msg);
     char bad[1200];
-    snprintf(bad, sizeof bad, "%s/no/such/dir/x.packed", work);
+    snprintf(bad, sizeof bad, "/proc/ncelab-no/such/dir/x.packed");
     rc = data_convert(&a, bad, &e);
     CHECK(rc == NC_EFILE && strstr(e.msg, "x.packed"), "convert to an unwritable path: %s", e.msg);
     data_free(&a);

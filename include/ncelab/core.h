@@ -56,7 +56,9 @@ int nc_regular_size(const char *path, size_t max, size_t *size, NcError *err);
    dangling one creates its target, like cp); a character device or a FIFO is opened and written,
    never replaced, and no file is created beside it; a directory, block device or socket is
    refused. Temporary files of killed writers (path.tmp.<pid> of a process that is gone) are
-   removed. Fails with NC_EFILE naming the path. */
+   removed. Parent directories that do not exist are created (mkdir -p), so `--json out/t.json`
+   needs no `out/` beforehand. Fails with NC_EFILE naming the path (or the directory that could
+   not be created). */
 int nc_write_atomic(const char *path, const void *data, size_t len, NcError *err);
 
 /* nc_mkdir_p: creates a directory and its parents (like mkdir -p). */

@@ -135,6 +135,21 @@ int nc_write_atomic(const char *path, const void *data, size_t len, NcError *err
     char *tmp = nc_malloc(n);
     snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno == ENOENT) {  /* the parent directories the path names, created as mkdir -p does */
+        char *dir = nc_strdup(path), *slash = strrchr(dir, '/');
+        int rc = NC_OK;
+        if (slash && slash != dir) {
+            *slash = '\0';
+            NcError me = {0};
+            if ((rc = nc_mkdir_p(dir, &me)) == NC_OK) fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+            else rc = nc_fail(err, NC_EFILE, "%s: cannot write: %s", path, me.msg);
+        }
+        free(dir);
+        if (rc) {
+            free(tmp);
+            return rc;
+        }
+    }
     if (fd < 0) {
         int e = errno;
         free(tmp);
