@@ -172,6 +172,14 @@ int main(void) {
     CHECK(before && after && n1 == n2 && memcmp(before, after, n1) == 0, "... and writes the same results.csv");
     free(before);
     free(after);
+    /* --config results.json is the same sweep (its k list, seeds, epochs, ...): all 4 runs found
+       finished; an option given beside it overrides it, and makes another configuration */
+    snprintf(p, sizeof p, "%s/results.json", a);
+    rc = cli_run("sweep --config %s --out %s", p, a);
+    CHECK(rc == 0 && count(cli_out, "finished earlier") == 4, "sweep --config results.json repeats the sweep: its 4 runs are "
+          "found finished (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    rc = cli_run("sweep --config %s --temp 0.2 --out %s", p, a);
+    CHECK(rc == 2 && strstr(cli_err, "another configuration"), "... and --temp beside it overrides it (exit %d)", rc);
 
     /* killed during its second run, then called again: the same results as the uninterrupted sweep */
     char cmd[4096];

@@ -157,9 +157,111 @@ static void check_habits(void) {
     free(first);
 }
 
+/* steps.csv's rows of one epoch: their count, mean loss and collision rate, the last lr; the
+   steps 1.. in order (*in_order) */
+static int steps_of_epoch(const char *csv, int epoch, double *loss, double *coll, double *lr, int *in_order) {
+    int n = 0;
+    long want = 1, step;
+    *loss = *coll = *lr = 0;
+    *in_order = 1;
+    const char *p = strchr(csv, '\n');
+    while (p && p[1]) {
+        int ep;
+        double l, r, c;
+        if (sscanf(p + 1, "%ld,%d,%lf,%lf,%lf", &step, &ep, &l, &r, &c) != 5) { *in_order = 0; break; }
+        *in_order &= step == want++;
+        if (ep == epoch) { n++; *loss += l; *coll += c; *lr = r; }
+        p = strchr(p + 1, '\n');
+    }
+    if (n) { *loss /= n; *coll /= n; }
+    return n;
+}
+
+/* --log-every: steps.csv agrees with log.csv and keeps to the checkpoint on resume; progress
+   lines when stderr is a file; --config repeats a run from its checkpoint or a JSON object */
+static void check_steps_config(void) {
+    char d[400], p[500], *csv = NULL, *log = NULL;
+    size_t n;
+    snprintf(d, sizeof d, "%s/steps", cli_dir);
+    setenv("NCELAB_PROGRESS_EVERY", "0", 1);
+    int rc = cli_run(TRAIN " --epochs 2 --lr 0.01 --temperature 0.3 --log-every 1 --out %s", d);
+    unsetenv("NCELAB_PROGRESS_EVERY");
+    CHECK(rc == 0 && strstr(cli_err, "epoch 1/2: ") && strstr(cli_err, "ETA") && strstr(cli_err, "(100%)"),
+          "stderr not a terminal: progress as lines ('epoch 1/2: N/75 (P%%) ... ETA'), the last at 100%% (exit %d): %.80s",
+          rc, cli_err);
+    snprintf(p, sizeof p, "%s/steps.csv", d);
+    int have = file_bytes(p, &csv, &n) == 0;
+    snprintf(p, sizeof p, "%s/log.csv", d);
+    have = have && file_bytes(p, &log, &n) == 0;
+    double loss, coll, lr, eloss = 0, elr = 0, ecoll = 0;
+    int in_order = 0, rows = have ? steps_of_epoch(csv, 1, &loss, &coll, &lr, &in_order) : 0;
+    const char *l1 = log ? strchr(log, '\n') : NULL;
+    if (l1) sscanf(l1 + 1, "1,%lf,%lf,%*f,%lf", &eloss, &elr, &ecoll);
+    CHECK(have && strncmp(csv, "step,epoch,loss,lr,collision_rate,any_collision,coverage,queue_age,seconds\n", 75) == 0 &&
+              rows == 75 && in_order && fabs(loss - eloss) < 2e-6 && fabs(lr - elr) < 1e-6 * elr && fabs(coll - ecoll) < 1e-5,
+          "--log-every 1: steps.csv has epoch 1's 75 steps in order; their mean loss %.6f and collision rate %.5f are "
+          "log.csv's %.6f and %.5f, the last lr %.6g is its %.6g", loss, coll, eloss, ecoll, lr, elr);
+    free(csv);
+    free(log);
+    /* a run killed after its checkpoint left rows beyond it, and half a line: resume drops them */
+    snprintf(p, sizeof p, "%s/steps.csv", d);
+    FILE *f = fopen(p, "a");
+    if (f) { fputs("151,3,9.9,0.1,0,0,0,,1\n152,3,9.", f); fclose(f); }
+    rc = cli_run(TRAIN " --epochs 3 --lr 0.01 --temperature 0.3 --log-every 1 --resume --out %s", d);
+    csv = NULL;
+    have = file_bytes(p, &csv, &n) == 0;
+    rows = have ? steps_of_epoch(csv, 3, &loss, &coll, &lr, &in_order) : 0;
+    CHECK(rc == 0 && rows == 75 && in_order && loss < 9 && !strstr(csv, "9.9,"),
+          "--resume: steps.csv keeps the checkpoint's 150 steps, drops a killed run's later rows, and goes on with "
+          "epoch 3's 75 (exit %d, %d rows)", rc, rows);
+    free(csv);
+    setenv("NCELAB_PROGRESS_EVERY", "0", 1);
+    rc = cli_run("eval --checkpoint %s/ckpt.safetensors", d);
+    unsetenv("NCELAB_PROGRESS_EVERY");
+    CHECK(rc == 0 && strstr(cli_err, "eval: embedding: 1200/1200 (100%)") && strstr(cli_err, "eval: kNN: ") &&
+              strstr(cli_err, "eval: linear probe: 550/550 (100%)"),
+          "eval's progress: the embeddings, kNN and the linear probe (exit %d): %.100s", rc, cli_err);
+    rc = cli_run("eval --checkpoint %s/ckpt.safetensors", d);
+    CHECK(rc == 0 && cli_err[0] == '\0', "... and a step under 10 s writes no line (stderr: %.80s)", cli_err);
+    rc = cli_run(TRAIN " --epochs 4 --log-every 0 --resume --out %s", d);
+    CHECK(rc == 2 && strstr(cli_err, "--log-every"), "--log-every 0: exit 2 (%d)", rc);
+
+    /* --config: the checkpoint's configuration, the options given overriding it */
+    char c2[400], ck[500];
+    TrainConfig a, b;
+    NcError err;
+    snprintf(ck, sizeof ck, "%s/ckpt.safetensors", d);
+    snprintf(c2, sizeof c2, "%s/again", cli_dir);
+    rc = cli_run("train --config %s --epochs 1 --k 5 --out %s", ck, c2);
+    snprintf(p, sizeof p, "%s/ckpt.safetensors", c2);
+    int ok = rc == 0 && ckpt_read_config(ck, &a, &err) == NC_OK && ckpt_read_config(p, &b, &err) == NC_OK;
+    CHECK(ok && b.k == 5 && b.epochs == 1 && b.lr == 0.01f && b.temp == 0.3f && b.seed == 3 && b.batch == 16 &&
+              strcmp(b.data, a.data) == 0 && b.log_every == 1,
+          "train --config CKPT --epochs 1 --k 5: the checkpoint's data, batch, lr, T, seed and log, with k and epochs "
+          "as given (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    b.k = a.k;
+    CHECK(ok && train_config_same(&a, &b), "... and every other field of the configuration is the checkpoint's");
+    const char *js = cli_file("cfg.json", "{\"config\": {\"data\": \"synth:4:16:60\", \"k\": 3, \"batch\": 8, "
+                                          "\"lr\": 0.05, \"queue\": 0, \"exclude_same_class\": 1}}");
+    snprintf(c2, sizeof c2, "%s/fromjson", cli_dir);
+    rc = cli_run("train --config %s --out %s", js, c2);
+    snprintf(p, sizeof p, "%s/ckpt.safetensors", c2);
+    CHECK(rc == 0 && ckpt_read_config(p, &b, &err) == NC_OK && b.batch == 8 && b.k == 3 && b.lr == 0.05f &&
+              b.queue == 0 && b.exclude_same_class == 1 && b.temp == 0.5f,
+          "train --config FILE.json: a JSON object's fields, the defaults for the rest (exit %d): %.*s", rc,
+          (int)strcspn(cli_err, "\n"), cli_err);
+    snprintf(p, sizeof p, "%s/log.csv", d);
+    rc = cli_run("train --config %s --out %s/x", p, cli_dir);
+    CHECK(rc == 1 && strstr(cli_err, "log.csv") && strstr(cli_err, "neither a JSON object nor a checkpoint"),
+          "--config of a file without a configuration: exit 1 naming it (%d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
+    rc = cli_run("train --config %s/none.json --out %s/x", cli_dir, cli_dir);
+    CHECK(rc == 1 && strstr(cli_err, "none.json"), "--config of a missing file: exit 1 naming it (%d)", rc);
+}
+
 int main(void) {
     cli_setup("cli_train");
     check_habits();
+    check_steps_config();
     char a[400], b[400], p[500];
     snprintf(a, sizeof a, "%s/a", cli_dir);
     snprintf(b, sizeof b, "%s/b", cli_dir);

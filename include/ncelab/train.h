@@ -28,6 +28,8 @@ typedef struct {
     int train_limit;         /* > 0: train on this many training images (a seeded subset; data.h) */
     int knn_monitor;         /* > 0: after every epoch, kNN accuracy on the test split with a bank of
                                 this many training images (backbone features); 0: off */
+    int log_every;           /* > 0: every log_every optimiser steps a row of DIR/steps.csv (the
+                                step's loss, lr and negatives' statistics); 0: off */
     float lr, temp, wd;
     float key_momentum;      /* negatives from the queue: the key encoder's momentum m (MoCo; moco.h) */
     uint64_t seed;
@@ -64,7 +66,7 @@ int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err);
 char *train_config_json(const TrainConfig *c);
 int train_config_parse(const char *json, const char *what, TrainConfig *c, NcError *err);
 /* train_config_same: 1 when a and b describe the same run: every field of the configuration
-   JSON but the number of epochs, the kNN monitor and the number of ranks. */
+   JSON but the number of epochs, the kNN monitor, the step log and the number of ranks. */
 int train_config_same(const TrainConfig *a, const TrainConfig *b);
 /* train_config_diff: the fields where they differ, "k: 6 in the checkpoint, 5 given; ...", into
    buf (n bytes), a the saved configuration and b the given one. */

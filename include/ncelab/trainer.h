@@ -3,6 +3,8 @@
 #ifndef NCELAB_TRAINER_H
 #define NCELAB_TRAINER_H
 
+#include <stdio.h>
+
 #include "ncelab/ckpt.h"
 #include "ncelab/comm.h"
 #include "ncelab/loader.h"
@@ -59,6 +61,8 @@ struct Trainer {
     int bucket_rc;           /* the first error of a bucket's start or progress */
     NcError bucket_err;
     long fault_nan_step;     /* tests: the step whose loss is made NaN (-1: none) */
+    FILE *steps_log;         /* rank 0 with cfg.log_every: DIR/steps.csv, appended (trainer_fit) */
+    char *steps_path;
 };
 
 /* trainer_create: a fresh model for configuration c (checked by train_config_check into s) on the
@@ -87,6 +91,14 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
 int trainer_save(const Trainer *t, const char *path, NcError *err);
 
 void trainer_free(Trainer *t);
+
+/* steps_log_open: the step log at path ("step,epoch,loss,lr,collision_rate,any_collision,
+   coverage,queue_age,seconds"): its rows of steps 1..done_steps kept (the rest, written by a run
+   killed after its last checkpoint, dropped; the file rewritten atomically), then opened for
+   appending into *out. steps_log_row: one row (seconds: training seconds of the run so far),
+   flushed. NC_EFILE naming path. (steps_log.c) */
+int steps_log_open(const char *path, long done_steps, FILE **out, NcError *err);
+int steps_log_row(FILE *f, const char *path, long step, int epoch, const TrainStep *st, double seconds, NcError *err);
 
 /* trainer_fit: the loop of train_run around a trainer made by trainer_create (and resumed by
    trainer_resume): the epochs from t's to the configuration's, each followed by the kNN monitor,

@@ -21,6 +21,14 @@ typedef struct {
    sets *help. */
 int args_parse(int argc, char **argv, int first, Opt *opts, int nopt, const char **pos,
                int maxpos, int *npos, int *help, NcError *err);
+/* args_config: with --config FILE among opts, every option not given on the command line takes
+   the value FILE's configuration records for it: FILE is a checkpoint (its "config" metadata), a
+   JSON document with a "config" object (results.json, a sweep run's run.json), or such an object
+   itself. A field matches the option of its name with '-' for '_' (warmup_epochs is --warmup, ks
+   --k, first_seed --seed); arrays become comma lists; 0 or "" where that means "not given"
+   (queue, threads, train_limit, ...) leaves the default; --out, --resume and --force are never
+   taken. Exits 1 naming FILE when it holds no configuration. (args_config.c) */
+void args_config(Opt *opts, int nopt);
 /* args_usage: prints "usage: ncelab USAGE" and one line per option to f. */
 void args_usage(FILE *f, const char *usage, const char *about, const Opt *opts, int nopt);
 /* args_get: the value of an option by name (NULL if absent). */

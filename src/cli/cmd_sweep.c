@@ -30,6 +30,7 @@ int cmd_sweep(int argc, char **argv) {
                    "for the dataset's class prior.", o, no);
         return 0;
     }
+    args_config(o, no);
     const char *need[3] = {"data", "k", "out"};
     for (int i = 0; i < 3; i++)
         if (!args_get(o, no, need[i])) { nc_fail(&err, NC_EUSAGE, "--%s: required", need[i]); cli_die(&err); }

@@ -21,6 +21,7 @@ int cmd_train(int argc, char **argv) {
                    "--force (start over); one process writes a directory at a time (DIR/.ncelab.lock).", o, no);
         return 0;
     }
+    args_config(o, no);
     const char *need[3] = {"data", "k", "out"};
     for (int i = 0; i < 3; i++)
         if (!args_get(o, no, need[i])) { nc_fail(&err, NC_EUSAGE, "--%s: required", need[i]); cli_die(&err); }

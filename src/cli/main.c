@@ -6,6 +6,7 @@
 #include "args.h"
 #include "ncelab/comm.h"
 #include "ncelab/core.h"
+#include "ncelab/progress.h"
 
 int cmd_theory(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
@@ -20,12 +21,16 @@ static const struct {
     int (*run)(int, char **);
     const char *about;
 } commands[] = {
-    {"theory", cmd_theory, "the NCE-optimal representation for k negatives, certified, and its downstream loss"},
-    {"train", cmd_train, "contrastive training with exactly k negatives per anchor, checkpointed"},
-    {"eval", cmd_eval, "mean classifier, linear probe and kNN of a trained encoder (features and head)"},
+    {"theory", cmd_theory, "the NCE-optimal representation for k negatives, certified, and its downstream loss;\n"
+                           "           theory eval: the exact loss of a Gram matrix; theory explore: where more\n"
+                           "           negatives help or hurt, over thousands of priors (explore.json, explore.html)"},
+    {"train", cmd_train, "contrastive training with exactly k negatives per anchor (from the batch, or from a\n"
+                         "           MoCo queue beyond it), checkpointed and resumable; --config repeats a run"},
+    {"eval", cmd_eval, "mean classifier, linear probe and kNN of a checkpoint (features and head), .npy embeddings"},
     {"sweep", cmd_sweep, "train and evaluate every (k, seed), resumably: results.json/csv, plots, report.html"},
-    {"demo", cmd_demo, "the theory sweep, then a k-sweep on Fashion-MNIST: out/report.html"},
-    {"bench", cmd_bench, "timings: theory engine, training step, loader, collectives (--comm)"},
+    {"demo", cmd_demo, "the theory sweep, then a k-sweep on Fashion-MNIST (k = 1..1024): out/report.html"},
+    {"bench", cmd_bench, "timings: theory engine (--theory), training step beside its loss (--model), loader\n"
+                         "           (--loader), collectives under mpirun (--comm)"},
     {"data", cmd_data, "dataset info and conversion: ncelab data info SPEC | convert SPEC FILE"},
 };
 
@@ -37,7 +42,10 @@ static void usage(FILE *f) {
             NCELAB_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].about);
-    fprintf(f, "\n  ncelab help COMMAND   the same as ncelab COMMAND --help\n  --help     this message\n  --version  the version\n");
+    fprintf(f, "\n  ncelab help COMMAND   the same as ncelab COMMAND --help\n  --help     this message\n  --version  the version\n"
+               "\nUnder mpirun, train, eval, sweep and bench --comm run data-parallel. Progress goes to stderr: a bar on\n"
+               "a terminal, otherwise a line every 10 s (NCELAB_PROGRESS_EVERY=S sets the interval). Exit status: 0\n"
+               "done, 1 a bad file, 2 a bad option or value, 3 a run stopped (a non-finite loss).\n");
 }
 
 /* asks_help: a --help anywhere: the command prints its usage, and needs no MPI for that */
@@ -90,6 +98,7 @@ static int run(int (*cmd)(int, char **), int argc, char **argv) {
         if (comm_mpi_world(&argc, &argv, &world, &err) && (comm_have_mpi() || launch_size() > 1)) cli_die(&err);
         cli_comm_set(world);
     }
+    progress_enable(cli_comm()->rank == 0);  /* the library draws progress only when asked */
     char **args = argv;
     if (world && world->size > 1) args = same_args(world, &argc, argv);
     int rc = cmd(argc, args);

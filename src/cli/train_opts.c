@@ -26,7 +26,9 @@ static const Opt TRAIN_OPTS[TRAIN_OPTS_N] = {
     {"imbalance", 1, "zipf:S  keep n_c proportional to c^-S training images of class c", NULL},
     {"train-limit", 1, "N  train (and evaluate) on N training images, a seeded subset (default all)", NULL},
     {"knn-monitor", 1, "N  after every epoch, kNN test accuracy with N training images as the bank", NULL},
+    {"log-every", 1, "N  every N optimiser steps a row of DIR/steps.csv: the step's loss, learning rate, collision rate, any_collision, coverage, queue age and training seconds", NULL},
     {"seed", 1, "S  seed (default 0)", NULL},
+    {"config", 1, "FILE  start from the configuration a run wrote (its ckpt.safetensors, results.json, run.json, or a JSON object of its fields); options given on the line override it", NULL},
     ARGS_THREADS,
     ARGS_THREADS_FORCE,
     {"resume", 0, "continue from DIR/ckpt.safetensors (its log is rewritten from the checkpoint first)", NULL},
@@ -58,6 +60,7 @@ void train_opts_apply(const Opt *o, int no, TrainConfig *c) {
         {"batch", &c->batch, 2, 65536}, {"epochs", &c->epochs, 1, 100000},
         {"warmup", &c->warmup_epochs, 0, 100000}, {"queue", &c->queue, 1, 10000000},
         {"train-limit", &c->train_limit, 2, 100000000}, {"knn-monitor", &c->knn_monitor, 1, 100000000},
+        {"log-every", &c->log_every, 1, 100000000},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         const char *v = args_get(o, no, ints[i].name);

@@ -9,7 +9,7 @@
 
 /* The number of training options, and train_opts_add: copies them to o (room for TRAIN_OPTS_N),
    with or without --resume and --force (the last two); returns how many. */
-enum { TRAIN_OPTS_N = 25 };
+enum { TRAIN_OPTS_N = 27 };
 int train_opts_add(Opt *o, int with_resume);
 /* train_opts_apply: fills c (from its defaults) with the values given (all but k, which the
    command reads); exits 2 on a bad value. */

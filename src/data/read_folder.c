@@ -15,6 +15,9 @@
 #include <png.h>
 
 #include "data_internal.h"
+#include "ncelab/progress.h"
+
+#include <omp.h>
 
 /* size_limit: the message for an image over DATA_MAX_SIDE or DATA_MAX_PIXELS. */
 static void size_limit(char *msg, size_t n, unsigned long w, unsigned long h) {
@@ -419,7 +422,10 @@ static int decode_into(const char *path, const DataImage *head, const Target *t,
    files after it are skipped. */
 static int each_image(const Entries *all, DataImage *hdr, const Target *t, NcError *err) {
     int total = all->n, first_bad = INT_MAX;
+    long done = 0;
     NcError bad = {0};
+    Progress bar;
+    progress_start(&bar, t ? "decoding images" : "reading image headers", total);
     #pragma omp parallel for schedule(dynamic, 32)
     for (int i = 0; i < total; i++) {
         int fb;
@@ -444,7 +450,13 @@ static int each_image(const Entries *all, DataImage *hdr, const Target *t, NcErr
                 first_bad = i;
             }
         }
+        long now;
+        #pragma omp atomic capture
+        now = ++done;
+        if (omp_get_thread_num() == 0) progress_update(&bar, now);
     }
+    progress_update(&bar, total);
+    progress_end(&bar);
     if (first_bad != INT_MAX) return nc_fail(err, bad.code ? bad.code : NC_EFILE, "%s", bad.msg);
     return NC_OK;
 }

@@ -1,6 +1,7 @@
 // embed.c -- embeddings of a whole split in evaluation mode, and .npy files for numpy.
 #include "ncelab/eval.h"
 #include "ncelab/loader.h"
+#include "ncelab/progress.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@ int eval_embed(Net *net, const DataSplit *s, const float *mean, const float *std
     int F = nnx_feature_dim(x), D = nnx_embed_dim(x);
     size_t img = (size_t)s->c * s->h * s->w;
     float *in = nc_calloc((size_t)batch * img, sizeof(float));
+    Progress bar;
+    progress_start(&bar, "eval: embedding", s->n);
     for (int i0 = 0; i0 < s->n && rc == NC_OK; i0 += batch) {
         int m = s->n - i0 < batch ? s->n - i0 : batch;  /* the last chunk is padded with zeros: */
         if (m < batch) memset(in, 0, sizeof(float) * batch * img);  /* eval mode keeps rows apart */
@@ -23,7 +26,9 @@ int eval_embed(Net *net, const DataSplit *s, const float *mean, const float *std
         if ((rc = nnx_forward(x, in, 0, err))) break;
         memcpy(features + (size_t)i0 * F, nnx_features(x), sizeof(float) * m * F);
         memcpy(head + (size_t)i0 * D, nnx_embeddings(x), sizeof(float) * m * D);
+        progress_update(&bar, i0 + m);
     }
+    progress_end(&bar);
     free(in);
     nnx_free(x);
     return rc;

@@ -1,5 +1,6 @@
 // metrics.c -- mean classifier, weighted kNN, linear probe (L-BFGS) and class-mean geometry.
 #include "ncelab/eval.h"
+#include "ncelab/progress.h"
 #include "ncelab/rng.h"
 
 #include <cblas.h>
@@ -108,7 +109,9 @@ long eval_knn_right(const float *xtr, const int32_t *ytr, int ntr, const float *
        ours; 25% faster here than OpenBLAS under OPENBLAS_CORETYPE=Haswell) into its own
        similarity block, then a heap of the k best per row */
     enum { CHUNK = 64 };
-    long right = 0;
+    long right = 0, done = 0;
+    Progress bar;
+    progress_start(&bar, "eval: kNN", nte);
     #pragma omp parallel reduction(+:right)
     {
         float *sim = nc_malloc(sizeof(float) * (size_t)CHUNK * ntr);
@@ -117,9 +120,15 @@ long eval_knn_right(const float *xtr, const int32_t *ytr, int ntr, const float *
             int m = nte - i0 < CHUNK ? nte - i0 : CHUNK;
             dnnl_sgemm('N', 'T', m, ntr, d, 1.0f, b + (size_t)i0 * d, d, a, d, 0.0f, sim, ntr);
             for (int r = 0; r < m; r++) right += knn_vote(sim + (size_t)r * ntr, ytr, ntr, nc, k, T) == yte[t0 + i0 + r];
+            long now;
+            #pragma omp atomic capture
+            now = done += m;
+            if (omp_get_thread_num() == 0) progress_update(&bar, now);
         }
         free(sim);
     }
+    progress_update(&bar, nte);
+    progress_end(&bar);
     free(a); free(b);
     return right;
 }
@@ -139,6 +148,8 @@ typedef struct {
     int nthr;                /* threads; each takes a block of rows */
     const EvalConfig *dist;  /* parts > 1: this part's rows only, the sums over the parts */
     double *sums;            /* scratch (1 + nc + nc d) for the parts' sum */
+    Progress *bar;           /* advanced by one per iteration from *iters_done */
+    long *iters_done;
 } Probe;
 
 /* f and g in two GEMMs: Z = X W^T + b (n, nc), then softmax minus one-hot in Z, G = Z^T X. Each
@@ -262,6 +273,7 @@ static void probe_fit(Probe *pr, double *w, int iters) {
         memcpy(w, wn, sizeof(double) * n);
         memcpy(g, gn, sizeof(double) * n);
         f = fn;
+        progress_update(pr->bar, ++*pr->iters_done);
     }
     free(g); free(gn); free(dir); free(wn); free(S); free(Y);
 }
@@ -312,18 +324,25 @@ static double linear_probe(const float *xtr, const int32_t *ytr, int ntr, const 
     double *sums = nc_malloc(sizeof(double) * (1 + nc + (size_t)nc * d));
     /* the grid from strong to weak regularisation, each fit warm-started from the previous one;
        the final fit on all of train starts from the best */
+    enum { GRID_ITERS = 100, FINAL_ITERS = 150 };
     double grid[4] = {1e-2, 1e-3, 1e-4, 1e-5}, best_l2 = grid[0], best = -1;
     double *wbest = calloc(nw, sizeof(double));
+    Progress bar;  /* in iterations of L-BFGS, at most 4 x 100 + 150 (a fit may stop sooner) */
+    long iters = 0;
+    progress_start(&bar, "eval: linear probe", 4 * GRID_ITERS + FINAL_ITERS);
     for (int g = 0; g < 4; g++) {
-        Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb, nthr, ec, sums};
-        probe_fit(&pr, w, 100);
+        Probe pr = {a, ya, nfit, d, nc, grid[g], wf, zb, gfb, nthr, ec, sums, &bar, &iters};
+        probe_fit(&pr, w, GRID_ITERS);
+        iters = (long)(g + 1) * GRID_ITERS;
         double acc = probe_acc(w, a + (size_t)nfit * d, ya + nfit, nval, d, nc);
         if (acc > best) { best = acc; best_l2 = grid[g]; memcpy(wbest, w, sizeof(double) * nw); }
     }
     memcpy(w, wbest, sizeof(double) * nw);
     free(wbest);
-    Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb, nthr, ec, sums};
-    probe_fit(&pr, w, 150);
+    Probe pr = {a, ya, ntr, d, nc, best_l2, wf, zb, gfb, nthr, ec, sums, &bar, &iters};
+    probe_fit(&pr, w, FINAL_ITERS);
+    progress_update(&bar, 4 * GRID_ITERS + FINAL_ITERS);
+    progress_end(&bar);
     double acc = probe_acc(w, b, yte, nte, d, nc);
     *l2_out = best_l2;
     free(mu); free(sd); free(a); free(b); free(ya); free(perm); free(w); free(wf); free(gfb); free(zb); free(sums);

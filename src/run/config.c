@@ -59,7 +59,7 @@ int train_config_check(const TrainConfig *c, TrainSettings *s, NcError *err) {
 
 #define CFG_STR(X) X(data) X(imbalance) X(model) X(positives) X(aug) X(optim) X(schedule) X(loss)
 #define CFG_INT(X) X(k) X(batch) X(epochs) X(warmup_epochs) X(queue) X(exclude_same_class) X(threads)
-#define CFG_OPT(X) X(train_limit) X(knn_monitor) X(ranks)  /* optional when read: absent in older checkpoints */
+#define CFG_OPT(X) X(train_limit) X(knn_monitor) X(log_every) X(ranks)  /* optional when read: absent in older checkpoints */
 #define CFG_FLT(X) X(lr) X(temp) X(wd)
 #define CFG_FLT_OPT(X) X(key_momentum)  /* optional when read: absent in older checkpoints */
 
@@ -175,6 +175,7 @@ int train_config_same(const TrainConfig *a, const TrainConfig *b) {
     TrainConfig x = *a, y = *b;
     x.epochs = y.epochs = 0;
     x.knn_monitor = y.knn_monitor = 0;
+    x.log_every = y.log_every = 0;
     x.ranks = y.ranks = 0;
     char *s = train_config_json(&x), *t = train_config_json(&y);
     int same = strcmp(s, t) == 0;
@@ -190,7 +191,9 @@ void train_config_diff(const TrainConfig *saved, const TrainConfig *given, char 
     buf[0] = '\0';
     const cJSON *e;
     cJSON_ArrayForEach(e, x) {
-        if (!strcmp(e->string, "epochs") || !strcmp(e->string, "knn_monitor") || !strcmp(e->string, "ranks")) continue;
+        if (!strcmp(e->string, "epochs") || !strcmp(e->string, "knn_monitor") || !strcmp(e->string, "log_every") ||
+            !strcmp(e->string, "ranks"))
+            continue;
         char *u = cJSON_PrintUnformatted(e), *v = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(y, e->string));
         if (u && v && strcmp(u, v) != 0 && used < n)
             used += (size_t)snprintf(buf + used, n - used, "%s%s: %s in the checkpoint, %s given", used ? "; " : "",

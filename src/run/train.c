@@ -73,6 +73,10 @@ int trainer_fit(Trainer *t, const TrainReport *rep, TrainResult *r, NcError *err
     char *ckpt = nc_path_join(c->out, "ckpt.safetensors");
     double t0 = nc_now();
     if (root && (rc = logs_write(c->out, t->history, err))) goto out;  /* the checkpoint's epochs, no more */
+    if (root && c->log_every > 0 && !t->steps_log) {  /* and its steps */
+        t->steps_path = nc_path_join(c->out, "steps.csv");
+        if ((rc = steps_log_open(t->steps_path, t->prog.step, &t->steps_log, err))) goto out;
+    }
     while (t->prog.epoch < c->epochs) {
         TrainEpoch e;
         if ((rc = trainer_epoch(t, root ? rep : NULL, &e, err))) break;

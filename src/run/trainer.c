@@ -330,6 +330,12 @@ int trainer_epoch(Trainer *t, const TrainReport *rep, TrainEpoch *e, NcError *er
     for (int s = 0; s < spe; s++) {
         TrainStep st;
         if ((rc = trainer_step(t, &st, err))) return rc;
+        if (t->steps_log && t->prog.step % t->cfg.log_every == 0) {
+            double before = t->prog.epoch > 0 && isfinite(t->prog.seconds) ? t->prog.seconds : 0;
+            if ((rc = steps_log_row(t->steps_log, t->steps_path, t->prog.step, t->prog.epoch + 1, &st,
+                                    before + nc_now() - t0, err)))
+                return rc;
+        }
         lsum += st.loss;
         csum += st.collision_rate;
         asum += st.any_collision;
@@ -363,6 +369,8 @@ int trainer_save(const Trainer *t, const char *path, NcError *err) {
 }
 
 void trainer_free(Trainer *t) {
+    if (t->steps_log) fclose(t->steps_log);
+    free(t->steps_path);
     free(t->bucket_lo);
     free(t->reqs);
     free(t->dz);
