@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "cifar_util.h"
 #include "png_util.h"
 #include "../src/data/data_internal.h"
 #include "ncelab/data.h"
@@ -33,12 +34,6 @@ static void mkdirs(const char *path) {
     if (nc_mkdir_p(path, &e)) fprintf(stderr, "%s\n", e.msg);
 }
 
-static void write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len) fprintf(stderr, "cannot write %s\n", path);
-    if (f) fclose(f);
-}
-
 /* write_text: a string without its NUL. */
 #define write_text(path, text) write_bytes((path), (text), strlen(text))
 
@@ -53,24 +48,6 @@ static uint8_t *slurp(const char *path, size_t *len) {
     NcError e;
     if (data_read_small_file(path, 1 << 30, &buf, len, &e)) return NULL;
     return buf;
-}
-
-/* The test pattern of CIFAR record r of file f at channel ch, row y, column x. */
-static uint8_t cifar_pix(int f, int r, int ch, int y, int x) { return (uint8_t)(r * 7 + ch * 50 + y * 3 + x * 5 + f * 11); }
-
-/* Writes n records of a CIFAR file: labels (nlab bytes each, from labfn) then CHW planes. */
-static void write_cifar(const char *path, int f, int n, int nlab, const int *labels) {
-    size_t rec = (size_t)nlab + 3072;
-    uint8_t *b = malloc(rec * n);
-    for (int r = 0; r < n; r++) {
-        uint8_t *p = b + r * rec;
-        for (int j = 0; j < nlab; j++) p[j] = (uint8_t)labels[r * nlab + j];
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) p[nlab + ch * 1024 + y * 32 + x] = cifar_pix(f, r, ch, y, x);
-    }
-    write_bytes(path, b, rec * n);
-    free(b);
 }
 
 /* An IDX file: magic, dims (big-endian), data. */

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "cifar_util.h"
 #include "../src/data/data_internal.h"
 #include "../src/data/pickle.h"
 #include "ncelab/data.h"
@@ -27,12 +28,6 @@ static const char *at(const char *fmt, const char *a) {
     return p;
 }
 
-static void write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f || (len && fwrite(data, 1, len, f) != len)) fprintf(stderr, "cannot write %s\n", path);
-    if (f) fclose(f);
-}
-
 static void mkdirs(const char *path) {
     NcError e;
     if (nc_mkdir_p(path, &e)) fprintf(stderr, "%s\n", e.msg);
@@ -47,24 +42,6 @@ static uint8_t *slurp(const char *path, size_t *len) {
         return NULL;
     }
     return buf;
-}
-
-/* The rule of make_cifar_pickles.py's pix() (and test_data.c's cifar_pix): image r of file f. */
-static uint8_t cifar_pix(int f, int r, int ch, int y, int x) { return (uint8_t)(r * 7 + ch * 50 + y * 3 + x * 5 + f * 11); }
-
-/* The binary release of the same images: n records of nlab label bytes, then the CHW planes. */
-static void write_cifar(const char *path, int f, int n, int nlab, const int *labels) {
-    size_t rec = (size_t)nlab + 3072;
-    uint8_t *b = malloc(rec * n);
-    for (int r = 0; r < n; r++) {
-        uint8_t *p = b + r * rec;
-        for (int j = 0; j < nlab; j++) p[j] = (uint8_t)labels[r * nlab + j];
-        for (int ch = 0; ch < 3; ch++)
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) p[nlab + ch * 1024 + y * 32 + x] = cifar_pix(f, r, ch, y, x);
-    }
-    write_bytes(path, b, rec * n);
-    free(b);
 }
 
 static const char *const c10_names[10] = {"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "lorry"};
