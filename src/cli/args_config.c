@@ -29,7 +29,11 @@ static int load(const char *path, cJSON **out, NcError *err) {
     char *text = NULL;
     size_t len = 0;
     int rc = nc_read_regular(path, CONFIG_MAX_BYTES, &text, &len, err);
-    if (rc) return rc;
+    if (rc) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return nc_fail(err, rc, "--config: %s", msg);
+    }
     size_t i = 0;
     while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) i++;
     cJSON *doc = NULL;
