@@ -264,15 +264,20 @@ static void harm_colour(double h, double hmax, int significant, char *out, size_
 static char *phase_svg(const ExploreRecord *r, long n, double R, int m, long first_k, long last_k) {
     NcBuf b = {0};
     const double W = 420, H = 400, ax = 30, ay = 370, bx = 390, by = 370, cx = 210, cy = 370 - 360 * 0.8660254;
-    double hmax = 0;
+    double hmax = 0, worst = 0, best = 0;  /* the colour scale; the largest worsening and improvement */
     int steps = 0;
     for (long i = 0; i < n; i++) {
         if (strncmp(r[i].family, "triangle:", 9) != 0 || r[i].R != R || !r[i].certified) continue;
-        hmax = fmax(hmax, fabs(r[i].change[m]));
+        double harm = m == EX_MEAN_ACC ? -r[i].change[m] : r[i].change[m];
+        hmax = fmax(hmax, fabs(harm));
+        if (r[i].change_significant[m]) {
+            worst = fmax(worst, harm);
+            best = fmax(best, -harm);
+        }
         steps = atoi(r[i].family + 9);
     }
     nc_buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" "
-                      "font-family=\"sans-serif\" font-size=\"12\">\n", W, H + 40, W, H + 40);
+                      "font-family=\"sans-serif\" font-size=\"12\">\n", W, H + 50, W, H + 50);
     nc_buf_printf(&b, "<text x=\"%g\" y=\"16\" text-anchor=\"middle\" font-size=\"14\">%s, R = %g: change k = %ld &#8594; %ld</text>\n",
                   W / 2, explore_metric_name[m], R, first_k, last_k);
     nc_buf_printf(&b, "<polygon points=\"%g,%g %g,%g %g,%g\" fill=\"none\" stroke=\"#444\"/>\n", ax, ay, bx, by, cx, cy);
@@ -297,12 +302,18 @@ static char *phase_svg(const ExploreRecord *r, long n, double R, int m, long fir
     char c1[16], c2[16];
     harm_colour(1, 1, 1, c1, sizeof c1);
     harm_colour(-1, 1, 1, c2, sizeof c2);
-    nc_buf_printf(&b, "<rect x=\"20\" y=\"%g\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"36\" y=\"%g\">worse (largest %.2e)</text>\n",
-                  H + 10, c1, H + 20, hmax);
-    nc_buf_printf(&b, "<rect x=\"190\" y=\"%g\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"206\" y=\"%g\">better</text>\n",
-                  H + 10, c2, H + 20);
-    nc_buf_printf(&b, "<rect x=\"270\" y=\"%g\" width=\"12\" height=\"12\" fill=\"#e6e6e6\"/><text x=\"286\" y=\"%g\">no change</text>\n",
-                  H + 10, H + 20);
+    char ws[32], bs[32];
+    if (worst > 0) snprintf(ws, sizeof ws, "worse (at most %.2e)", worst);
+    else snprintf(ws, sizeof ws, "worse (none)");
+    if (best > 0) snprintf(bs, sizeof bs, "better (at most %.2e)", best);
+    else snprintf(bs, sizeof bs, "better (none)");
+    nc_buf_printf(&b, "<rect x=\"10\" y=\"%g\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"26\" y=\"%g\">%s</text>\n",
+                  H + 10, c1, H + 20, ws);
+    nc_buf_printf(&b, "<rect x=\"210\" y=\"%g\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"226\" y=\"%g\">%s</text>\n",
+                  H + 10, c2, H + 20, bs);
+    nc_buf_printf(&b, "<rect x=\"10\" y=\"%g\" width=\"12\" height=\"12\" fill=\"#e6e6e6\"/><text x=\"26\" y=\"%g\">no change beyond "
+                      "the tolerance</text><text x=\"250\" y=\"%g\">&#215;</text><text x=\"266\" y=\"%g\">not certified</text>\n",
+                  H + 30, H + 40, H + 40, H + 40);
     nc_buf_printf(&b, "</svg>\n");
     return b.s;
 }
