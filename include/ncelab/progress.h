@@ -7,6 +7,7 @@
 typedef struct {
     const char *label;
     long total, done;
+    long base;               /* units done before this start (a resumed task): not in the rate */
     double t0, last_draw;
     int mode;                /* 0 silent, 1 a bar on a terminal, 2 lines */
     int drawn;               /* lines written (mode 2) */
@@ -20,6 +21,9 @@ void progress_enable(int on);
 void progress_start(Progress *p, const char *label, long total);
 /* progress_update: sets the units done (a bar is redrawn at most 10 times a second). */
 void progress_update(Progress *p, long done);
+/* progress_resumed: done units were finished before this start (read back by a resumed task):
+   shown as done, left out of the rate and the ETA. */
+void progress_resumed(Progress *p, long done);
 /* progress_end: the final state: the bar completed and its line ended; in line mode a last line
    only when the task wrote one before (a task under the interval stays silent). */
 void progress_end(Progress *p);

@@ -32,7 +32,8 @@ static void progress_draw(Progress *p) {
     if (frac > 1.0) frac = 1.0;
     char els[16], etas[16];
     fmt_time(els, sizeof els, el);
-    fmt_time(etas, sizeof etas, p->done > 0 && frac < 1.0 ? el * (1.0 - frac) / frac : 0.0);
+    long fresh = p->done - p->base;  /* the units of this start: the rate */
+    fmt_time(etas, sizeof etas, fresh > 0 && frac < 1.0 ? el * (double)(p->total - p->done) / (double)fresh : frac < 1.0 ? -1 : 0);
     const char *label = p->label ? p->label : "";
     if (p->mode == 1) {
         int width = 30, fill = (int)(frac * width + 0.5);
@@ -51,7 +52,7 @@ static void progress_draw(Progress *p) {
 void progress_start(Progress *p, const char *label, long total) {
     p->label = label;
     p->total = total;
-    p->done = 0;
+    p->done = p->base = 0;
     p->t0 = p->last_draw = nc_now();
     p->drawn = 0;
     p->mode = !progress_on ? 0 : isatty(fileno(stderr)) ? 1 : 2;
@@ -62,6 +63,11 @@ void progress_update(Progress *p, long done) {
     p->done = done;
     double since = nc_now() - p->last_draw;
     if ((p->mode == 1 && since > 0.1) || (p->mode == 2 && since >= line_every)) progress_draw(p);
+}
+
+void progress_resumed(Progress *p, long done) {
+    p->done = p->base = done;
+    if (p->mode == 1) progress_draw(p);
 }
 
 void progress_end(Progress *p) {
