@@ -53,7 +53,7 @@ typedef struct {
     DNode dn[NN_MAX_NODES];
     dnnl_memory_t in_user;                  /* the caller's NCHW input */
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
-    float *scratch;                         /* gradient accumulation scratch */
+    float *scratch;                         /* gradient accumulation scratch (scratch_floats) */
     float *wscratch;                        /* plain weight-gradient scratch */
     char *arena;                            /* every value's data and gradient, by liveness */
     size_t data_off[NN_MAX_VALS], grad_off[NN_MAX_VALS], arena_bytes;
@@ -548,6 +548,15 @@ static void add_into(float *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
+/* the floats of the gradient accumulation scratch: the largest value with several consumers
+   (only their gradients are written twice in a backward pass) */
+static size_t scratch_floats(const NetExec *x, const DState *s) {
+    size_t n = 0;
+    for (int v = 0; v < x->net->n_vals; v++)
+        if (s->consumers[v] > 1 && md_floats(&s->md[v]) > n) n = md_floats(&s->md[v]);
+    return n;
+}
+
 /* The memory a backward step should write value v's gradient into: the value's own gradient
    on the first write of this pass, else the scratch (added in by grad_commit). */
 static dnnl_memory_t grad_target(DState *s, int v) {
@@ -1039,8 +1048,7 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
     k = nnx_mem_row(rows, cap, k, at, "gradients alive", s->live_grad);
     k = nnx_mem_row(rows, cap, k, "arena slots idle at its peak", "arena slack (liveness plan)",
                     s->arena_bytes - s->live_data - s->live_grad);
-    size_t smax = 0, fl = sizeof(float);
-    for (int v = 0; v < net->n_vals; v++) if (md_floats(&s->md[v]) > smax) smax = md_floats(&s->md[v]);
+    size_t smax = scratch_floats(x, s), fl = sizeof(float);
     size_t wmax = 0, pad = 0;
     for (int p = 0; p < net->n_params; p++) if (net->views[p].size > wmax) wmax = net->views[p].size;
     k = nnx_mem_row(rows, cap, k, "executor", "gradient accumulation scratch", smax * fl);
@@ -1153,9 +1161,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     s->in_user = mem_new(s, &user, x->features);  /* handle replaced at every forward */
     s->re_in = reorder_new(s, &user, &s->md[net->input]);
     /* value memories (skipped BN outputs get none) and gradient memories, planned in one arena */
-    size_t smax = 0;
-    for (int v = 0; v < net->n_vals; v++) if (md_floats(&s->md[v]) > smax) smax = md_floats(&s->md[v]);
-    s->scratch = nc_malloc(sizeof(float) * smax);
+    s->scratch = nc_malloc(sizeof(float) * (scratch_floats(x, s) + 1));
     plan_arena(x, s);
     for (int v = 0; v < net->n_vals; v++) {
         if (s->md[v].ndims == 0) continue;  /* a BN output that the fused ReLU replaced */
@@ -1163,7 +1169,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
         s->mem[v] = mem_new(s, &s->md[v], s->arena + s->data_off[v]);
         if (v == net->input) continue;
         s->gmem[v] = mem_new(s, &s->md[v], s->arena + s->grad_off[v]);
-        s->gscr[v] = mem_new(s, &s->md[v], s->scratch);
+        if (s->consumers[v] > 1) s->gscr[v] = mem_new(s, &s->md[v], s->scratch);
     }
     return NC_OK;
 }
