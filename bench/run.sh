@@ -53,7 +53,7 @@ for cfg in "convnet 256 255 $STEPS" "resnet18 64 126 $RESNET_STEPS"; do
       while [ "$1" != -- ]; do envs+=("$1"); shift; done
       shift
       env "${envs[@]}" "$py" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
-        --steps "$steps" --json "$OUT/${tag}_${model}_r$r.json" "$@" >/dev/null
+        --steps "$steps" --json "$OUT/${tag}_${model}_r$r.json" "$@" >/dev/null 2>"$OUT/${tag}_${model}_r$r.log"
     }
     if [ $have_torch = 1 ]; then
       torch_run "$PY" torch_stock -- --layout nchw
@@ -75,13 +75,13 @@ runs = {t: [json.load(open(f"{out}/{t}_{model}_r{r}.json")) for r in range(1, R 
 med = {t: {f: statistics.median(x[f] for x in v) for f in ("imgs_per_sec", "ms_per_step", "peak_rss_mb")}
        for t, v in runs.items()}
 n = med["ncelab"]
-print(f"  {'median of ' + str(R):22} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}   images/s by round")
+print(f"  {'median of ' + str(R):28} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}   images/s by round")
 for t in engines:
     m, label = med[t], names[t]
     if t.startswith("venv_"):
         label = f"torch {runs[t][0]['torch_version'].split('+')[0]} {names[t]}"
     ratio = "" if t == "ncelab" else f"{n['imgs_per_sec'] / m['imgs_per_sec']:.2f}x"
-    print(f"  {label:22} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}   "
+    print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}   "
           + " ".join(f"{x['imgs_per_sec']:.1f}" for x in runs[t]))
 summary = {"model": model, "rounds": R, "median": med, "runs": runs}
 for t in engines[1:]:
