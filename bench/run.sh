@@ -4,6 +4,8 @@
 # (batch 64, k 126 = 2B - 2) on 2 threads: ncelab, PyTorch stock (NCHW, default allocator) and PyTorch
 # tuned (channels_last, GLIBC_TUNABLES that keep activations in the heap), in REPEATS rounds
 # (default 3; STEPS timed steps for the convnet, RESNET_STEPS for resnet18). JSON goes to out/.
+# TORCH_VENV=DIR (optional, e.g. /work/venv-torch with the newest torch from PyPI): each round also
+# runs DIR/bin/python's torch eager stock, eager tuned and torch.compile (stock layout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/ncelab}
@@ -22,6 +24,18 @@ echo "== theory engine"
 have_torch=0
 if [ -x "$PY" ] && "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
 [ $have_torch = 1 ] || echo "(no PyTorch in $PY: the baselines are skipped; apt-get install python3-torch)"
+VPY=
+if [ -n "${TORCH_VENV:-}" ]; then
+  if "$TORCH_VENV/bin/python" -c 'import torch; torch.compile' 2>/dev/null; then
+    VPY="$TORCH_VENV/bin/python"
+    echo "(TORCH_VENV: torch $("$VPY" -c 'import torch; print(torch.__version__)') beside Debian's)"
+  else
+    echo "(TORCH_VENV=$TORCH_VENV has no importable torch with torch.compile: skipped)"
+  fi
+fi
+ENGINES="ncelab"
+[ $have_torch = 1 ] && ENGINES="$ENGINES torch_stock torch_tuned"
+[ -n "$VPY" ] && ENGINES="$ENGINES venv_stock venv_tuned venv_compile"
 
 # The machine is shared and its speed drifts by 10-30% within minutes: each model runs REPEATS
 # rounds of (ncelab, stock, tuned) back to back, and the ratios are those of the medians.
@@ -32,34 +46,52 @@ for cfg in "convnet 256 255 $STEPS" "resnet18 64 126 $RESNET_STEPS"; do
   for r in $(seq 1 "$REPEATS"); do
     "$BIN" bench --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" --steps "$steps" \
       --json "$OUT/ncelab_${model}_r$r.json" | sed "s/^/  [round $r] /"
+    # torch_run PYTHON TAG [ENV=VALUE] -- [torch_step.py options]: one PyTorch baseline of this round
+    torch_run() {
+      local py=$1 tag=$2 envs=()
+      shift 2
+      while [ "$1" != -- ]; do envs+=("$1"); shift; done
+      shift
+      env "${envs[@]}" "$py" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
+        --steps "$steps" --json "$OUT/${tag}_${model}_r$r.json" "$@" >/dev/null 2>"$OUT/${tag}_${model}_r$r.log"
+    }
     if [ $have_torch = 1 ]; then
-      "$PY" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
-        --steps "$steps" --layout nchw --json "$OUT/torch_stock_${model}_r$r.json" >/dev/null
-      GLIBC_TUNABLES=$TUNED "$PY" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" \
-        --threads "$THREADS" --steps "$steps" --layout channels_last --json "$OUT/torch_tuned_${model}_r$r.json" >/dev/null
+      torch_run "$PY" torch_stock -- --layout nchw
+      torch_run "$PY" torch_tuned GLIBC_TUNABLES=$TUNED -- --layout channels_last
+    fi
+    if [ -n "$VPY" ]; then
+      torch_run "$VPY" venv_stock -- --layout nchw
+      torch_run "$VPY" venv_tuned GLIBC_TUNABLES=$TUNED -- --layout channels_last
+      torch_run "$VPY" venv_compile -- --layout nchw --compile
     fi
   done
-  if [ $have_torch = 1 ]; then
-    "$PY" - "$OUT" "$model" "$REPEATS" <<'PYEOF'
+  if [ "$ENGINES" != ncelab ]; then
+    "$PY" - "$OUT" "$model" "$REPEATS" $ENGINES <<'PYEOF'
 import json, statistics, sys
-out, model, R = sys.argv[1], sys.argv[2], int(sys.argv[3])
-runs = {t: [json.load(open(f"{out}/{t}_{model}_r{r}.json")) for r in range(1, R + 1)]
-        for t in ("ncelab", "torch_stock", "torch_tuned")}
+out, model, R, engines = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+names = {"ncelab": "ncelab", "torch_stock": "PyTorch stock", "torch_tuned": "PyTorch tuned",
+         "venv_stock": "stock", "venv_tuned": "tuned", "venv_compile": "torch.compile"}
+runs = {t: [json.load(open(f"{out}/{t}_{model}_r{r}.json")) for r in range(1, R + 1)] for t in engines}
 med = {t: {f: statistics.median(x[f] for x in v) for f in ("imgs_per_sec", "ms_per_step", "peak_rss_mb")}
        for t, v in runs.items()}
-print(f"  {'median of ' + str(R):16} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12}   images/s by round")
-for name, t in (("ncelab", "ncelab"), ("PyTorch stock", "torch_stock"), ("PyTorch tuned", "torch_tuned")):
-    m = med[t]
-    print(f"  {name:16} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f}   "
+n = med["ncelab"]
+print(f"  {'median of ' + str(R):28} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}   images/s by round")
+for t in engines:
+    m, label = med[t], names[t]
+    if t.startswith("venv_"):
+        label = f"torch {runs[t][0]['torch_version'].split('+')[0]} {names[t]}"
+    ratio = "" if t == "ncelab" else f"{n['imgs_per_sec'] / m['imgs_per_sec']:.2f}x"
+    print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}   "
           + " ".join(f"{x['imgs_per_sec']:.1f}" for x in runs[t]))
-n, s, u = med["ncelab"], med["torch_stock"], med["torch_tuned"]
-per_round = [a["imgs_per_sec"] / b["imgs_per_sec"] for a, b in zip(runs["ncelab"], runs["torch_stock"])]
-print(f"  ratio images/s: {n['imgs_per_sec'] / s['imgs_per_sec']:.2f}x stock, {n['imgs_per_sec'] / u['imgs_per_sec']:.2f}x tuned"
-      f" (per round against stock: {', '.join(f'{x:.2f}' for x in per_round)}); peak memory {n['peak_rss_mb'] / s['peak_rss_mb']:.2f} of stock")
-json.dump({"model": model, "rounds": R, "median": med, "runs": runs,
-           "speedup_vs_stock": n['imgs_per_sec'] / s['imgs_per_sec'],
-           "speedup_vs_tuned": n['imgs_per_sec'] / u['imgs_per_sec'],
-           "memory_vs_stock": n['peak_rss_mb'] / s['peak_rss_mb']}, open(f"{out}/compare_{model}.json", "w"), indent=1)
+summary = {"model": model, "rounds": R, "median": med, "runs": runs}
+for t in engines[1:]:
+    summary[f"speedup_vs_{t}"] = n["imgs_per_sec"] / med[t]["imgs_per_sec"]
+    summary[f"memory_vs_{t}"] = n["peak_rss_mb"] / med[t]["peak_rss_mb"]
+if "torch_stock" in med:  # the names of the earlier summaries
+    summary["speedup_vs_stock"] = summary["speedup_vs_torch_stock"]
+    summary["speedup_vs_tuned"] = summary["speedup_vs_torch_tuned"]
+    summary["memory_vs_stock"] = summary["memory_vs_torch_stock"]
+json.dump(summary, open(f"{out}/compare_{model}.json", "w"), indent=1)
 PYEOF
   fi
 done

@@ -11,7 +11,9 @@ from tests/ref/make_fixtures.py, PyTorch's default initialisation).
 
 The "tuned" configuration is --layout channels_last run with
 GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295:glibc.malloc.hugetlb=1
-in the environment (set by the caller; recorded in the JSON as "glibc_tunables").
+in the environment (set by the caller; recorded in the JSON as "glibc_tunables"). --compile runs
+the model through torch.compile (PyTorch 2 and later; the warm-up steps include the compilation,
+whose seconds are recorded as "compile_seconds").
 """
 import argparse
 import importlib.util
@@ -86,8 +88,11 @@ def main():
     ap.add_argument("--layout", choices=("nchw", "channels_last"), default="nchw")
     ap.add_argument("--temp", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch >= 2)")
     ap.add_argument("--json", metavar="FILE", help="write the result as JSON")
     a = ap.parse_args()
+    if a.compile and not hasattr(torch, "compile"):
+        ap.error("--compile: torch %s has no torch.compile (PyTorch 2 or later)" % torch.__version__)
     check_batch_k(ap, a.batch, a.k)
     if a.threads < 1 or a.steps < 1 or a.warmup < 0:
         ap.error("--threads and --steps must be at least 1, --warmup at least 0")
@@ -102,19 +107,22 @@ def main():
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    run = torch.compile(model) if a.compile else model
     gen = torch.Generator().manual_seed(a.seed + 1)
 
     def step():
         neg = sample_negatives(a.batch, a.k, gen)
         opt.zero_grad(set_to_none=True)
-        _, z = model(x)
+        _, z = run(x)
         loss = infonce(z, neg, a.temp)
         loss.backward()
         opt.step()
         return loss.item()
 
-    for _ in range(a.warmup):
+    t_warm = time.perf_counter()
+    for _ in range(max(a.warmup, 1 if a.compile else 0)):
         step()
+    t_warm = time.perf_counter() - t_warm
     times, losses = [], []
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(a.steps):
@@ -131,11 +139,13 @@ def main():
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
         "steps": a.steps, "warmup": a.warmup, "ms_min": 1000 * min(times), "ms_max": 1000 * max(times),
         "cpu_util": cpu_util, "final_loss": losses[-1], "engine": "pytorch",
+        "compile": a.compile, "compile_seconds": t_warm if a.compile else 0.0,
     }
-    print("pytorch %s batch %d (%d images) k %d threads %d %s%s: %.1f images/s, %.1f ms/step "
+    print("pytorch %s %s batch %d (%d images) k %d threads %d %s%s%s: %.1f images/s, %.1f ms/step "
           "(median of %d; min %.1f, max %.1f), peak RSS %.0f MB, %.2f cores busy"
-          % (a.model, a.batch, 2 * a.batch, a.k, a.threads, a.layout,
-             " +tunables" if res["glibc_tunables"] else "", res["imgs_per_sec"], res["ms_per_step"],
+          % (torch.__version__, a.model, a.batch, 2 * a.batch, a.k, a.threads, a.layout,
+             " +tunables" if res["glibc_tunables"] else "", " compiled" if a.compile else "",
+             res["imgs_per_sec"], res["ms_per_step"],
              a.steps, res["ms_min"], res["ms_max"], res["peak_rss_mb"], cpu_util))
     if a.json:
         save_json(a.json, res)

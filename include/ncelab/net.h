@@ -107,10 +107,45 @@ void nnx_set_sync(NetExec *x, NnAllreduce fn, void *ctx);
    them from the end), with offsets decreasing; the last call of a pass has offset 0. NULL: off. */
 typedef void (*NnGradReady)(void *ctx, size_t offset);
 void nnx_set_grad_ready(NetExec *x, NnGradReady fn, void *ctx);
-/* nnx_profile: on = 1 starts timing every layer (each then waits for its result, so the step
-   is slightly slower); nnx_profile_seconds gives the time spent in layers of type op since, in
-   the forward (backward = 0) or backward pass. The reference backend reports 0. */
+/* Per-layer profile. nnx_profile: on = 1 zeroes the counters and starts timing every layer
+   (each part then waits for its result; on the CPU the oneDNN stream runs synchronously, so
+   this costs little); on = 0 stops and keeps the counts. The timed intervals are consecutive
+   laps of one clock on the calling thread, so within a pass they never overlap. */
 void nnx_profile(NetExec *x, int on);
-double nnx_profile_seconds(const NetExec *x, NnOp op, int backward);
+
+/* The parts of a node's work: forward; backward to its input (data); backward to its parameters
+   (weights, including adding them into net->grads); reorders and transforms of its weights or
+   input between layouts. A batch norm's backward computes both gradients at once: all of it is
+   counted as data. */
+typedef enum { NN_PART_FWD, NN_PART_BWD_DATA, NN_PART_BWD_W, NN_PART_REORDER, NN_PART_N } NnPart;
+
+typedef struct {
+    double sec[NN_PART_N];   /* seconds in each part since nnx_profile(x, 1), over all passes */
+    int runs_as;             /* the node whose kernel runs this one: itself, or the batch norm a
+                                ReLU (and max pool) is fused into (its seconds are counted there) */
+    int last;                /* the last node this node's kernel covers (itself, or the fused ones) */
+    char path[NN_PART_N][40];  /* what ran each part: "oneDNN jit:avx2", "Winograd F(4,3) tiles", ... */
+} NnNodeProfile;
+
+/* nnx_profile_node: node's counters and path (node in 0..n_nodes-1), or, for node = -1, the
+   executor's own work outside the nodes (forward: the copies of features and embeddings out;
+   backward data: seeding the gradient; reorder: the input images to the first layer's layout).
+   The reference backend reports zeros and path "reference loops". */
+void nnx_profile_node(const NetExec *x, int node, NnNodeProfile *p);
+
+/* One buffer the executor holds, for memory accounting; every buffer is allocated by
+   nnx_create and lives until nnx_free. */
+typedef struct {
+    char name[64];           /* the layer or what it is, e.g. "layer3.0.conv2" */
+    char kind[40];           /* e.g. "Winograd scratch", "activations kept for backward" */
+    size_t bytes;
+} NnMemRow;
+
+/* nnx_memory: the executor's buffers (at most cap rows written to rows, which may be NULL with
+   cap = 0); returns how many there are. The activation arena is split into the activations
+   alive at its busiest moment (kept for backward), the gradients alive then, and the remainder
+   (slots of the liveness plan unused at that moment), which add up to the arena. Buffers that
+   the step never touches (evaluation-only workspaces) are left out. */
+int nnx_memory(const NetExec *x, NnMemRow *rows, int cap);
 
 #endif

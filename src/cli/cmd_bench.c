@@ -19,15 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Seconds for a certified sweep of N = 10 classes over k = 1..4096 (13 values). */
 static double bench_sweep(const char *spec, int *optimal) {
@@ -80,6 +71,162 @@ static long opt_long(const Opt *o, int no, const char *name, long dflt, long lo,
     return out;
 }
 
+/* ---- --profile: the per-layer table, the summary by category, the memory ---- */
+
+/* one category's sums over the profile's rows */
+typedef struct { char name[32]; double ms, flops; } ProfCat;
+
+/* prof_categories: the rows' time and FLOPs by category, largest time first; returns how many */
+static int prof_categories(const BenchProfile *p, ProfCat *cat, int cap) {
+    int n = 0;
+    for (int r = 0; r < p->nrows; r++) {
+        int j = 0;
+        while (j < n && strcmp(cat[j].name, p->rows[r].category) != 0) j++;
+        if (j == n) {
+            if (n == cap) continue;
+            memset(&cat[n], 0, sizeof cat[n]);
+            snprintf(cat[n++].name, sizeof cat[0].name, "%s", p->rows[r].category);
+        }
+        cat[j].ms += p->rows[r].ms;
+        cat[j].flops += p->rows[r].flops;
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && cat[j - 1].ms < cat[j].ms; j--) { ProfCat t = cat[j]; cat[j] = cat[j - 1]; cat[j - 1] = t; }
+    return n;
+}
+
+/* one kind's sum over the memory rows */
+typedef struct { char kind[40]; double bytes; int count; } MemKind;
+
+static int mem_kinds(const BenchProfile *p, MemKind *k, int cap) {
+    int n = 0;
+    for (int r = 0; r < p->nmem; r++) {
+        int j = 0;
+        while (j < n && strcmp(k[j].kind, p->mem[r].kind) != 0) j++;
+        if (j == n) {
+            if (n == cap) continue;
+            memset(&k[n], 0, sizeof k[n]);
+            snprintf(k[n++].kind, sizeof k[0].kind, "%s", p->mem[r].kind);
+        }
+        k[j].bytes += (double)p->mem[r].bytes;
+        k[j].count++;
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && k[j - 1].bytes < k[j].bytes; j--) { MemKind t = k[j]; k[j] = k[j - 1]; k[j - 1] = t; }
+    return n;
+}
+
+static double gflops_of(double flops, double ms) { return ms > 0 ? flops / (1e6 * ms) : 0.0; }
+
+static void prof_print(const BenchResult *r, int threads) {
+    const BenchProfile *p = &r->prof;
+    double peak = r->fma_peak_gflops;
+    printf("\nprofile: medians of %d steps, every layer waiting for its result; %%peak of the measured FMA peak at %d bits,\n"
+           "%.0f GFLOP/s on %d threads (AVX2 %.0f, AVX-512 %.0f); FLOPs counted as direct convolutions (Winograd can\n"
+           "pass 100%%); bytes: each tensor the pass reads or writes, once\n",
+           p->steps, r->fma_bits, peak, threads, r->fma_peak_avx2_gflops, r->fma_peak_avx512_gflops);
+    printf("  %-28s %-8s %-26s %8s %8s %9s %8s %6s %7s\n", "layer", "pass", "path", "GFLOP", "MB", "ms", "GFLOP/s",
+           "%peak", "GB/s");
+    for (int j = 0; j < p->nrows; j++) {
+        const BenchProfRow *w = &p->rows[j];
+        double gf = gflops_of(w->flops, w->ms);
+        char f[16] = "-", g[16] = "-", pk[16] = "-";
+        if (w->flops > 0) {
+            snprintf(f, sizeof f, "%.3f", w->flops * 1e-9);
+            snprintf(g, sizeof g, "%.1f", gf);
+            if (peak > 0) snprintf(pk, sizeof pk, "%.0f", 100.0 * gf / peak);
+        }
+        printf("  %-28s %-8s %-26.26s %8s %8.1f %9.3f %8s %6s %7.1f\n", w->name, w->pass, w->path, f, w->bytes * 1e-6,
+               w->ms, g, pk, w->ms > 0 ? w->bytes / (1e6 * w->ms) : 0.0);
+    }
+    printf("  step total %.2f ms = rows %.2f ms + rest of the step %.2f ms (per step: the step's time minus its rows,"
+           " never negative)\n  median of the profiled steps %.2f ms; of the unprofiled steps %.2f ms\n",
+           p->total_ms, p->rows_ms, p->rest_ms, p->step_ms, r->ms_per_step);
+    ProfCat cat[48];
+    int nc = prof_categories(p, cat, 48);
+    printf("\n  by category %21s %7s %8s %6s\n", "ms", "share", "GFLOP/s", "%peak");
+    for (int j = 0; j < nc; j++) {
+        double gf = gflops_of(cat[j].flops, cat[j].ms);
+        printf("  %-32s %9.2f %6.1f%% %8.1f %6.0f\n", cat[j].name, cat[j].ms,
+               p->total_ms > 0 ? 100.0 * cat[j].ms / p->total_ms : 0.0, gf, peak > 0 ? 100.0 * gf / peak : 0.0);
+    }
+    printf("  %-32s %9.2f %6.1f%%\n", "rest of the step", p->rest_ms, p->total_ms > 0 ? 100.0 * p->rest_ms / p->total_ms : 0.0);
+
+    MemKind mk[48];
+    int nk = mem_kinds(p, mk, 48);
+    printf("\nmemory: peak RSS %.1f MB; every buffer below is allocated before the first step and alive at the peak\n",
+           r->peak_rss_mb);
+    for (int j = 0; j < nk; j++)
+        printf("  %-40s %9.1f MB  (%d buffer%s)\n", mk[j].kind, mk[j].bytes / 1048576.0, mk[j].count, mk[j].count > 1 ? "s" : "");
+    printf("  %-40s %9.1f MB\n  %-40s %9.1f MB\n", "sum of the buffers", p->mem_bytes / 1048576.0,
+           "rest of the RSS (code, libraries, heap)", r->peak_rss_mb - p->mem_bytes / 1048576.0);
+    /* the largest single buffers */
+    int top[12], nt = 0;
+    for (int t = 0; t < 12; t++) {
+        int best = -1;
+        for (int j = 0; j < p->nmem; j++) {
+            int used = 0;
+            for (int u = 0; u < nt; u++) used |= top[u] == j;
+            if (!used && (best < 0 || p->mem[j].bytes > p->mem[best].bytes)) best = j;
+        }
+        if (best >= 0) top[nt++] = best;
+    }
+    printf("  the largest buffers:\n");
+    for (int t = 0; t < nt; t++)
+        printf("    %-36s %-40s %8.1f MB\n", p->mem[top[t]].name, p->mem[top[t]].kind, p->mem[top[t]].bytes / 1048576.0);
+}
+
+/* prof_json: the profile as doc.profile and doc.memory */
+static void prof_json(cJSON *doc, const BenchResult *r) {
+    const BenchProfile *p = &r->prof;
+    double peak = r->fma_peak_gflops;
+    cJSON *pj = cJSON_AddObjectToObject(doc, "profile");
+    cJSON_AddNumberToObject(pj, "steps", p->steps);
+    cJSON_AddNumberToObject(pj, "step_ms", p->total_ms);
+    cJSON_AddNumberToObject(pj, "rows_ms", p->rows_ms);
+    cJSON_AddNumberToObject(pj, "rest_ms", p->rest_ms);
+    cJSON_AddNumberToObject(pj, "profiled_step_median_ms", p->step_ms);
+    cJSON_AddNumberToObject(pj, "fma_peak_gflops", peak);
+    cJSON *rows = cJSON_AddArrayToObject(pj, "rows");
+    for (int j = 0; j < p->nrows; j++) {
+        const BenchProfRow *w = &p->rows[j];
+        double gf = gflops_of(w->flops, w->ms);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", w->name);
+        cJSON_AddStringToObject(o, "pass", w->pass);
+        cJSON_AddStringToObject(o, "path", w->path);
+        cJSON_AddStringToObject(o, "category", w->category);
+        cJSON_AddNumberToObject(o, "node", w->node);
+        cJSON_AddNumberToObject(o, "flops", w->flops);
+        cJSON_AddNumberToObject(o, "bytes", w->bytes);
+        cJSON_AddNumberToObject(o, "ms", w->ms);
+        cJSON_AddNumberToObject(o, "gflops", gf);
+        cJSON_AddNumberToObject(o, "peak_frac", peak > 0 ? gf / peak : 0.0);
+        cJSON_AddItemToArray(rows, o);
+    }
+    ProfCat cat[48];
+    int nc = prof_categories(p, cat, 48);
+    cJSON *cj = cJSON_AddArrayToObject(pj, "categories");
+    for (int j = 0; j < nc; j++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "category", cat[j].name);
+        cJSON_AddNumberToObject(o, "ms", cat[j].ms);
+        cJSON_AddNumberToObject(o, "flops", cat[j].flops);
+        cJSON_AddItemToArray(cj, o);
+    }
+    cJSON *mj = cJSON_AddObjectToObject(doc, "memory");
+    cJSON_AddNumberToObject(mj, "peak_rss_mb", r->peak_rss_mb);
+    cJSON_AddNumberToObject(mj, "buffers_mb", p->mem_bytes / 1048576.0);
+    cJSON *bufs = cJSON_AddArrayToObject(mj, "buffers");
+    for (int j = 0; j < p->nmem; j++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", p->mem[j].name);
+        cJSON_AddStringToObject(o, "kind", p->mem[j].kind);
+        cJSON_AddNumberToObject(o, "bytes", (double)p->mem[j].bytes);
+        cJSON_AddItemToArray(bufs, o);
+    }
+}
+
 /* ncelab bench --model M: the training step, reported as images/s, ms/step and peak RSS. */
 static int bench_model(const Opt *o, int no) {
     NcError err = {0};
@@ -91,6 +238,7 @@ static int bench_model(const Opt *o, int no) {
     c.steps = (int)opt_long(o, no, "steps", 10, 1, 100000);
     c.warmup = 3;
     c.c = 3; c.h = 32; c.w = 32;
+    c.profile = args_get(o, no, "profile") != NULL;
     const char *be = args_get(o, no, "backend");
     if (!be || strcmp(be, "dnnl") == 0) c.backend = NN_BACKEND_DNNL;
     else if (strcmp(be, "ref") == 0) c.backend = NN_BACKEND_REF;
@@ -106,11 +254,12 @@ static int bench_model(const Opt *o, int no) {
            c.steps, r.peak_rss_mb);
     printf("  contrastive loss and its gradient: %.2f ms (%.1f%% of the step)\n", r.loss_ms,
            r.ms_per_step > 0 ? 100.0 * r.loss_ms / r.ms_per_step : 0.0);
-    if (r.conv_ms > 0)
+    if (c.profile && r.conv_ms > 0)
         printf("  convolutions: %.1f GFLOP/step (counted as direct convolutions) in %.1f ms = %.0f GFLOP/s, %.0f%% of the "
-               "measured FMA peak (%.0f GFLOP/s; above 100%%: Winograd multiplies less); the rest of the step %.1f ms\n",
+               "measured FMA peak (%.0f GFLOP/s; above 100%%: Winograd multiplies less); everything else %.1f ms\n",
                r.conv_gflop, r.conv_ms, r.conv_gflops,
                r.fma_peak_gflops > 0 ? 100.0 * r.conv_gflops / r.fma_peak_gflops : 0.0, r.fma_peak_gflops, r.other_ms);
+    if (c.profile) prof_print(&r, threads);
     const char *jpath = args_get(o, no, "json");
     if (jpath) {
         cJSON *doc = cJSON_CreateObject();
@@ -124,10 +273,16 @@ static int bench_model(const Opt *o, int no) {
         cJSON_AddNumberToObject(doc, "imgs_per_sec", r.imgs_per_sec);
         cJSON_AddNumberToObject(doc, "ms_per_step", r.ms_per_step);
         cJSON_AddNumberToObject(doc, "peak_rss_mb", r.peak_rss_mb);
-        cJSON_AddNumberToObject(doc, "conv_gflop_per_step", r.conv_gflop);
-        cJSON_AddNumberToObject(doc, "conv_ms_per_step", r.conv_ms);
-        cJSON_AddNumberToObject(doc, "conv_gflops", r.conv_gflops);
+        if (c.profile) {
+            cJSON_AddNumberToObject(doc, "conv_gflop_per_step", r.conv_gflop);
+            cJSON_AddNumberToObject(doc, "conv_ms_per_step", r.conv_ms);
+            cJSON_AddNumberToObject(doc, "conv_gflops", r.conv_gflops);
+            prof_json(doc, &r);
+        }
         cJSON_AddNumberToObject(doc, "fma_peak_gflops", r.fma_peak_gflops);
+        cJSON_AddNumberToObject(doc, "fma_peak_avx2_gflops", r.fma_peak_avx2_gflops);
+        cJSON_AddNumberToObject(doc, "fma_peak_avx512_gflops", r.fma_peak_avx512_gflops);
+        cJSON_AddNumberToObject(doc, "fma_bits", r.fma_bits);
         cJSON_AddStringToObject(doc, "backend", c.backend == NN_BACKEND_DNNL ? "dnnl" : "ref");
         cJSON_AddNumberToObject(doc, "backward_ms", r.backward_ms);
         cJSON_AddNumberToObject(doc, "bucket_floats", (double)r.bucket_floats);
@@ -136,6 +291,7 @@ static int bench_model(const Opt *o, int no) {
         if (json_save(jpath, doc, &err)) cli_die(&err);
         cJSON_Delete(doc);
     }
+    bench_result_free(&r);
     return 0;
 }
 
@@ -172,7 +328,7 @@ static double comm_time(Comm *c, int op, size_t n, float *a, float *b, int reps)
     }
     if (c->allreduce_max_i64(c, ns, (size_t)reps, &err)) cli_die(&err);
     for (int r = 0; r < reps; r++) s[r] = 1e-9 * (double)ns[r];
-    double m = median(s, reps);
+    double m = bench_median(s, reps);
     free(ns);
     free(s);
     return m;
@@ -357,6 +513,7 @@ int cmd_bench(int argc, char **argv) {
         ARGS_THREADS_FORCE,
         {"steps", 1, "S  timed steps (default 10, after 3 warm-up steps); --comm: repetitions (default 20)", NULL},
         {"backend", 1, "NAME  dnnl (default) or ref (the plain-loop layers)", NULL},
+        {"profile", 0, "--model: S more steps with every layer timed: a table per layer and pass, and the memory", NULL},
         {"comm", 0, "time the collectives of data-parallel training (under mpirun -np P)", NULL},
     };
     int no = sizeof o / sizeof o[0], npos, help;
@@ -365,7 +522,7 @@ int cmd_bench(int argc, char **argv) {
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
     if (help) {
         args_usage(stdout, "bench --theory [--repeats R] [--busy N] [--json FILE]\n"
-                           "       ncelab bench --model convnet|resnet18 [--batch B] [--k K] [--threads T] [--steps S] [--json FILE]\n"
+                           "       ncelab bench --model convnet|resnet18 [--batch B] [--k K] [--threads T] [--steps S] [--profile] [--json FILE]\n"
                            "       ncelab bench --loader [options]     (ncelab bench --loader --help)\n"
                            "       mpirun -np P ncelab bench --comm [--steps R] [--json FILE]",
                    "Times the theory engine: a certified sweep of N = 10 classes over the 13 values\n"
@@ -402,9 +559,9 @@ int cmd_bench(int argc, char **argv) {
     printf("theory engine, %d threads, medians of %d repeats\n", omp_get_max_threads(), R);
 
     for (int r = 0; r < R; r++) { t[r] = bench_sweep("uniform", &ok); ok_u &= ok; }
-    double sweep_u = median(t, R);
+    double sweep_u = bench_median(t, R);
     for (int r = 0; r < R; r++) { t[r] = bench_sweep("zipf:1", &ok); ok_z &= ok; }
-    double sweep_z = median(t, R);
+    double sweep_z = bench_median(t, R);
     printf("  sweep N=10, k=1..4096 (13 values), uniform: %8.3f s   all certified: %s\n", sweep_u, ok_u ? "yes" : "NO");
     printf("  sweep N=10, k=1..4096 (13 values), zipf:1:  %8.3f s   all certified: %s\n", sweep_z, ok_z ? "yes" : "NO");
     int busy = (int)opt_long(o, no, "busy", 0, 0, 64);
@@ -415,7 +572,7 @@ int cmd_bench(int argc, char **argv) {
         int ok_b = 1;
         for (int r = 0; r < R; r++) { t[r] = bench_sweep("uniform", &ok); ok_b &= ok; }
         busy_stop(pids, busy);
-        sweep_busy = median(t, R);
+        sweep_busy = bench_median(t, R);
         printf("  the uniform sweep beside %d busy loops:     %8.3f s   all certified: %s   (OMP_WAIT_POLICY %s)\n",
                busy, sweep_busy, ok_b ? "yes" : "NO", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset");
     }
@@ -450,7 +607,7 @@ int cmd_bench(int argc, char **argv) {
         theory_loss(&m, 1000000, G, C);
         t[r] = nc_now() - t0;
     }
-    double eval_ms = 1e3 * median(t, ne);
+    double eval_ms = 1e3 * bench_median(t, ne);
     printf("  loss + gradient, N=100, k=1e6:               %8.3f ms\n", eval_ms);
     theory_model_free(&m);
     free(G); free(C); free(F); free(rho);

@@ -2,6 +2,7 @@
 #include "exec_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,29 @@ void nnx_peek(NetExec *x, int v, int grad, float *out) { x->peek(x, v, grad, out
 
 void nnx_profile(NetExec *x, int on) { if (x->profile) x->profile(x, on); }
 
-double nnx_profile_seconds(const NetExec *x, NnOp op, int backward) {
-    return x->profile_seconds ? x->profile_seconds(x, op, backward) : 0.0;
+void nnx_profile_node(const NetExec *x, int node, NnNodeProfile *p) {
+    memset(p, 0, sizeof *p);
+    p->runs_as = p->last = node;
+    if (x->profile_node) x->profile_node(x, node, p);
+    else snprintf(p->path[NN_PART_FWD], sizeof p->path[0], "reference loops");
+}
+
+/* nnx_mem_row: appends one row when it has bytes and there is room; the running count either way */
+int nnx_mem_row(NnMemRow *rows, int cap, int n, const char *name, const char *kind, size_t bytes) {
+    if (bytes == 0) return n;
+    if (n < cap && rows) {
+        snprintf(rows[n].name, sizeof rows[n].name, "%s", name);
+        snprintf(rows[n].kind, sizeof rows[n].kind, "%s", kind);
+        rows[n].bytes = bytes;
+    }
+    return n + 1;
+}
+
+int nnx_memory(const NetExec *x, NnMemRow *rows, int cap) {
+    size_t fb = sizeof(float) * x->batch;
+    int n = 0;
+    n = nnx_mem_row(rows, cap, n, "features, embeddings", "executor outputs (plain copies)",
+                    fb * (nnx_feature_dim(x) + nnx_embed_dim(x)));
+    if (x->memory) n = x->memory(x, rows, cap, n);
+    return n;
 }

@@ -34,6 +34,7 @@ typedef struct {
     int out;                                /* the value this node really writes */
     WinoConv *wino;                         /* a 3x3 convolution run by conv_wino.c, or NULL */
     int pool;                               /* BN: the max pool it runs with its ReLU (bn_relu_pool.c), or 0 */
+    char path[NN_PART_N][40];               /* what runs each part (nnx_profile_node) */
     uint8_t *pidx;                          /* ... the pool's window positions */
     double *pscr;                           /* ... per-thread sums */
     /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
@@ -52,13 +53,15 @@ typedef struct {
     DNode dn[NN_MAX_NODES];
     dnnl_memory_t in_user;                  /* the caller's NCHW input */
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
-    float *scratch;                         /* gradient accumulation scratch */
+    float *scratch;                         /* gradient accumulation scratch (scratch_floats) */
     float *wscratch;                        /* plain weight-gradient scratch */
     char *arena;                            /* every value's data and gradient, by liveness */
     size_t data_off[NN_MAX_VALS], grad_off[NN_MAX_VALS], arena_bytes;
-    int profile;                            /* NCELAB_PROFILE=1: time every node, print at the end */
-    double t_fwd[NN_MAX_NODES], t_bwd[NN_MAX_NODES];
-    long passes;
+    size_t live_data, live_grad;            /* the arena's busiest moment: bytes of values, gradients */
+    long live_t;                            /* ... its time in the plan (see plan_arena) */
+    int profile;                            /* nnx_profile: time every node */
+    double lap;                             /* the clock at the end of the last lap */
+    double t[NN_MAX_NODES + 1][NN_PART_N];  /* seconds by node and part; [NN_MAX_NODES]: the executor's own */
 } DState;
 
 #define DN_CHECK(call, what)                                                             \
@@ -102,6 +105,32 @@ static void reorder(DState *s, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memo
     exec(s, r, 2, a);
 }
 
+/* ---- profile: consecutive laps of one clock, so that no interval is counted twice ---- */
+enum { EXEC_ROW = NN_MAX_NODES };           /* s->t row of the executor's own work */
+
+static void prof_start(DState *s) {
+    if (s->profile) s->lap = nc_now();
+}
+
+/* prof_lap: with profiling on, waits for the stream and adds the time since the last lap to
+   part of node i (EXEC_ROW: the executor's own work) */
+static void prof_lap(DState *s, int i, NnPart part) {
+    if (!s->profile) return;
+    dnnl_stream_wait(s->strm);
+    double now = nc_now();
+    s->t[i][part] += now - s->lap;
+    s->lap = now;
+}
+
+/* path_set: n->path[part] = what, followed by the oneDNN implementation of p ("jit:avx2") */
+static void path_set(DNode *n, NnPart part, const char *what, dnnl_primitive_t p) {
+    const_dnnl_primitive_desc_t pd = NULL;
+    const char *impl = NULL;
+    if (p && dnnl_primitive_get_primitive_desc(p, &pd) == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    snprintf(n->path[part], sizeof n->path[part], "%s%s%s", what, impl ? " " : "", impl ? impl : "");
+}
+
 /* A reorder from md a to md b, or NULL when they are equal. */
 static dnnl_primitive_t reorder_new(DState *s, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
     if (dnnl_memory_desc_equal(a, b)) return NULL;
@@ -141,7 +170,13 @@ static int build_wino(NetExec *x, DState *s, int i, const int64_t *di, const int
         free(wc);
         return NC_EUSAGE;
     }
-    s->dn[i].wino = wc;
+    DNode *n = &s->dn[i];
+    n->wino = wc;
+    const char *mode = wc->global ? "Winograd F(4,3) global" : "Winograd F(4,3) tiles";
+    snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "%s", mode);
+    snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], "%s", mode);
+    snprintf(n->path[NN_PART_BWD_W], sizeof n->path[0], "%s", mode);
+    snprintf(n->path[NN_PART_REORDER], sizeof n->path[0], "Winograd weight transform");
     md_plain(&s->md[d->out], 4, dout, dnnl_aBcd8b);
     return NC_OK;
 }
@@ -212,6 +247,10 @@ static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
     n->bwd_w = prim_of(pd, NULL);
     n->fwd = prim_of(fpd, NULL);
     n->fwd_eval = n->fwd;
+    path_set(n, NN_PART_FWD, "oneDNN", n->fwd);
+    path_set(n, NN_PART_BWD_DATA, "oneDNN", n->bwd_data);
+    path_set(n, NN_PART_BWD_W, "oneDNN", n->bwd_w);
+    path_set(n, NN_PART_REORDER, "oneDNN reorder", NULL);
     return NC_OK;
 }
 
@@ -305,6 +344,8 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     n->rmean = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat]);
     n->rvar = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat] + c);
     if (n->pool) {  /* bn_relu_pool.c does the rest: no oneDNN primitives */
+        snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "fused bn+relu+pool nChw8c");
+        snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], "fused bn+relu+pool nChw8c");
         dnnl_primitive_desc_destroy(fpd);
         return NC_OK;
     }
@@ -318,6 +359,9 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     DN_CHECK(dnnl_batch_normalization_forward_desc_init(&be, dnnl_forward_inference, md, net->bn_eps, eflags), "batch norm (eval)");
     DN_CHECK(dnnl_primitive_desc_create(&pd, &be, NULL, s->eng, NULL), "batch norm (eval)");
     n->fwd_eval = prim_of(pd, NULL);
+    const char *what = n->fused_relu ? "oneDNN bn+relu" : "oneDNN bn";
+    path_set(n, NN_PART_FWD, what, n->fwd);
+    path_set(n, NN_PART_BWD_DATA, what, n->bwd_data);
     return build_bn_sync(x, s, i, flags, err);
 }
 
@@ -352,6 +396,8 @@ static int build_pool(NetExec *x, DState *s, int i, NcError *err) {
     n->bwd_data = prim_of(pd, NULL);
     n->fwd = prim_of(fpd, NULL);
     n->fwd_eval = n->fwd;
+    path_set(n, NN_PART_FWD, "oneDNN pool", n->fwd);
+    path_set(n, NN_PART_BWD_DATA, "oneDNN pool", n->bwd_data);
     return NC_OK;
 }
 
@@ -371,6 +417,8 @@ static int build_relu(NetExec *x, DState *s, int i, NcError *err) {
     n->bwd_data = prim_of(pd, NULL);
     n->fwd = prim_of(fpd, NULL);
     n->fwd_eval = n->fwd;
+    path_set(n, NN_PART_FWD, "oneDNN eltwise", n->fwd);
+    path_set(n, NN_PART_BWD_DATA, "oneDNN eltwise", n->bwd_data);
     return NC_OK;
 }
 
@@ -400,6 +448,9 @@ static int build_linear(NetExec *x, DState *s, int i, NcError *err) {
     n->bwd_w = prim_of(pd, NULL);
     n->fwd = prim_of(fpd, NULL);
     n->fwd_eval = n->fwd;
+    path_set(n, NN_PART_FWD, "oneDNN ip", n->fwd);
+    path_set(n, NN_PART_BWD_DATA, "oneDNN ip", n->bwd_data);
+    path_set(n, NN_PART_BWD_W, "oneDNN ip", n->bwd_w);
     n->w_plain = n->w_fwd = n->w_bwd = mem_new(s, &wei, net->params + net->views[d->w].offset);
     n->bias = mem_new(s, &bias, net->params + net->views[d->b].offset);
     n->dw = n->dw_plain = mem_new(s, &wei, s->wscratch);
@@ -416,7 +467,7 @@ static int build_linear(NetExec *x, DState *s, int i, NcError *err) {
    its producer. Buffers whose lifetimes do not overlap share memory: the ReLU outputs that only
    a max pool reads (its backward uses the workspace) become gradient buffers, and the backward
    pass needs two stages' gradients at a time rather than all of them. */
-typedef struct { long start, end; size_t bytes; size_t *off; } PlanItem;
+typedef struct { long start, end; size_t bytes; size_t *off; int grad; } PlanItem;
 
 static int plan_cmp(const void *a, const void *b) {
     const PlanItem *x = a, *y = b;
@@ -456,8 +507,8 @@ static void plan_arena(NetExec *x, DState *s) {
         if (v == net->features && de < 2 * n) de = 2 * n;     /* copied out after the forward */
         if (v == net->embeddings) { de = de > 2 * n ? de : 2 * n; gs = 2 * n - 1; }
         if (v == net->input) ds = -1;
-        items[ni++] = (PlanItem){ds, de, bytes, &s->data_off[v]};
-        if (v != net->input && ge >= 0) items[ni++] = (PlanItem){gs, ge, bytes, &s->grad_off[v]};
+        items[ni++] = (PlanItem){ds, de, bytes, &s->data_off[v], 0};
+        if (v != net->input && ge >= 0) items[ni++] = (PlanItem){gs, ge, bytes, &s->grad_off[v], 1};
     }
     qsort(items, (size_t)ni, sizeof items[0], plan_cmp);
     size_t slot_bytes[2 * NN_MAX_VALS];
@@ -481,6 +532,13 @@ static void plan_arena(NetExec *x, DState *s) {
     for (int j = 0; j < ns; j++) { slot_off[j] = total; total += slot_bytes[j]; }
     for (int k = 0; k < ni; k++) *items[k].off = slot_off[slot_of[k]];
     s->arena_bytes = total;
+    /* the busiest moment of the plan, for nnx_memory: values and gradients alive then */
+    for (long t = 0; t <= tend; t++) {
+        size_t live[2] = {0, 0};
+        for (int k = 0; k < ni; k++)
+            if (items[k].start <= t && t <= items[k].end) live[items[k].grad] += items[k].bytes;
+        if (live[0] + live[1] > s->live_data + s->live_grad) { s->live_data = live[0]; s->live_grad = live[1]; s->live_t = t; }
+    }
     s->arena = aligned_alloc(64, total > 0 ? total : 64);
     if (!s->arena) { fprintf(stderr, "ncelab: out of memory (%zu bytes of activations)\n", total); abort(); }
 }
@@ -488,6 +546,15 @@ static void plan_arena(NetExec *x, DState *s) {
 static void add_into(float *dst, const float *src, size_t n) {
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* the floats of the gradient accumulation scratch: the largest value with several consumers
+   (only their gradients are written twice in a backward pass) */
+static size_t scratch_floats(const NetExec *x, const DState *s) {
+    size_t n = 0;
+    for (int v = 0; v < x->net->n_vals; v++)
+        if (s->consumers[v] > 1 && md_floats(&s->md[v]) > n) n = md_floats(&s->md[v]);
+    return n;
 }
 
 /* The memory a backward step should write value v's gradient into: the value's own gradient
@@ -649,25 +716,28 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                            (long)(*st)[3], md->format_desc.blocking.inner_nblks);
         }
     }
+    prof_start(s);
     dnnl_memory_set_data_handle(s->in_user, (void *)input);
     if (s->re_in) reorder(s, s->re_in, s->in_user, s->mem[net->input]);
     else dnnl_memory_set_data_handle(s->mem[net->input], (void *)input);
-    s->passes++;
+    prof_lap(s, EXEC_ROW, NN_PART_REORDER);
     for (int i = 0; i < net->n_nodes; i++) {
         NnNode *d = &net->nodes[i];
         DNode *n = &s->dn[i];
         if (n->skip) continue;
-        double t0 = s->profile ? nc_now() : 0.0;
+        prof_start(s);
         dnnl_memory_t in = s->mem[d->in], out = s->mem[n->out ? n->out : d->out];
         switch (d->op) {
         case NN_CONV: {
             if (n->wino) {
                 dnnl_stream_wait(s->strm);
                 wino_set_weights(n->wino, net->params + net->views[d->w].offset);
+                prof_lap(s, i, NN_PART_REORDER);
                 wino_forward(n->wino, mem_ptr(in), mem_ptr(out));
                 break;
             }
             if (n->re_fwd) reorder(s, n->re_fwd, n->w_plain, n->w_fwd);
+            prof_lap(s, i, NN_PART_REORDER);
             dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, n->w_fwd}, {DNNL_ARG_DST, out}};
             exec(s, n->fwd, 3, a);
             break;
@@ -749,7 +819,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
             break;
         }
         }
-        if (s->profile) { dnnl_stream_wait(s->strm); s->t_fwd[i] += nc_now() - t0; }
+        prof_lap(s, i, NN_PART_FWD);
         /* in evaluation every output is scanned as it is made (buffers are reused later) */
         if (!training) {
             int v = n->out ? n->out : d->out;
@@ -758,12 +828,13 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 return nc_fail(err, NC_ENUM, "layer %s (evaluation): the output is not finite (NaN or Inf)", d->name);
         }
     }
+    prof_start(s);
     dnnl_stream_wait(s->strm);
     memcpy(x->features, mem_ptr(s->mem[net->features]), sizeof(float) * x->batch * nnx_feature_dim(x));
     memcpy(x->embeddings, mem_ptr(s->mem[net->embeddings]), sizeof(float) * x->batch * nnx_embed_dim(x));
-    if (training && nn_first_nonfinite(x->embeddings, (long)x->batch * nnx_embed_dim(x)) >= 0)
-        return nc_fail(err, NC_ENUM, "the embeddings are not finite (NaN or Inf)");
-    return NC_OK;
+    int bad = training && nn_first_nonfinite(x->embeddings, (long)x->batch * nnx_embed_dim(x)) >= 0;
+    prof_lap(s, EXEC_ROW, NN_PART_FWD);
+    return bad ? nc_fail(err, NC_ENUM, "the embeddings are not finite (NaN or Inf)") : NC_OK;
 }
 
 static void add_param_grad(Net *net, int p, const float *src) {
@@ -774,9 +845,11 @@ static void add_param_grad(Net *net, int p, const float *src) {
 static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
     DState *s = x->impl;
     Net *net = x->net;
+    prof_start(s);
     memset(s->ginit, 0, sizeof s->ginit);
     memcpy(mem_ptr(s->gmem[net->embeddings]), d_emb, sizeof(float) * x->batch * nnx_embed_dim(x));
     s->ginit[net->embeddings] = 1;
+    prof_lap(s, EXEC_ROW, NN_PART_BWD_DATA);
     for (int i = net->n_nodes - 1; i >= 0; nnx_node_done(x, i), i--) {  /* then its gradients are final */
         NnNode *d = &net->nodes[i];
         DNode *n = &s->dn[i];
@@ -785,31 +858,38 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
         dnnl_memory_t gout = s->gmem[vout], in = s->mem[d->in];
         if (!s->ginit[vout]) continue;  /* nothing flows back through this node */
         int need_in = d->in != net->input;
-        double t0 = s->profile ? nc_now() : 0.0;
+        prof_start(s);
         switch (d->op) {
         case NN_CONV: {
             if (n->wino) {
                 dnnl_stream_wait(s->strm);
                 wino_backward_weights(n->wino, mem_ptr(in), mem_ptr(gout), s->wscratch);
-                if (need_in) wino_backward_data(n->wino, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
                 add_param_grad(net, d->w, s->wscratch);
+                prof_lap(s, i, NN_PART_BWD_W);
+                if (need_in) wino_backward_data(n->wino, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
                 if (need_in) grad_commit(s, d->in);
                 break;
             }
             if (n->re_src) reorder(s, n->re_src, in, n->src_bwd);
+            prof_lap(s, i, NN_PART_REORDER);
             dnnl_exec_arg_t aw[3] = {{DNNL_ARG_SRC, n->re_src ? n->src_bwd : in}, {DNNL_ARG_DIFF_DST, gout},
                                      {DNNL_ARG_DIFF_WEIGHTS, n->dw}};
             exec(s, n->bwd_w, 3, aw);
+            prof_lap(s, i, NN_PART_BWD_W);
             if (n->re_dw) reorder(s, n->re_dw, n->dw, n->dw_plain);
+            prof_lap(s, i, NN_PART_REORDER);
+            dnnl_stream_wait(s->strm);
+            add_param_grad(net, d->w, s->wscratch);  /* wscratch = dw_plain, which bwd_data leaves alone */
+            prof_lap(s, i, NN_PART_BWD_W);
             if (need_in) {
                 if (n->re_bwd) reorder(s, n->re_bwd, n->w_plain, n->w_bwd);
+                prof_lap(s, i, NN_PART_REORDER);
                 dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_WEIGHTS, n->w_bwd},
                                         {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}};
                 exec(s, n->bwd_data, 3, a);
+                dnnl_stream_wait(s->strm);
+                grad_commit(s, d->in);
             }
-            dnnl_stream_wait(s->strm);
-            add_param_grad(net, d->w, s->wscratch);
-            if (need_in) grad_commit(s, d->in);
             break;
         }
         case NN_BN: {
@@ -854,12 +934,14 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
             dnnl_exec_arg_t aw[4] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_DIFF_WEIGHTS, n->dw},
                                      {DNNL_ARG_DIFF_BIAS, n->dbias}};
             exec(s, n->bwd_w, 4, aw);
+            dnnl_stream_wait(s->strm);
+            add_param_grad(net, d->w, s->wscratch);
+            add_param_grad(net, d->b, mem_ptr(n->dbias));
+            prof_lap(s, i, NN_PART_BWD_W);
             dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_WEIGHTS, n->w_bwd},
                                     {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}};
             exec(s, n->bwd_data, 3, a);
             dnnl_stream_wait(s->strm);
-            add_param_grad(net, d->w, s->wscratch);
-            add_param_grad(net, d->b, mem_ptr(n->dbias));
             grad_commit(s, d->in);
             break;
         }
@@ -881,30 +963,10 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
             break;
         }
         }
-        if (s->profile) { dnnl_stream_wait(s->strm); s->t_bwd[i] += nc_now() - t0; }
+        prof_lap(s, i, NN_PART_BWD_DATA);
     }
     dnnl_stream_wait(s->strm);
     return NC_OK;
-}
-
-static void profile_print(NetExec *x) {
-    DState *s = x->impl;
-    Net *net = x->net;
-    static const char *opn[] = {"conv", "bn", "relu", "maxpool", "avgpool", "gap", "linear", "l2norm", "add"};
-    double f[9] = {0}, b[9] = {0}, tf = 0, tb = 0;
-    long p = s->passes > 0 ? s->passes : 1;
-    fprintf(stderr, "oneDNN profile, ms per pass (%ld forward passes):\n", s->passes);
-    for (int i = 0; i < net->n_nodes; i++) {
-        f[net->nodes[i].op] += s->t_fwd[i];
-        b[net->nodes[i].op] += s->t_bwd[i];
-        if (s->t_fwd[i] + s->t_bwd[i] > 0)
-            fprintf(stderr, "  %-22s fwd %8.2f  bwd %8.2f\n", net->nodes[i].name, 1e3 * s->t_fwd[i] / p, 1e3 * s->t_bwd[i] / p);
-    }
-    for (int o = 0; o < 9; o++) {
-        tf += f[o]; tb += b[o];
-        if (f[o] + b[o] > 0) fprintf(stderr, "  [%s] fwd %.2f bwd %.2f\n", opn[o], 1e3 * f[o] / p, 1e3 * b[o] / p);
-    }
-    fprintf(stderr, "  total fwd %.2f bwd %.2f\n", 1e3 * tf / p, 1e3 * tb / p);
 }
 
 static void dnnl_peek(NetExec *x, int v, int grad, float *out) {
@@ -929,24 +991,101 @@ static void dnnl_peek(NetExec *x, int v, int grad, float *out) {
 static void dnnl_profile(NetExec *x, int on) {
     DState *s = x->impl;
     s->profile = on;
-    if (!on) return;  /* turning it off keeps the counts */
-    s->passes = 0;
-    memset(s->t_fwd, 0, sizeof s->t_fwd);
-    memset(s->t_bwd, 0, sizeof s->t_bwd);
+    if (on) memset(s->t, 0, sizeof s->t);  /* turning it off keeps the counts */
 }
 
-static double dnnl_profile_seconds(const NetExec *x, NnOp op, int backward) {
+static void dnnl_profile_node(const NetExec *x, int node, NnNodeProfile *p) {
     const DState *s = x->impl;
-    double t = 0.0;
-    for (int i = 0; i < x->net->n_nodes; i++)
-        if (x->net->nodes[i].op == op) t += backward ? s->t_bwd[i] : s->t_fwd[i];
-    return t;
+    const Net *net = x->net;
+    if (node < 0) {
+        memcpy(p->sec, s->t[EXEC_ROW], sizeof p->sec);
+        snprintf(p->path[NN_PART_FWD], sizeof p->path[0], "copy out + finite check");
+        snprintf(p->path[NN_PART_BWD_DATA], sizeof p->path[0], "seed gradient");
+        snprintf(p->path[NN_PART_REORDER], sizeof p->path[0], "%s", s->re_in ? "oneDNN reorder nchw" : "none");
+        return;
+    }
+    const DNode *n = &s->dn[node];
+    memcpy(p->sec, s->t[node], sizeof p->sec);
+    memcpy(p->path, n->path, sizeof p->path);
+    for (int i = node - 2; i < node && n->skip; i++)  /* a ReLU or pool run by the batch norm before it */
+        if (i >= 0 && net->nodes[i].op == NN_BN && (s->dn[i].pool == node || (s->dn[i].fused_relu && i + 1 == node)))
+            p->runs_as = i;
+    if (net->nodes[node].op == NN_BN) p->last = n->pool ? n->pool : n->fused_relu ? node + 1 : node;
+    if (net->nodes[node].op == NN_ADD || net->nodes[node].op == NN_L2NORM) {
+        snprintf(p->path[NN_PART_FWD], sizeof p->path[0], "plain loop");
+        snprintf(p->path[NN_PART_BWD_DATA], sizeof p->path[0], "plain loop");
+    }
+}
+
+/* the bytes oneDNN's primitive p asks of the library's scratchpad (0 for none) */
+static size_t scratchpad_bytes(dnnl_primitive_t p) {
+    const_dnnl_primitive_desc_t pd = NULL;
+    const dnnl_memory_desc_t *md;
+    if (!p || dnnl_primitive_get_primitive_desc(p, &pd) != dnnl_success) return 0;
+    md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t b = md ? dnnl_memory_desc_get_size(md) : 0;
+    int64_t use = 0;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_memory_consumption_s64, 0, &use) == dnnl_success && (size_t)use > b)
+        b = (size_t)use;
+    return b;
+}
+
+static size_t mem_bytes(dnnl_memory_t m) {
+    const dnnl_memory_desc_t *md = NULL;
+    if (!m || dnnl_memory_get_memory_desc(m, &md) != dnnl_success) return 0;
+    return dnnl_memory_desc_get_size(md);
+}
+
+static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
+    const DState *s = x->impl;
+    const Net *net = x->net;
+    char at[64];
+    long n2 = 2L * net->n_nodes, t = s->live_t;
+    int node = t < n2 - 1 ? (int)(t / 2) : (int)(n2 - 1 - t / 2);
+    snprintf(at, sizeof at, "arena at %s %s", t == n2 - 1 ? "the loss" : net->nodes[node].name,
+             t == n2 - 1 ? "" : t < n2 ? "forward" : "backward");
+    k = nnx_mem_row(rows, cap, k, at, "activations kept for backward", s->live_data);
+    k = nnx_mem_row(rows, cap, k, at, "gradients alive", s->live_grad);
+    k = nnx_mem_row(rows, cap, k, "arena slots idle at its peak", "arena slack (liveness plan)",
+                    s->arena_bytes - s->live_data - s->live_grad);
+    size_t smax = scratch_floats(x, s), fl = sizeof(float);
+    size_t wmax = 0, pad = 0;
+    for (int p = 0; p < net->n_params; p++) if (net->views[p].size > wmax) wmax = net->views[p].size;
+    k = nnx_mem_row(rows, cap, k, "executor", "gradient accumulation scratch", smax * fl);
+    k = nnx_mem_row(rows, cap, k, "executor", "weight-gradient scratch", wmax * fl);
+    for (int i = 0; i < net->n_nodes; i++) {
+        const DNode *n = &s->dn[i];
+        const char *nm = net->nodes[i].name;
+        dnnl_primitive_t ps[] = {n->fwd, n->bwd_data, n->bwd_w, n->re_fwd, n->re_bwd, n->re_dw, n->re_src};
+        for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++) {
+            size_t b = scratchpad_bytes(ps[j]);
+            if (b > pad) pad = b;
+        }
+        if (n->wino) {
+            const WinoConv *w = n->wino;
+            size_t ck = (size_t)36 * w->c * w->k * fl;
+            k = nnx_mem_row(rows, cap, k, nm, "Winograd transformed weights", 2 * ck);
+            k = nnx_mem_row(rows, cap, k, nm, "Winograd scratch (V, M)", w->per_thread * (w->global ? 1 : w->nthr) * fl);
+            k = nnx_mem_row(rows, cap, k, nm, "Winograd weight-gradient sums", ck * (w->global ? 1 : w->nthr));
+        }
+        if (n->w_fwd != n->w_plain) k = nnx_mem_row(rows, cap, k, nm, "oneDNN blocked weights", mem_bytes(n->w_fwd));
+        if (n->w_bwd && n->w_bwd != n->w_fwd && n->w_bwd != n->w_plain)
+            k = nnx_mem_row(rows, cap, k, nm, "oneDNN blocked weights", mem_bytes(n->w_bwd));
+        if (n->dw != n->dw_plain) k = nnx_mem_row(rows, cap, k, nm, "oneDNN blocked weight gradient", mem_bytes(n->dw));
+        if (n->src_bwd) k = nnx_mem_row(rows, cap, k, nm, "input in the weight gradient's layout", mem_bytes(n->src_bwd));
+        if (n->ws) k = nnx_mem_row(rows, cap, k, nm, net->nodes[i].op == NN_BN ? "bn+relu workspace" : "max-pool workspace",
+                                   mem_bytes(n->ws));
+        if (n->pidx) {
+            const NnVal *vo = &net->vals[net->nodes[n->pool].out];
+            k = nnx_mem_row(rows, cap, k, nm, "bn+relu+pool window indices", (size_t)x->batch * vo->c * vo->h * vo->w);
+        }
+    }
+    return nnx_mem_row(rows, cap, k, "oneDNN", "scratchpad (largest primitive's)", pad);
 }
 
 static void dnnl_destroy(NetExec *x) {
     DState *s = x->impl;
     Net *net = x->net;
-    if (s->passes && getenv("NCELAB_PROFILE")) profile_print(x);
     for (int i = 0; i < net->n_nodes; i++) {
         DNode *n = &s->dn[i];
         dnnl_primitive_t ps[] = {n->fwd, n->fwd_eval != n->fwd ? n->fwd_eval : NULL, n->bwd_data, n->bwd_w,
@@ -987,9 +1126,8 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     x->destroy = dnnl_destroy;
     x->peek = dnnl_peek;
     x->profile = dnnl_profile;
-    x->profile_seconds = dnnl_profile_seconds;
-    const char *prof = getenv("NCELAB_PROFILE");
-    s->profile = prof && *prof == '1';
+    x->profile_node = dnnl_profile_node;
+    x->memory = dnnl_memory_rows;
     if (dnnl_engine_create(&s->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&s->strm, s->eng, dnnl_stream_default_flags) != dnnl_success) {
         free(s);
@@ -1023,9 +1161,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     s->in_user = mem_new(s, &user, x->features);  /* handle replaced at every forward */
     s->re_in = reorder_new(s, &user, &s->md[net->input]);
     /* value memories (skipped BN outputs get none) and gradient memories, planned in one arena */
-    size_t smax = 0;
-    for (int v = 0; v < net->n_vals; v++) if (md_floats(&s->md[v]) > smax) smax = md_floats(&s->md[v]);
-    s->scratch = nc_malloc(sizeof(float) * smax);
+    s->scratch = nc_malloc(sizeof(float) * (scratch_floats(x, s) + 1));
     plan_arena(x, s);
     for (int v = 0; v < net->n_vals; v++) {
         if (s->md[v].ndims == 0) continue;  /* a BN output that the fused ReLU replaced */
@@ -1033,7 +1169,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
         s->mem[v] = mem_new(s, &s->md[v], s->arena + s->data_off[v]);
         if (v == net->input) continue;
         s->gmem[v] = mem_new(s, &s->md[v], s->arena + s->grad_off[v]);
-        s->gscr[v] = mem_new(s, &s->md[v], s->scratch);
+        if (s->consumers[v] > 1) s->gscr[v] = mem_new(s, &s->md[v], s->scratch);
     }
     return NC_OK;
 }

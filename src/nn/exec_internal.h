@@ -26,7 +26,8 @@ struct NetExec {
        buffers once a value is dead, so this shows what the buffer holds now (debugging only) */
     void (*peek)(NetExec *x, int v, int grad, float *out);
     void (*profile)(NetExec *x, int on);
-    double (*profile_seconds)(const NetExec *x, NnOp op, int backward);
+    void (*profile_node)(const NetExec *x, int node, NnNodeProfile *p);  /* fills what nnx_profile_node set up */
+    int (*memory)(const NetExec *x, NnMemRow *rows, int cap, int n);      /* appends rows after n, returns the count */
     void *impl;              /* the backend's own state */
 };
 
@@ -43,6 +44,10 @@ void nnx_node_done(NetExec *x, int node);
 /* nnx_sync_sum: replaces the first n doubles of x->sync_buf by their sum over the replicas
    (x->sync must be set); 0 or the sync function's error code (err filled by it). */
 int nnx_sync_sum(NetExec *x, int n, NcError *err);
+
+/* nnx_mem_row: appends (name, kind, bytes) as row n when bytes > 0 and n < cap; returns the new
+   count (counting rows that did not fit, so that callers learn how many there are). */
+int nnx_mem_row(NnMemRow *rows, int cap, int n, const char *name, const char *kind, size_t bytes);
 
 /* nnx_peek: see NetExec.peek (tests and debugging). */
 void nnx_peek(NetExec *x, int v, int grad, float *out);
