@@ -38,7 +38,9 @@ ENGINES="ncelab"
 [ -n "$VPY" ] && ENGINES="$ENGINES venv_stock venv_tuned venv_compile"
 
 # The machine is shared and its speed drifts by 10-30% within minutes: each model runs REPEATS
-# rounds of (ncelab, stock, tuned) back to back, and the ratios are those of the medians.
+# rounds of (ncelab, stock, tuned) back to back, and the ratios are those of the medians; each
+# engine's images/s is printed as min / median / max over the rounds with its spread,
+# (max - min) / median, and compare_MODEL.json holds them.
 for cfg in "convnet 256 255 $STEPS" "resnet18 64 126 $RESNET_STEPS"; do
   set -- $cfg
   model=$1 batch=$2 k=$3 steps=$4
@@ -75,14 +77,18 @@ runs = {t: [json.load(open(f"{out}/{t}_{model}_r{r}.json")) for r in range(1, R 
 med = {t: {f: statistics.median(x[f] for x in v) for f in ("imgs_per_sec", "ms_per_step", "peak_rss_mb")}
        for t, v in runs.items()}
 n = med["ncelab"]
-print(f"  {'median of ' + str(R):28} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}   images/s by round")
+print(f"  {'median of ' + str(R) + ' rounds':28} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}"
+      f"   {'images/s min':>12} {'max':>8} {'spread':>7}")
 for t in engines:
     m, label = med[t], names[t]
     if t.startswith("venv_"):
         label = f"torch {runs[t][0]['torch_version'].split('+')[0]} {names[t]}"
     ratio = "" if t == "ncelab" else f"{n['imgs_per_sec'] / m['imgs_per_sec']:.2f}x"
-    print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}   "
-          + " ".join(f"{x['imgs_per_sec']:.1f}" for x in runs[t]))
+    ips = [x["imgs_per_sec"] for x in runs[t]]
+    m["imgs_per_sec_min"], m["imgs_per_sec_max"] = min(ips), max(ips)
+    m["spread"] = (max(ips) - min(ips)) / m["imgs_per_sec"]  # (max - min) / median over the rounds
+    print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}"
+          f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}%")
 summary = {"model": model, "rounds": R, "median": med, "runs": runs}
 for t in engines[1:]:
     summary[f"speedup_vs_{t}"] = n["imgs_per_sec"] / med[t]["imgs_per_sec"]
