@@ -13,7 +13,7 @@ difference (instance, metric, k) and the instances whose verdicts changed; exits
 import json
 import sys
 
-TIMING = ("seconds", "rate")
+TIMING = ("seconds", "rate", "instances_per_second")
 
 
 def strip_timing(o):
@@ -67,6 +67,8 @@ def main(argv):
     print("certified before, not now: %s" % (lost or "none"))
     print("certified now, not before: %s" % (gained or "none"))
     print("instances certified in both whose rise/change verdicts differ: %d" % verdicts)
+    same = strip_timing(old["summary"]) == strip_timing(new["summary"])
+    print("summary (counts, rises, worst instances) identical apart from timing: %s" % ("yes" if same else "no"))
     if lost:
         fails.append("%d instances lost their certificate" % len(lost))
     if worst[0] > tol:

@@ -84,6 +84,8 @@ typedef struct {
     double max_gap;
     int unique;             /* every k unique */
     int certified;          /* every gap <= EXPLORE_MAX_GAP and every k unique */
+    long failed_k;          /* the first k that failed (gap or uniqueness): the sweep stopped there and
+                               the curves after it are NaN; 0 when none failed */
     double rise[EXPLORE_JUDGED], rise_rel[EXPLORE_JUDGED];  /* 0 when no certified rise */
     long rise_from[EXPLORE_JUDGED], rise_to[EXPLORE_JUDGED];
     double change[EXPLORE_JUDGED];    /* v(ks[nk_req-1]) - v(ks[0]), as measured (not signed as harm) */
@@ -114,7 +116,8 @@ void explore_set_instance(const ExploreConfig *c, ExploreRecord *r, const char *
 int explore_write_support(const ExploreRecord *r, NcError *err);
 
 /* explore_evaluate: the certified sweep of r over c->ks, warm-started as `ncelab theory` does,
-   and its curves, certificate, rises and changes. */
+   and its curves, certificate, rises and changes. The sweep stops at the first k that fails the
+   certificate (r->failed_k); the curves and spreads after it are NaN. */
 int explore_evaluate(const ExploreConfig *c, ExploreRecord *r, NcError *err);
 
 /* explore_judge: the rises and changes of r from its curves (called by explore_evaluate). A rise
