@@ -13,7 +13,7 @@ difference (instance, metric, k) and the instances whose verdicts changed; exits
 import json
 import sys
 
-TIMING = ("seconds", "rate", "instances_per_second")
+TIMING = ("seconds", "rate", "instances_per_second", "resumed")
 
 
 def strip_timing(o):
