@@ -23,6 +23,12 @@
 #else
 #define NCE_CLONES
 #endif
+/* a function compiled without contraction into FMA (GCC's attribute; clang takes a pragma in the body) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NCE_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define NCE_NO_CONTRACT
+#endif
 
 /* nce_exp_om: e = e^x and om = 1 - e^x for x <= 0 (e = 0 below -708), both to a few ulp and
    without cancellation. Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, and one polynomial
@@ -110,8 +116,11 @@ static void nce_pair(double *l, double *dl, double *restrict H, const double *re
 /* f[q] = 1 - psi_q^k and its complement from x[q] = k log psi_q, in place. Compiled without
    contraction into FMA (-ffp-contract=fast elsewhere in this file) so that every clone rounds as
    the scalar code before it did: the values do not depend on the CPU's vector width. */
-NCE_CLONES __attribute__((optimize("fp-contract=off")))
+NCE_CLONES NCE_NO_CONTRACT
 static void nce_pow_om(double *restrict f, int Q) {
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
     for (int q = 0; q < Q; q++) {
         double pk;
         nce_exp_om(f[q], &pk, &f[q]);
