@@ -85,7 +85,7 @@ int main(void) {
     int rc = cli_run(SET " --instances 20 --out %s", one);
     CHECK(rc == 0, "one process explores 20 instances and the phase map (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     rc = cli_mpi_run(2, "", SET " --instances 20 --round-seconds 0.3 --out %s", two);
-    CHECK(rc == 0 && strstr(cli_out, "instances/s on 2 ranks x 1 threads"),
+    CHECK(rc == 0 && strstr(cli_out, "instances/s on 2 ranks x 1 thread"),
           "mpirun -np 2: runs and prints instances/s on 2 ranks (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     const char *first = strstr(cli_out, "wrote ");
     CHECK(first && !strstr(first + 1, "wrote "), "the first rank alone prints the report");

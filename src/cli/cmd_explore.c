@@ -249,8 +249,9 @@ int cmd_theory_explore(int argc, char **argv) {
     s.resumed = resumed;
     s.seconds = nc_now() - t0;
     s.rate = s.seconds > 0 ? (double)(nrec - resumed) / s.seconds : 0;
-    printf("%ld instances (%ld read back from %s/explore.jsonl), %ld solved in %.1f s: %.2f instances/s on %d rank%s x %d threads\n",
-           nrec, resumed, c.out, nrec - resumed, s.seconds, s.rate, comm->size, comm->size > 1 ? "s" : "", omp_get_max_threads());
+    printf("%ld instances (%ld read back from %s/explore.jsonl), %ld solved in %.1f s: %.2f instances/s on %d rank%s x %d thread%s\n",
+           nrec, resumed, c.out, nrec - resumed, s.seconds, s.rate, comm->size, comm->size > 1 ? "s" : "", omp_get_max_threads(),
+           omp_get_max_threads() > 1 ? "s" : "");
     ExploreCounter cx[EXPLORE_JUDGED];
     int ncx = 0, failed = 0;
     for (int m = 0; m < EXPLORE_JUDGED; m++) {
