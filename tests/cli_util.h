@@ -50,6 +50,32 @@ __attribute__((unused)) static const char *cli_file(const char *name, const char
     return p;
 }
 
+/* cli_mpiexec: the launcher line of MPI tests ($NCELAB_MPIEXEC, e.g. "mpirun --oversubscribe") */
+__attribute__((unused)) static const char *cli_mpiexec(void) {
+    const char *m = getenv("NCELAB_MPIEXEC");
+    return m ? m : "mpirun --oversubscribe";
+}
+
+/* cli_mpi_run: runs "MPIEXEC -np P [extra] $NCELAB_BIN <args>" like cli_run */
+__attribute__((unused)) static int cli_mpi_run(int P, const char *extra, const char *fmt, ...) {
+    char args[2048], line[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    const char *bin = getenv("NCELAB_BIN");
+    snprintf(line, sizeof line, "%s -np %d %s %s %s", cli_mpiexec(), P, extra, bin ? bin : "./ncelab", args);
+    /* cli_run prefixes the binary: run the whole line through a shell instead */
+    char o[300], e[300], cmd[5000];
+    snprintf(o, sizeof o, "%s/stdout.txt", cli_dir);
+    snprintf(e, sizeof e, "%s/stderr.txt", cli_dir);
+    snprintf(cmd, sizeof cmd, "%s >%s 2>%s </dev/null", line, o, e);
+    int st = system(cmd);
+    cli_slurp(o, cli_out, sizeof cli_out);
+    cli_slurp(e, cli_err, sizeof cli_err);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 static void cli_setup(const char *tag) {
     const char *base = getenv("NCELAB_TESTDIR");
     snprintf(cli_dir, sizeof cli_dir, "%s/%s_work", base ? base : "/tmp", tag);

@@ -48,7 +48,7 @@ static void test_uniform(void) {
     double worst = 0;
     cJSON_ArrayForEach(x, inst) {
         n++;
-        certified &= cJSON_IsTrue(get(x, "certified"));
+        certified &= cJSON_IsTrue(get(x, "certified")) && cJSON_IsNull(get(x, "failed_k"));
         const cJSON *k = get(x, "k");
         klen &= cJSON_GetArraySize(k) == 4 && at(k, 3) == 1e9;
         for (int m = 0; m < 4; m++) {
@@ -61,7 +61,7 @@ static void test_uniform(void) {
         for (int i = 0; i < 4; i++) worst = fmax(worst, fabs(at(get(get(x, "curves"), "mean_ce"), i) - closed));
     }
     CHECK(n == 33 && klen, "33 instances (N = 2..12, R = 0.5, 1, 2), each k = 1, 64, 4096 and the limit 1e9: %d", n);
-    CHECK(certified, "every uniform instance is certified");
+    CHECK(certified, "every uniform instance is certified (failed_k null)");
     CHECK(rises == 0 && changed == 0, "no metric rises or changes: %d rises, %d changes or non-monotone", rises, changed);
     CHECK(worst < 1e-8, "mean_ce = log(1 + (N-1) exp(-R^2 N/(N-1))) at every k: worst error %.1e", worst);
     const cJSON *sm = get(get(doc, "summary"), "metrics");
@@ -216,6 +216,35 @@ static int exists(const char *dir, const char *name) {
 }
 
 /* Bad input: one line, exit 2 (options) or 1 (files), and nothing written. */
+/* An instance that cannot be certified: rho from Dirichlet(0.3) with N = 8 (instance 148 of
+   --seed 7), whose gap at k = 1 is about 2e-6, far above 1e-9. Its sweep stops there: failed_k = 1,
+   the curves after k = 1 are null, and the CSV leaves its change empty. */
+static void test_stops_uncertified(void) {
+    char out[400];
+    snprintf(out, sizeof out, "%s/stop", cli_dir);
+    int rc = cli_run("theory explore --out %s --rho 0.500049234429,0.000209178680292,0.218018047565,0.242303313798,"
+                     "0.0120870049619,0.000119639465739,0.0244779009898,0.00273568011038 --k 1..64 --phase-map 0 "
+                     "--shrink-evals 0", out);
+    cJSON *doc = load(out, "explore.json");
+    CHECK(rc == 0 && doc, "explore of an ill-conditioned Dirichlet(0.3) prior runs (exit %d): %s", rc, cli_err);
+    if (!doc) return;
+    const cJSON *x = cJSON_GetArrayItem(get(doc, "instances"), 0), *ce = get(get(x, "curves"), "mean_ce");
+    int nulls = 0;
+    for (int i = 1; i < cJSON_GetArraySize(ce); i++) nulls += cJSON_IsNull(cJSON_GetArrayItem(ce, i));
+    CHECK(!cJSON_IsTrue(get(x, "certified")) && num(x, "failed_k") == 1 && num(x, "max_gap") > 1e-9,
+          "not certified, failed_k = 1, max_gap %.1e > 1e-9", num(x, "max_gap"));
+    CHECK(isfinite(at(ce, 0)) && cJSON_GetArraySize(ce) == 8 && nulls == 7,
+          "mean_ce solved at k = 1 (%.6g), null at the 7 k after it (%d nulls)", at(ce, 0), nulls);
+    cJSON_Delete(doc);
+    char p[500], *csv = NULL;
+    size_t len;
+    NcError err;
+    snprintf(p, sizeof p, "%s/explore.csv", out);
+    int ok = nc_read_file(p, &csv, &len, &err) == NC_OK && strstr(csv, ",0,") && !strstr(csv, "nan");
+    CHECK(ok, "explore.csv: the row says uncertified and prints no nan");
+    free(csv);
+}
+
 static void test_bad_input(void) {
     char out[400];
     snprintf(out, sizeof out, "%s/bad", cli_dir);
@@ -271,5 +300,6 @@ int main(void) {
     test_known_rise();
     test_counterexamples_and_resume();
     test_more_instances();
+    test_stops_uncertified();
     return check_done();
 }

@@ -17,31 +17,6 @@
 #define SET "--data synth:4:16:80 --batch 16 --threads 1 --seed 3"  /* 20 steps an epoch */
 #define DATA SET " --k 6"
 
-static const char *mpiexec(void) {
-    const char *m = getenv("NCELAB_MPIEXEC");
-    return m ? m : "mpirun --oversubscribe";
-}
-
-/* runs "MPIEXEC -np P [extra] NCELAB_BIN args" like cli_run */
-static int mpi_run(int P, const char *extra, const char *fmt, ...) {
-    char args[2048], line[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    const char *bin = getenv("NCELAB_BIN");
-    snprintf(line, sizeof line, "%s -np %d %s %s %s", mpiexec(), P, extra, bin ? bin : "./ncelab", args);
-    /* cli_run prefixes the binary: run the whole line through a shell instead */
-    char o[300], e[300], cmd[5000];
-    snprintf(o, sizeof o, "%s/stdout.txt", cli_dir);
-    snprintf(e, sizeof e, "%s/stderr.txt", cli_dir);
-    snprintf(cmd, sizeof cmd, "%s >%s 2>%s </dev/null", line, o, e);
-    int st = system(cmd);
-    cli_slurp(o, cli_out, sizeof cli_out);
-    cli_slurp(e, cli_err, sizeof cli_err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -150,7 +125,7 @@ int main(void) {
     /* 1. two ranks (shared memory, then TCP) against one process */
     int rc = cli_run("train " DATA " --epochs 1 --out %s", one);
     CHECK(rc == 0, "one process trains 1 epoch (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
-    rc = mpi_run(2, "", "train " DATA " --epochs 1 --out %s", two);
+    rc = cli_mpi_run(2, "", "train " DATA " --epochs 1 --out %s", two);
     CHECK(rc == 0 && strstr(cli_out, "epoch   1") && !strstr(strstr(cli_out, "epoch   1") + 1, "epoch   1"),
           "mpirun -np 2 ncelab train (exit %d), one line per epoch (rank 0 prints): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
     int ranks = 0;
@@ -167,16 +142,16 @@ int main(void) {
     if (st_load(q, &f, &err) == NC_OK) cfg = st_meta(&f, "config");
     CHECK(cfg && strstr(cfg, "\"ranks\":2"), "the checkpoint's configuration records \"ranks\":2");
     if (cfg) st_free(&f);
-    rc = mpi_run(2, "--mca pml ob1 --mca btl tcp,self", "train " DATA " --epochs 1 --out %s", tcp);
+    rc = cli_mpi_run(2, "--mca pml ob1 --mca btl tcp,self", "train " DATA " --epochs 1 --out %s", tcp);
     snprintf(p, sizeof p, "%s/ckpt.safetensors", tcp);
     dw = ckpt_diff(q, p);
     CHECK(rc == 0 && dw == 0, "over TCP (--mca btl tcp,self) the same bits as over shared memory (exit %d, worst %.2g)", rc, dw);
 
     /* 2. refusals: every rank would say it, rank 0's line is the one shown */
-    rc = mpi_run(3, "", "train " DATA " --epochs 1 --out %s/r3", cli_dir);
+    rc = cli_mpi_run(3, "", "train " DATA " --epochs 1 --out %s/r3", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--batch: 16") && strstr(cli_err, "3 ranks"),
           "--batch 16 on 3 ranks: exit 2 naming both numbers (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
-    rc = mpi_run(4, "", "train --data synth:4:16:300 --k 1 --batch 2 --threads 1 --epochs 1 --out %s/r4", cli_dir);
+    rc = cli_mpi_run(4, "", "train --data synth:4:16:300 --k 1 --batch 2 --threads 1 --epochs 1 --out %s/r4", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--batch"), "more ranks than anchors (--batch 2, 4 ranks): exit 2 (%d): %.*s", rc,
           (int)strcspn(cli_err, "\n"), cli_err);
 
@@ -184,7 +159,7 @@ int main(void) {
     const char *b0 = getenv("NCELAB_BIN");
     char mm[3000];
     snprintf(mm, sizeof mm, "%s -np 1 %s train " SET " --k 6 --epochs 1 --out %s/mm : -np 1 %s train " SET " --k 7 --epochs 1 "
-             "--out %s/mm >%s/stdout.txt 2>%s/stderr.txt </dev/null", mpiexec(), b0 ? b0 : "./ncelab", cli_dir,
+             "--out %s/mm >%s/stdout.txt 2>%s/stderr.txt </dev/null", cli_mpiexec(), b0 ? b0 : "./ncelab", cli_dir,
              b0 ? b0 : "./ncelab", cli_dir, cli_dir, cli_dir);
     st = system(mm);
     snprintf(p, sizeof p, "%s/mm/ckpt.safetensors", cli_dir);
@@ -208,7 +183,7 @@ int main(void) {
              "packed:d.pack --k 6 --batch 16 --threads 1 --epochs 1 --out %s/missing", cli_dir);
     char args[6000];
     snprintf(args, sizeof args, "%s -np 1 -wdir %s %s train --data %s : -np 1 -wdir %s %s train --data %s >%s/stdout.txt 2>%s/stderr.txt",
-             mpiexec(), d0, bin ? bin : "./ncelab", line, d1, bin ? bin : "./ncelab", line, cli_dir, cli_dir);
+             cli_mpiexec(), d0, bin ? bin : "./ncelab", line, d1, bin ? bin : "./ncelab", line, cli_dir, cli_dir);
     double t0 = now();
     st = system(args);
     double secs = now() - t0;
@@ -225,7 +200,7 @@ int main(void) {
     snprintf(kd, sizeof kd, "%s/killed", cli_dir);
     snprintf(ref, sizeof ref, "%s/ref", cli_dir);
     snprintf(args, sizeof args, "%s -np 2 %s train " DATA " --epochs 30 --out %s >%s/kill_out.txt 2>%s/kill_err.txt </dev/null",
-             mpiexec(), bin ? bin : "./ncelab", kd, cli_dir, cli_dir);
+             cli_mpiexec(), bin ? bin : "./ncelab", kd, cli_dir, cli_dir);
     pid_t child = fork();
     if (child == 0) {
         execl("/bin/sh", "sh", "-c", args, (char *)NULL);
@@ -253,8 +228,8 @@ int main(void) {
           "rank 1 killed with SIGKILL mid-run (pid %d): mpirun ended %.1f s later with exit %d naming rank 1", (int)victim, secs,
           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     CHECK(ep >= 1 && ep < 30, "the last checkpoint is intact: epoch %d of 30", ep);
-    rc = mpi_run(2, "", "train " DATA " --epochs 30 --out %s --resume", kd);
-    int rc2 = mpi_run(2, "", "train " DATA " --epochs 30 --out %s", ref);
+    rc = cli_mpi_run(2, "", "train " DATA " --epochs 30 --out %s --resume", kd);
+    int rc2 = cli_mpi_run(2, "", "train " DATA " --epochs 30 --out %s", ref);
     snprintf(p, sizeof p, "%s/ckpt.safetensors", kd);
     snprintf(q, sizeof q, "%s/ckpt.safetensors", ref);
     dw = ckpt_diff(q, p);
@@ -266,7 +241,7 @@ int main(void) {
     char sw[400], sref[400];
     snprintf(sw, sizeof sw, "%s/switch", cli_dir);
     snprintf(sref, sizeof sref, "%s/switch_ref", cli_dir);
-    rc = mpi_run(2, "-x NCELAB_FAULT_NAN_STEP=25", "train " DATA " --epochs 2 --out %s", sw);
+    rc = cli_mpi_run(2, "-x NCELAB_FAULT_NAN_STEP=25", "train " DATA " --epochs 2 --out %s", sw);
     CHECK(rc == 3 && ckpt_epoch(sw) == 1, "2 ranks stopped by a NaN loss in epoch 2 (exit %d), the epoch-1 checkpoint kept", rc);
     rc = cli_run("train " DATA " --epochs 2 --out %s --resume", sw);
     rc2 = cli_run("train " DATA " --epochs 2 --out %s", sref);
@@ -281,7 +256,7 @@ int main(void) {
     setenv("NCELAB_FAULT_NAN_STEP", "25", 1);
     rc = cli_run("train " DATA " --epochs 2 --out %s", sw);
     unsetenv("NCELAB_FAULT_NAN_STEP");
-    rc2 = rc == 3 ? mpi_run(2, "", "train " DATA " --epochs 2 --out %s --resume", sw) : -1;
+    rc2 = rc == 3 ? cli_mpi_run(2, "", "train " DATA " --epochs 2 --out %s --resume", sw) : -1;
     snprintf(p, sizeof p, "%s/ckpt.safetensors", sw);
     dw = ckpt_diff(q, p);
     CHECK(rc == 3 && rc2 == 0 && dw <= 1e-4, "one process stopped in epoch 2, resumed on 2 ranks: the weights of one process "
@@ -292,9 +267,9 @@ int main(void) {
     char qa[400], qb[400];
     snprintf(qa, sizeof qa, "%s/queue_ref", cli_dir);
     snprintf(qb, sizeof qb, "%s/queue_resumed", cli_dir);
-    rc = mpi_run(2, "", "train " SET " --k 40 --epochs 2 --out %s", qa);
-    rc2 = mpi_run(2, "-x NCELAB_FAULT_NAN_STEP=25", "train " SET " --k 40 --epochs 2 --out %s", qb);
-    int rc3 = rc2 == 3 ? mpi_run(2, "", "train " SET " --k 40 --epochs 2 --out %s --resume", qb) : -1;
+    rc = cli_mpi_run(2, "", "train " SET " --k 40 --epochs 2 --out %s", qa);
+    rc2 = cli_mpi_run(2, "-x NCELAB_FAULT_NAN_STEP=25", "train " SET " --k 40 --epochs 2 --out %s", qb);
+    int rc3 = rc2 == 3 ? cli_mpi_run(2, "", "train " SET " --k 40 --epochs 2 --out %s --resume", qb) : -1;
     snprintf(p, sizeof p, "%s/ckpt.safetensors", qa);
     snprintf(q, sizeof q, "%s/ckpt.safetensors", qb);
     int qsame = 0;
@@ -318,7 +293,7 @@ int main(void) {
     snprintf(sa, sizeof sa, "%s/sweep1", cli_dir);
     snprintf(sb, sizeof sb, "%s/sweep2", cli_dir);
     rc = cli_run("sweep " SET " --k 1,4 --seeds 2 --epochs 1 --out %s", sa);
-    rc2 = mpi_run(2, "", "sweep " SET " --k 1,4 --seeds 2 --epochs 1 --out %s", sb);
+    rc2 = cli_mpi_run(2, "", "sweep " SET " --k 1,4 --seeds 2 --epochs 1 --out %s", sb);
     cJSON *ja = NULL, *jb = NULL;
     snprintf(p, sizeof p, "%s/results.json", sa);
     snprintf(q, sizeof q, "%s/results.json", sb);
@@ -335,9 +310,9 @@ int main(void) {
           rc, rc2);
     cJSON_Delete(ja);
     cJSON_Delete(jb);
-    rc = mpi_run(2, "", "sweep " SET " --k 1,4 --ranks-per-run 2 --epochs 1 --out %s/sweep3", cli_dir);
+    rc = cli_mpi_run(2, "", "sweep " SET " --k 1,4 --ranks-per-run 2 --epochs 1 --out %s/sweep3", cli_dir);
     CHECK(rc == 0, "--ranks-per-run 2: both ranks train each run (exit %d): %.*s", rc, (int)strcspn(cli_err, "\n"), cli_err);
-    rc = mpi_run(2, "", "sweep " SET " --k 1,4 --ranks-per-run 3 --epochs 1 --out %s/sweep4", cli_dir);
+    rc = cli_mpi_run(2, "", "sweep " SET " --k 1,4 --ranks-per-run 3 --epochs 1 --out %s/sweep4", cli_dir);
     CHECK(rc == 2 && strstr(cli_err, "--ranks-per-run"), "--ranks-per-run 3 on 2 ranks: exit 2 (%d)", rc);
 
     /* 6. evaluation on 2 and 3 ranks: the same embeddings (bit for bit) and metrics as one process */
@@ -347,7 +322,7 @@ int main(void) {
     rc = cli_run("train --data synth:10:16:60 --k 6 --batch 16 --threads 1 --epochs 1 --out %s", ev);
     rc = rc ? rc : cli_run("eval --checkpoint %s/ckpt.safetensors --threads 1 --json %s/e1.json --embeddings %s/e1", ev, ev, ev);
     for (int P = 2; P <= 3; P++) {
-        rc2 = mpi_run(P, "", "eval --checkpoint %s/ckpt.safetensors --threads 1 --json %s/e%d.json --embeddings %s/e%d", ev, ev, P, ev, P);
+        rc2 = cli_mpi_run(P, "", "eval --checkpoint %s/ckpt.safetensors --threads 1 --json %s/e%d.json --embeddings %s/e%d", ev, ev, P, ev, P);
         cJSON *x = NULL, *y = NULL;
         snprintf(p, sizeof p, "%s/e1.json", ev);
         snprintf(q, sizeof q, "%s/e%d.json", ev, P);

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ncelab/comm.h"
 #include "ncelab/core.h"
 #include "ncelab/theory.h"
 
@@ -59,7 +60,14 @@ typedef struct {
     int restarts;           /* random starts besides the warm start, as `ncelab theory --restarts` */
     int phase_steps;
     const char *out;        /* directory; support files go to out/supports/ */
+    double round_seconds;   /* with several ranks, how long the ranks work between exchanges of
+                               records (<= 0: EXPLORE_ROUND_SECONDS); not part of the settings */
 } ExploreConfig;
+
+/* With several ranks the work goes in rounds this long (seconds) by default: long enough that the
+   instances in flight at a round's end (at most a few seconds) cost little, short enough that a
+   killed run loses little. */
+#define EXPLORE_ROUND_SECONDS 15.0
 
 void explore_config_free(ExploreConfig *c);
 
@@ -84,6 +92,8 @@ typedef struct {
     double max_gap;
     int unique;             /* every k unique */
     int certified;          /* every gap <= EXPLORE_MAX_GAP and every k unique */
+    long failed_k;          /* the first k that failed (gap or uniqueness): the sweep stopped there and
+                               the curves after it are NaN; 0 when none failed */
     double rise[EXPLORE_JUDGED], rise_rel[EXPLORE_JUDGED];  /* 0 when no certified rise */
     long rise_from[EXPLORE_JUDGED], rise_to[EXPLORE_JUDGED];
     double change[EXPLORE_JUDGED];    /* v(ks[nk_req-1]) - v(ks[0]), as measured (not signed as harm) */
@@ -114,7 +124,8 @@ void explore_set_instance(const ExploreConfig *c, ExploreRecord *r, const char *
 int explore_write_support(const ExploreRecord *r, NcError *err);
 
 /* explore_evaluate: the certified sweep of r over c->ks, warm-started as `ncelab theory` does,
-   and its curves, certificate, rises and changes. */
+   and its curves, certificate, rises and changes. The sweep stops at the first k that fails the
+   certificate (r->failed_k); the curves and spreads after it are NaN. */
 int explore_evaluate(const ExploreConfig *c, ExploreRecord *r, NcError *err);
 
 /* explore_judge: the rises and changes of r from its curves (called by explore_evaluate). A rise
@@ -139,11 +150,14 @@ cJSON *explore_config_json(const ExploreConfig *c);
 
 /* explore_run: evaluates every instance of c not already in c->out/explore.jsonl (a journal, one
    JSON record per line, appended as instances finish; a killed run loses at most the instances
-   in flight), in parallel over OpenMP threads. *recs gets all explore_count(c) records in index
-   order. progress (may be NULL) is called with the number done. NC_EUSAGE when the journal was
-   written with other settings; NC_EFILE when the directory cannot be written. */
+   in flight, or with several ranks the current round's), in parallel over OpenMP threads and the
+   ranks of comm (NULL: one process). Every rank calls it; the first rank reads and writes the
+   directory and gets all explore_count(c) records in *recs, in index order, each as read back
+   from its journal line (the same on any number of ranks and threads); the others get NULL and
+   *n = 0. progress (may be NULL; first rank) is called with the number done. NC_EUSAGE when the
+   journal was written with other settings; NC_EFILE when the directory cannot be written. */
 typedef void (*ExploreProgress)(void *ctx, long done, long total);
-int explore_run(const ExploreConfig *c, ExploreRecord **recs, long *n, long *resumed,
+int explore_run(const ExploreConfig *c, Comm *comm, ExploreRecord **recs, long *n, long *resumed,
                 ExploreProgress progress, void *ctx, NcError *err);
 
 /* ---- the summary and the report (src/report/explore_report.c) ---- */

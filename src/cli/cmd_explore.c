@@ -92,6 +92,7 @@ int cmd_theory_explore(int argc, char **argv) {
         {"restarts", 1, "S  random starts per k besides the warm start (default 2)", NULL},
         {"phase-map", 1, "STEPS  N = 3 priors on a grid of step 1/STEPS for the phase map; 0: none (default 16)", NULL},
         {"shrink-evals", 1, "E  sweeps spent shrinking each counterexample (default 60)", NULL},
+        {"round-seconds", 1, "S  under mpirun, seconds the ranks work between exchanges of records (default 15)", NULL},
         ARGS_THREADS,
         ARGS_THREADS_FORCE,
     };
@@ -107,7 +108,8 @@ int cmd_theory_explore(int argc, char **argv) {
                    "certified sweep of `ncelab theory` over k and k -> infinity: for each downstream metric, where\n"
                    "the optimum gets worse as k grows (certified, beyond a stated tolerance), the worst and a shrunk\n"
                    "counterexample with their `ncelab theory` commands, and the N = 3 phase map. A second call with\n"
-                   "the same options skips the instances done.",
+                   "the same options skips the instances done. Under mpirun the ranks share the instances\n"
+                   "(the first rank writes the outputs; the result is the same as one process's).",
                    o, no);
         return 0;
     }
@@ -226,26 +228,40 @@ int cmd_theory_explore(int argc, char **argv) {
         if (nc_parse_long(args_get(o, no, "shrink-evals"), "--shrink-evals", 0, 100000, &v, &err)) cli_die(&err);
         shrink_evals = (int)v;
     }
+    if (args_get(o, no, "round-seconds")) {
+        if (nc_parse_double(args_get(o, no, "round-seconds"), "--round-seconds", &c.round_seconds, &err)) cli_die(&err);
+        if (!(c.round_seconds > 0) || c.round_seconds > 86400) {
+            nc_fail(&err, NC_EUSAGE, "--round-seconds: S must be in (0, 86400], got %g", c.round_seconds);
+            cli_die(&err);
+        }
+    }
     int threads = args_threads(o, no);
     if (threads > 0) omp_set_num_threads(threads);
     /* the instances are the parallel work; BLAS calls inside them are on matrices of a few rows,
        and OpenBLAS's own threads would only spin (measured: a third of the time in the kernel) */
     openblas_set_num_threads(1);
 
+    /* under mpirun the ranks share the instances; the first one writes and prints everything */
+    Comm *comm = cli_comm();
     long total = explore_count(&c), nrec, resumed;
     ExploreRecord *recs;
     ExploreBar pb = {.started = 0};
-    progress_start(&pb.bar, "explore", total);
+    if (comm->rank == 0) progress_start(&pb.bar, "explore", total);
     double t0 = nc_now();
-    if (explore_run(&c, &recs, &nrec, &resumed, on_progress, &pb, &err)) cli_die(&err);
+    if (explore_run(&c, comm, &recs, &nrec, &resumed, comm->rank == 0 ? on_progress : NULL, &pb, &err)) cli_die(&err);
+    if (comm->rank != 0) {
+        explore_config_free(&c);
+        return 0;
+    }
     progress_end(&pb.bar);
     ExploreSummary s;
     explore_summarise(recs, nrec, &s);
     s.resumed = resumed;
     s.seconds = nc_now() - t0;
     s.rate = s.seconds > 0 ? (double)(nrec - resumed) / s.seconds : 0;
-    printf("%ld instances (%ld read back from %s/explore.jsonl), %ld solved in %.1f s: %.2f instances/s on %d threads\n",
-           nrec, resumed, c.out, nrec - resumed, s.seconds, s.rate, omp_get_max_threads());
+    printf("%ld instances (%ld read back from %s/explore.jsonl), %ld solved in %.1f s: %.2f instances/s on %d rank%s x %d thread%s\n",
+           nrec, resumed, c.out, nrec - resumed, s.seconds, s.rate, comm->size, comm->size > 1 ? "s" : "", omp_get_max_threads(),
+           omp_get_max_threads() > 1 ? "s" : "");
     ExploreCounter cx[EXPLORE_JUDGED];
     int ncx = 0, failed = 0;
     for (int m = 0; m < EXPLORE_JUDGED; m++) {

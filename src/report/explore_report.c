@@ -126,7 +126,11 @@ static void explore_csv(NcBuf *b, const ExploreRecord *r, long n) {
         else nc_buf_printf(b, x->shared < 0 ? "file" : "disjoint");
         nc_buf_printf(b, ",%d,%.3e", x->certified, x->max_gap);
         for (int m = 0; m < EXPLORE_JUDGED; m++) {
-            if (!x->certified) { nc_buf_printf(b, ",,,,,,%.10g", x->change[m]); continue; }
+            if (!x->certified) {  /* the change is NaN when the sweep stopped before the last k */
+                nc_buf_printf(b, ",,,,,,");
+                if (isfinite(x->change[m])) nc_buf_printf(b, "%.10g", x->change[m]);
+                continue;
+            }
             nc_buf_printf(b, ",%d,%.10g,%.10g,", x->rise[m] == 0, x->rise[m], x->rise_rel[m]);
             if (x->rise[m] > 0) nc_buf_printf(b, "%ld,%ld", x->rise_from[m], x->rise_to[m]);
             else nc_buf_printf(b, ",");

@@ -318,6 +318,24 @@ void explore_judge(const ExploreConfig *c, ExploreRecord *r) {
     }
 }
 
+/* explore_take: the values of solution s into column i of r's curves and spreads */
+static void explore_take(ExploreRecord *r, int i, const TheorySolution *s) {
+    double v[EXPLORE_METRICS] = {s->ds.mean_ce, s->ds.mean_ce_balanced, s->ds.mean_acc, s->ds.avg_binary_ce, s->ds.kplus1_ce};
+    double lo[EXPLORE_METRICS] = {s->ds_lo.mean_ce, s->ds_lo.mean_ce_balanced, s->ds_lo.mean_acc, s->ds_lo.avg_binary_ce,
+                                  s->ds_lo.kplus1_ce};
+    double hi[EXPLORE_METRICS] = {s->ds_hi.mean_ce, s->ds_hi.mean_ce_balanced, s->ds_hi.mean_acc, s->ds_hi.avg_binary_ce,
+                                  s->ds_hi.kplus1_ce};
+    for (int q = 0; q < EXPLORE_METRICS; q++) {
+        r->curve[q][i] = v[q];
+        r->spread[q][i] = hi[q] - lo[q];
+    }
+}
+
+/* The sweep of theory_sweep (each k warm-started from the previous optimum, so the values are
+   those of the printed command), stopped at the first k whose optimum fails the certificate (gap
+   above EXPLORE_MAX_GAP, or optimal starts that disagree downstream): the instance can no longer
+   be certified, and the k after it are left NaN. Such instances are a few percent of the default
+   families but took 45% of the time when solved to the end (docs/theory.md). */
 int explore_evaluate(const ExploreConfig *c, ExploreRecord *r, NcError *err) {
     double t0 = nc_now();
     TheoryModel m;
@@ -326,37 +344,35 @@ int explore_evaluate(const ExploreConfig *c, ExploreRecord *r, NcError *err) {
     TheorySolveOpts so;
     theory_solve_opts_default(&so);
     so.restarts = c->restarts;
-    TheorySolution *sol = nc_malloc(sizeof(TheorySolution) * c->nk);
-    rc = theory_sweep(&m, c->ks, c->nk, &so, sol, NULL, NULL, err);
-    theory_model_free(&m);
-    if (rc) { free(sol); return rc; }
     r->nk = c->nk;
     r->k = nc_malloc(sizeof(long) * c->nk);
     memcpy(r->k, c->ks, sizeof(long) * c->nk);
     for (int q = 0; q < EXPLORE_METRICS; q++) {
         r->curve[q] = nc_malloc(sizeof(double) * c->nk);
         r->spread[q] = nc_malloc(sizeof(double) * c->nk);
+        for (int i = 0; i < c->nk; i++) r->curve[q][i] = r->spread[q][i] = NAN;
     }
     r->max_gap = 0;
     r->unique = 1;
+    r->failed_k = 0;
     int gap_ok = 1;
-    for (int i = 0; i < c->nk; i++) {
-        const TheorySolution *s = &sol[i];
-        double v[EXPLORE_METRICS] = {s->ds.mean_ce, s->ds.mean_ce_balanced, s->ds.mean_acc, s->ds.avg_binary_ce, s->ds.kplus1_ce};
-        double lo[EXPLORE_METRICS] = {s->ds_lo.mean_ce, s->ds_lo.mean_ce_balanced, s->ds_lo.mean_acc, s->ds_lo.avg_binary_ce,
-                                      s->ds_lo.kplus1_ce};
-        double hi[EXPLORE_METRICS] = {s->ds_hi.mean_ce, s->ds_hi.mean_ce_balanced, s->ds_hi.mean_acc, s->ds_hi.avg_binary_ce,
-                                      s->ds_hi.kplus1_ce};
-        for (int q = 0; q < EXPLORE_METRICS; q++) {
-            r->curve[q][i] = v[q];
-            r->spread[q][i] = hi[q] - lo[q];
-        }
-        r->max_gap = fmax(r->max_gap, s->cert.gap);
-        gap_ok &= s->cert.gap <= EXPLORE_MAX_GAP;  /* false for a NaN gap */
-        r->unique &= s->unique;
-        theory_solution_free(&sol[i]);
+    TheorySolution prev = {0};
+    for (int i = 0; i < c->nk && !rc && !r->failed_k; i++) {
+        TheorySolution cur = {0};
+        rc = theory_solve(&m, c->ks[i], i > 0 ? prev.V : NULL, &so, &cur, err);
+        theory_solution_free(&prev);
+        if (rc) { theory_solution_free(&cur); break; }
+        explore_take(r, i, &cur);
+        r->max_gap = fmax(r->max_gap, cur.cert.gap);
+        int ok = cur.cert.gap <= EXPLORE_MAX_GAP;  /* false for a NaN gap */
+        gap_ok &= ok;
+        r->unique &= cur.unique;
+        if (!ok || !cur.unique) r->failed_k = c->ks[i];
+        prev = cur;
     }
-    free(sol);
+    theory_solution_free(&prev);
+    theory_model_free(&m);
+    if (rc) return rc;
     r->certified = gap_ok && r->unique;
     explore_judge(c, r);
     r->seconds = nc_now() - t0;

@@ -44,6 +44,8 @@ cJSON *explore_record_json(const ExploreRecord *r) {
     cJSON_AddItemToObject(o, "max_gap", json_number(r->max_gap));
     cJSON_AddBoolToObject(o, "unique", r->unique);
     cJSON_AddBoolToObject(o, "certified", r->certified);
+    if (r->failed_k) cJSON_AddNumberToObject(o, "failed_k", (double)r->failed_k);
+    else cJSON_AddNullToObject(o, "failed_k");
     cJSON_AddItemToObject(o, "rise", metric_object(r->rise, EXPLORE_JUDGED));
     cJSON_AddItemToObject(o, "rise_relative", metric_object(r->rise_rel, EXPLORE_JUDGED));
     cJSON *rk = cJSON_AddObjectToObject(o, "rise_k"), *mono = cJSON_AddObjectToObject(o, "monotone");
@@ -144,6 +146,10 @@ int explore_record_parse(const cJSON *o, ExploreRecord *r, NcError *err) {
     }
     r->unique = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "unique"));
     r->certified = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "certified"));
+    double fk = 0;  /* null or absent (a journal written before the sweep stopped early): none */
+    const cJSON *fko = cJSON_GetObjectItemCaseSensitive(o, "failed_k");
+    if (fko && !cJSON_IsNull(fko)) ok &= json_get_int(fko, 1, 1e15, &fk);
+    r->failed_k = (long)fk;
     if (!ok) {
         explore_record_free(r);
         return nc_fail(err, NC_EFILE, "record %ld: malformed rho, support, k, curves or certificate", (long)idx);

@@ -23,6 +23,12 @@
 #else
 #define NCE_CLONES
 #endif
+/* a function compiled without contraction into FMA (GCC's attribute; clang takes a pragma in the body) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NCE_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define NCE_NO_CONTRACT
+#endif
 
 /* nce_exp_om: e = e^x and om = 1 - e^x for x <= 0 (e = 0 below -708), both to a few ulp and
    without cancellation. Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, and one polynomial
@@ -96,16 +102,29 @@ static void nce_pair(double *l, double *dl, double *restrict H, const double *re
                      const double *restrict wq, const double *restrict f,
                      const double *restrict pk1, int Q, double ea, double c) {
     double lj = 0.0, dj = 0.0;
-    for (int q = 0; q < Q; q++) {
+    for (int q = 0; q < Q; q++) {  /* one e^{-s ea} for the loss and H (GCC unswitches the if) */
         double sea = s[q] * ea;
         double e = nce_expneg(-sea);
         lj += wq[q] * e * f[q];
         dj += wq[q] * sea * e * f[q];
+        if (H) H[q] += c * wq[q] * e * pk1[q];
     }
-    if (H)
-        for (int q = 0; q < Q; q++) H[q] += c * wq[q] * nce_expneg(-s[q] * ea) * pk1[q];
     *l = lj;
     *dl = dj;
+}
+
+/* f[q] = 1 - psi_q^k and its complement from x[q] = k log psi_q, in place. Compiled without
+   contraction into FMA (-ffp-contract=fast elsewhere in this file) so that every clone rounds as
+   the scalar code before it did: the values do not depend on the CPU's vector width. */
+NCE_CLONES NCE_NO_CONTRACT
+static void nce_pow_om(double *restrict f, int Q) {
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+    for (int q = 0; q < Q; q++) {
+        double pk;
+        nce_exp_om(f[q], &pk, &f[q]);
+    }
 }
 
 static void nce_work_reserve(NceWork *w, int n, int q) {
@@ -167,12 +186,12 @@ double nce_anchor(int n, const double *g, const double *p, int np, const double 
     for (int y = 0; y < n; y++)
         if (p[y] > 0) nce_psi_row(w->ez + (size_t)y * Q, om, ps, s, Q, exp(g[y]), p[y]);
     double kd = (double)k;
-    for (int q = 0; q < Q; q++) {
+    for (int q = 0; q < Q; q++) {  /* libm's log1p, log and exp: not vectorised */
         double lpsi = om[q] < 0.5 ? log1p(-om[q]) : log(ps[q]);
-        double pk;
-        nce_exp_om(kd * lpsi, &pk, &f[q]);     /* psi^k and 1 - psi^k */
+        f[q] = kd * lpsi;
         pk1[q] = k == 1 ? 1.0 : exp((kd - 1.0) * lpsi);
     }
+    nce_pow_om(f, Q);  /* 1 - psi^k */
 
     /* The loss, and H(u) = sum_j pw_j wq e^{-s e^{a_j}} psi^{k-1} for the gradient. */
     double loss = 0.0;
