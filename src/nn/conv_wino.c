@@ -17,7 +17,6 @@
 // steps 1-3 each run over all tiles of the batch at once, the products split by point and
 // block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
 #include "conv_wino.h"
-#include "ncelab/core.h"
 
 #include <immintrin.h>
 #include <omp.h>
