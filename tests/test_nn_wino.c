@@ -1,7 +1,7 @@
 // test_nn_wino.c -- the Winograd F(4x4, 3x3) convolution against the reference loops of
 // conv2d.c: forward, backward data and backward weights on several shapes, including images
-// whose sides are not multiples of the 4x4 tile, in the blocked and the global mode. Prints the
-// worst error of each comparison.
+// whose sides are not multiples of the 4x4 tile, in the blocked and the global mode; the AVX2
+// weight transform against its scalar reference. Prints the worst error of each comparison.
 #include "blocked_util.h"
 #include "check.h"
 #include "ncelab/layers.h"
@@ -15,6 +15,23 @@ static Rng rng;
 
 static void fill(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = (float)rng_normal(&rng);
+}
+
+/* The AVX2 weight transform of both passes against the scalar one, element by element. */
+static void check_weights(WinoConv *wc, const float *wt) {
+    size_t nu = (size_t)36 * wc->c * wc->k;
+    float *ref = malloc(sizeof(float) * nu), *save = wc->u;
+    const char *names[2] = {"forward", "backward data"};
+    for (int pass = WINO_FWD; pass <= WINO_BWD_DATA; pass++) {
+        wc->u = ref;
+        wino_weights_ref(wc, wt, (WinoPass)pass);
+        wc->u = save;
+        memset(wc->u, 0x7f, sizeof(float) * nu);  /* every element must be written */
+        wino_weights(wc, wt, (WinoPass)pass);
+        double e = worst_rel(wc->u, ref, nu);
+        CHECK(e < 1e-6, "  weight transform (%s), AVX2 against scalar: worst error %.2e of the largest", names[pass], e);
+    }
+    free(ref);
 }
 
 /* NCHW <-> nChw8c */
@@ -32,13 +49,17 @@ static void one_shape(int n, int c, int k, int h, int w) {
     WinoConv wc;
     CHECK(wino_init(&wc, n, c, k, h, w) == 0, "winograd set up for n=%d c=%d k=%d %dx%d (%s mode)", n, c, k, h, w,
           wc.global ? "global" : "blocked");
-    if (wc.u_fwd) {
+    if (wc.n) {
+        float *scratch = malloc(sizeof(float) * wino_scratch_floats(&wc)), *wbuf = malloc(sizeof(float) * wino_wbuf_floats(&wc));
+        wino_set_work(&wc, scratch, wbuf);
         to_blocked(xb, x, n, c, h * w);
         to_blocked(dyb, dy, n, k, h * w);
-        wino_set_weights(&wc, wt);
+        check_weights(&wc, wt);
+        wino_weights(&wc, wt, WINO_FWD);
         wino_forward(&wc, xb, yb);
         from_blocked(y, yb, n, k, h * w);
         memset(dxb, 0x7f, sizeof(float) * nx);  /* every element must be written */
+        wino_weights(&wc, wt, WINO_BWD_DATA);
         wino_backward_data(&wc, dyb, dxb);
         from_blocked(dx, dxb, n, c, h * w);
         wino_backward_weights(&wc, xb, dyb, dw);
@@ -46,7 +67,8 @@ static void one_shape(int n, int c, int k, int h, int w) {
         CHECK(ey < 2e-5, "forward, n=%d c=%d k=%d %dx%d: worst error %.2e of the largest output", n, c, k, h, w, ey);
         CHECK(ex < 2e-5, "backward data: worst error %.2e of the largest input gradient", ex);
         CHECK(ew < 2e-5, "backward weights: worst error %.2e of the largest weight gradient", ew);
-        wino_free(&wc);
+        free(scratch);
+        free(wbuf);
     }
     free(x); free(wt); free(dy); free(y_ref); free(dx_ref); free(dw_ref);
     free(xb); free(dyb); free(yb); free(dxb); free(y); free(dx); free(dw);

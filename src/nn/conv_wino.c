@@ -17,7 +17,6 @@
 // steps 1-3 each run over all tiles of the batch at once, the products split by point and
 // block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
 #include "conv_wino.h"
-#include "ncelab/core.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -72,7 +71,7 @@ static inline void a6(v8 *t, const v8 *g) {
     t[5] = g[3];
 }
 
-/* u = G g (3 -> 6), scalar: filters are transformed once per step */
+/* u = G g (3 -> 6), scalar: the reference of g6v */
 static void g6(float *u, const float *g, int stride) {
     float g0 = g[0], g1 = g[stride], g2 = g[2 * stride];
     u[0] = g0 / 4.0f;
@@ -230,8 +229,6 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
         if (need > ((size_t)512 << 20) / sizeof(float)) { memset(wc, 0, sizeof *wc); return -1; }
         wc->tb = (int)wc->tiles;
         wc->per_thread = need;
-        wc->scratch = nc_malloc(sizeof(float) * need);
-        wc->dw_acc = nc_malloc(sizeof(float) * (size_t)NXI * c * k);
     } else {
         /* V and M of a block within about 384 KiB (the L2 cache is 512 KiB on the machines we measure) */
         int tb = 98304 / (NXI * (c + k));
@@ -240,23 +237,39 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
         tb = tb < 6 ? 6 : tb / 6 * 6;
         wc->tb = tb;
         wc->per_thread = (size_t)2 * NXI * tb * cmax;
-        wc->scratch = nc_malloc(sizeof(float) * wc->per_thread * wc->nthr);
-        wc->dw_acc = nc_malloc(sizeof(float) * (size_t)NXI * c * k * wc->nthr);
     }
-    wc->u_fwd = nc_malloc(sizeof(float) * NXI * c * k);
-    wc->u_bwd = nc_malloc(sizeof(float) * NXI * c * k);
     return 0;
 }
 
-void wino_free(WinoConv *wc) {
-    free(wc->u_fwd);
-    free(wc->u_bwd);
-    free(wc->scratch);
-    free(wc->dw_acc);
-    memset(wc, 0, sizeof *wc);
+size_t wino_scratch_floats(const WinoConv *wc) { return wc->per_thread * (wc->global ? 1 : wc->nthr); }
+
+size_t wino_wbuf_floats(const WinoConv *wc) {
+    return (size_t)NXI * wc->c * wc->k * (wc->global ? 1 : wc->nthr);  /* the sums; U is one of them */
 }
 
-/* U[xi] = G g G^T of a 3x3 filter g (row stride 3, or -3 read backwards for the rotation). */
+void wino_set_work(WinoConv *wc, float *scratch, float *wbuf) {
+    wc->scratch = scratch;
+    wc->u = wc->dw_acc = wbuf;
+}
+
+/* ---- the weight transform: U[xi] = G g G^T of every 3x3 filter g, in the panels of a pass ----
+   A pass computes dst (cout channels) from src (cin channels); its U is (36, cout / 16, cin, 16):
+   row (ob, i) of a point holds the 16 filters from input channel i to output channels ob*16 ..
+   ob*16 + 15. The forward reads w (k, c, 3, 3) as it is (cin = c, cout = k); the backward data
+   pass the filters rotated by 180 degrees and transposed (cin = k, cout = c). The rotation is
+   not a permutation of the transformed points (they are 0, +-1, +-2 and infinity, and rotating
+   maps the point 2 to 1/2), so each pass transforms w itself. */
+
+/* Where the filters of a pass's U rows lie in w: row (ob, i), lane j at
+   w + ob * 16 * lane + i * inner + j * lane (9 floats each). */
+typedef struct { int cin, cout; long lane, inner; int rotate; } WinoRows;
+
+static WinoRows pass_rows(const WinoConv *wc, WinoPass pass) {
+    if (pass == WINO_FWD) return (WinoRows){wc->c, wc->k, 9L * wc->c, 9, 0};
+    return (WinoRows){wc->k, wc->c, 9, 9L * wc->c, 1};
+}
+
+/* U[xi] = G g G^T of a 3x3 filter g (read backwards for the rotation), scalar. */
 static void filter_transform(const float *g, int rotate, float *u36) {
     float gg[9], t[6][3];
     for (int i = 0; i < 9; i++) gg[i] = rotate ? g[8 - i] : g[i];
@@ -268,31 +281,59 @@ static void filter_transform(const float *g, int rotate, float *u36) {
     for (int i = 0; i < 6; i++) g6(u36 + i * 6, t[i], 1);  /* along x */
 }
 
-void wino_set_weights(WinoConv *wc, const float *w) {
-    int C = wc->c, K = wc->k;
-    /* one panel row at a time: the 16 filters' values at a point are 16 contiguous floats */
-    #pragma omp parallel num_threads(wc->nthr)
-    {
-        float t[16][NXI];
-        #pragma omp for collapse(2) schedule(static)
-        for (int kb = 0; kb < K / 16; kb++)
-            for (int c = 0; c < C; c++) {
-                for (int j = 0; j < 16; j++) filter_transform(w + ((size_t)(kb * 16 + j) * C + c) * 9, 0, t[j]);
-                for (int xi = 0; xi < NXI; xi++) {
-                    float *dst = wc->u_fwd + (((size_t)xi * (K / 16) + kb) * C + c) * 16;
-                    for (int j = 0; j < 16; j++) dst[j] = t[j][xi];
-                }
+void wino_weights_ref(WinoConv *wc, const float *w, WinoPass pass) {
+    WinoRows r = pass_rows(wc, pass);
+    int nb = r.cout / 16;
+    #pragma omp parallel for collapse(2) schedule(static) num_threads(wc->nthr)
+    for (int ob = 0; ob < nb; ob++)
+        for (int i = 0; i < r.cin; i++) {
+            float t[16][NXI];
+            const float *g = w + ob * 16 * r.lane + i * r.inner;
+            for (int j = 0; j < 16; j++) filter_transform(g + j * r.lane, r.rotate, t[j]);
+            for (int xi = 0; xi < NXI; xi++) {
+                float *dst = wc->u + (((size_t)xi * nb + ob) * r.cin + i) * 16;
+                for (int j = 0; j < 16; j++) dst[j] = t[j][xi];
             }
-        #pragma omp for collapse(2) schedule(static)
-        for (int cb = 0; cb < C / 16; cb++)
-            for (int k = 0; k < K; k++) {
-                for (int j = 0; j < 16; j++) filter_transform(w + ((size_t)k * C + cb * 16 + j) * 9, 1, t[j]);
-                for (int xi = 0; xi < NXI; xi++) {
-                    float *dst = wc->u_bwd + (((size_t)xi * (C / 16) + cb) * K + k) * 16;
-                    for (int j = 0; j < 16; j++) dst[j] = t[j][xi];
-                }
-            }
+        }
+}
+
+/* u = G g (3 -> 6) of 8 filters at once: g6's operations in g6's order, so g6's bits */
+static inline void g6v(v8 *u, v8 g0, v8 g1, v8 g2) {
+    const v8 neg = _mm256_set1_ps(-0.0f);
+    v8 a = _mm256_div_ps(g0, _mm256_set1_ps(24.0f)), b = _mm256_div_ps(g1, _mm256_set1_ps(12.0f));
+    v8 c = _mm256_div_ps(g2, _mm256_set1_ps(6.0f)), six = _mm256_set1_ps(6.0f);
+    u[0] = _mm256_div_ps(g0, _mm256_set1_ps(4.0f));
+    u[1] = _mm256_div_ps(_mm256_xor_ps(neg, _mm256_add_ps(_mm256_add_ps(g0, g1), g2)), six);
+    u[2] = _mm256_div_ps(_mm256_xor_ps(neg, _mm256_add_ps(_mm256_sub_ps(g0, g1), g2)), six);
+    u[3] = _mm256_add_ps(_mm256_add_ps(a, b), c);
+    u[4] = _mm256_add_ps(_mm256_sub_ps(a, b), c);
+    u[5] = g2;
+}
+
+/* filter_transform of 8 filters, lane j's at g + j * lane: u[xi] holds point xi of each. */
+static inline void filter_transform8(v8 *u, const float *g, long lane, int rotate) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)lane));
+    v8 gg[9], t[6][3], col[6];
+    for (int q = 0; q < 9; q++) gg[q] = _mm256_i32gather_ps(g + (rotate ? 8 - q : q), idx, 4);
+    for (int s = 0; s < 3; s++) {      /* along y, per column s */
+        g6v(col, gg[s], gg[s + 3], gg[s + 6]);
+        for (int i = 0; i < 6; i++) t[i][s] = col[i];
     }
+    for (int i = 0; i < 6; i++) g6v(u + i * 6, t[i][0], t[i][1], t[i][2]);  /* along x */
+}
+
+void wino_weights(WinoConv *wc, const float *w, WinoPass pass) {
+    WinoRows r = pass_rows(wc, pass);
+    int nb = r.cout / 16;
+    #pragma omp parallel for collapse(3) schedule(static) num_threads(wc->nthr)
+    for (int ob = 0; ob < nb; ob++)
+        for (int i = 0; i < r.cin; i++)
+            for (int half = 0; half < 2; half++) {
+                v8 u[NXI];
+                filter_transform8(u, w + (ob * 16 + half * 8) * r.lane + i * r.inner, r.lane, r.rotate);
+                for (int xi = 0; xi < NXI; xi++)
+                    _mm256_storeu_ps(wc->u + (((size_t)xi * nb + ob) * r.cin + i) * 16 + half * 8, u[xi]);
+            }
 }
 
 /* ---- passes ---- */
@@ -345,9 +386,9 @@ static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const flo
     }
 }
 
-void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u_fwd, wc->c, wc->k, x, y); }
+void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u, wc->c, wc->k, x, y); }
 
-void wino_backward_data(WinoConv *wc, const float *dy, float *dx) { wino_conv(wc, wc->u_bwd, wc->k, wc->c, dy, dx); }
+void wino_backward_data(WinoConv *wc, const float *dy, float *dx) { wino_conv(wc, wc->u, wc->k, wc->c, dy, dx); }
 
 /* The global mode: D[xi] (C, K) = sum over all tiles of V[xi]^T Y[xi], one GEMM per point. */
 static void backward_weights_global(WinoConv *wc, const float *x, const float *dy) {

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+/* A layer's plan: shapes and the sizes of the memory it works in. It owns no memory: the caller
+   hands it work buffers (wino_set_work), which layers that never run at the same time share. */
 typedef struct {
     int n, c, k, h, w;        /* input (n, c, h, w) and output (n, k, h, w), both nChw8c */
     int tiles_y, tiles_x;     /* 4x4 output tiles per image */
@@ -12,32 +14,52 @@ typedef struct {
     int tb;                   /* tiles per block, the unit of work of one thread */
     int nthr;
     int global;               /* 1: all tiles at once (tb = tiles; large c k), 0: blocks of tb */
-    float *u_fwd;             /* (36, k/16, c, 16) transformed weights of the forward pass */
-    float *u_bwd;             /* (36, c/16, k, 16) transformed rotated weights, backward data */
+    size_t per_thread;        /* floats of scratch per thread (global: the one set) */
     float *scratch;           /* per thread (global: shared): V and M, each (36, tb, max(c, k)) */
-    float *dw_acc;            /* per thread (global: one): (36, c, k) weight-gradient sums */
-    size_t per_thread;        /* floats of scratch per thread */
+    float *u;                 /* the transformed weights of the pass about to run (wino_weights):
+                                 forward (36, k/16, c, 16), backward data (36, c/16, k, 16) */
+    float *dw_acc;            /* per thread (global: one): (36, c, k) weight-gradient sums; the same
+                                 memory as u, which the weight gradient does not read */
 } WinoConv;
+
+/* The pass a set of transformed weights is for. */
+typedef enum { WINO_FWD = 0, WINO_BWD_DATA = 1 } WinoPass;
 
 /* wino_supported: whether this CPU runs the kernels and (c, k) suit them (multiples of 16);
    NCELAB_WINOGRAD=0 turns the kernels off. */
 int wino_supported(int c, int k);
 
-/* wino_init: buffers for a batch of n; 0 on success, -1 when unsupported (or when the global
-   mode would need more than 512 MiB). */
+/* wino_init: plans the layer for a batch of n; 0 on success, -1 when unsupported (or when the
+   global mode would need more than 512 MiB of scratch). Allocates nothing. */
 int wino_init(WinoConv *wc, int n, int c, int k, int h, int w);
-void wino_free(WinoConv *wc);
 
-/* wino_set_weights: transforms w (k, c, 3, 3) for both passes; call after every update. */
-void wino_set_weights(WinoConv *wc, const float *w);
+/* wino_scratch_floats: the floats of scratch (V and M of every thread) the layer needs;
+   wino_wbuf_floats: the floats of its weight buffer, the larger of one pass's transformed
+   weights (36 c k) and its weight-gradient sums (36 c k per thread in tiles mode). */
+size_t wino_scratch_floats(const WinoConv *wc);
+size_t wino_wbuf_floats(const WinoConv *wc);
 
-/* wino_forward: y (n, k, h, w) = x (n, c, h, w) conv w, both nChw8c. */
+/* wino_set_work: the layer works in scratch (wino_scratch_floats) and wbuf (wino_wbuf_floats),
+   which the caller owns and may hand to other layers that run at other times. */
+void wino_set_work(WinoConv *wc, float *scratch, float *wbuf);
+
+/* wino_weights: transforms w (k, c, 3, 3) into wc->u for one pass (AVX2, 8 filters at a time);
+   call right before wino_forward (WINO_FWD) or wino_backward_data (WINO_BWD_DATA): the weight
+   gradient and the other layers sharing the buffer overwrite it.
+   wino_weights_ref: the same with scalar code, its reference (the same operations, so the same
+   bits). */
+void wino_weights(WinoConv *wc, const float *w, WinoPass pass);
+void wino_weights_ref(WinoConv *wc, const float *w, WinoPass pass);
+
+/* wino_forward: y (n, k, h, w) = x (n, c, h, w) conv w, both nChw8c; wc->u from WINO_FWD. */
 void wino_forward(WinoConv *wc, const float *x, float *y);
 
-/* wino_backward_data: dx (n, c, h, w) = the gradient from dy (n, k, h, w) (overwritten). */
+/* wino_backward_data: dx (n, c, h, w) = the gradient from dy (n, k, h, w) (overwritten);
+   wc->u from WINO_BWD_DATA. */
 void wino_backward_data(WinoConv *wc, const float *dy, float *dx);
 
-/* wino_backward_weights: dw (k, c, 3, 3), plain, overwritten with the sum over the batch. */
+/* wino_backward_weights: dw (k, c, 3, 3), plain, overwritten with the sum over the batch;
+   overwrites wc->u. */
 void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw);
 
 #endif

@@ -55,6 +55,8 @@ typedef struct {
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
     float *scratch;                         /* gradient accumulation scratch (scratch_floats) */
     float *wscratch;                        /* plain weight-gradient scratch */
+    float *wino_scratch, *wino_wbuf;        /* the Winograd layers' work, shared (share_wino_work) */
+    size_t wino_scratch_n, wino_wbuf_n;     /* ... its floats: the largest layer's */
     char *arena;                            /* every value's data and gradient, by liveness */
     size_t data_off[NN_MAX_VALS], grad_off[NN_MAX_VALS], arena_bytes;
     size_t live_data, live_grad;            /* the arena's busiest moment: bytes of values, gradients */
@@ -543,6 +545,23 @@ static void plan_arena(NetExec *x, DState *s) {
     if (!s->arena) { fprintf(stderr, "ncelab: out of memory (%zu bytes of activations)\n", total); abort(); }
 }
 
+/* One scratch and one weight buffer for all Winograd layers, each the size of its largest user:
+   the layers run one at a time, and each transforms its weights into the weight buffer right
+   before the pass that reads them. */
+static void share_wino_work(NetExec *x, DState *s) {
+    for (int i = 0; i < x->net->n_nodes; i++) {
+        const WinoConv *wc = s->dn[i].wino;
+        if (!wc) continue;
+        if (wino_scratch_floats(wc) > s->wino_scratch_n) s->wino_scratch_n = wino_scratch_floats(wc);
+        if (wino_wbuf_floats(wc) > s->wino_wbuf_n) s->wino_wbuf_n = wino_wbuf_floats(wc);
+    }
+    if (!s->wino_wbuf_n) return;
+    s->wino_scratch = nc_malloc(sizeof(float) * s->wino_scratch_n);
+    s->wino_wbuf = nc_malloc(sizeof(float) * s->wino_wbuf_n);
+    for (int i = 0; i < x->net->n_nodes; i++)
+        if (s->dn[i].wino) wino_set_work(s->dn[i].wino, s->wino_scratch, s->wino_wbuf);
+}
+
 static void add_into(float *dst, const float *src, size_t n) {
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
@@ -731,7 +750,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
         case NN_CONV: {
             if (n->wino) {
                 dnnl_stream_wait(s->strm);
-                wino_set_weights(n->wino, net->params + net->views[d->w].offset);
+                wino_weights(n->wino, net->params + net->views[d->w].offset, WINO_FWD);
                 prof_lap(s, i, NN_PART_REORDER);
                 wino_forward(n->wino, mem_ptr(in), mem_ptr(out));
                 break;
@@ -866,8 +885,12 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                 wino_backward_weights(n->wino, mem_ptr(in), mem_ptr(gout), s->wscratch);
                 add_param_grad(net, d->w, s->wscratch);
                 prof_lap(s, i, NN_PART_BWD_W);
-                if (need_in) wino_backward_data(n->wino, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
-                if (need_in) grad_commit(s, d->in);
+                if (need_in) {
+                    wino_weights(n->wino, net->params + net->views[d->w].offset, WINO_BWD_DATA);
+                    prof_lap(s, i, NN_PART_REORDER);
+                    wino_backward_data(n->wino, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
+                    grad_commit(s, d->in);
+                }
                 break;
             }
             if (n->re_src) reorder(s, n->re_src, in, n->src_bwd);
@@ -1053,6 +1076,11 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
     for (int p = 0; p < net->n_params; p++) if (net->views[p].size > wmax) wmax = net->views[p].size;
     k = nnx_mem_row(rows, cap, k, "executor", "gradient accumulation scratch", smax * fl);
     k = nnx_mem_row(rows, cap, k, "executor", "weight-gradient scratch", wmax * fl);
+    if (s->wino_wbuf) {
+        k = nnx_mem_row(rows, cap, k, "Winograd layers (shared)", "Winograd scratch (V, M)", s->wino_scratch_n * fl);
+        k = nnx_mem_row(rows, cap, k, "Winograd layers (shared)", "Winograd weights or weight-grad sums",
+                        s->wino_wbuf_n * fl);
+    }
     for (int i = 0; i < net->n_nodes; i++) {
         const DNode *n = &s->dn[i];
         const char *nm = net->nodes[i].name;
@@ -1060,13 +1088,6 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
         for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++) {
             size_t b = scratchpad_bytes(ps[j]);
             if (b > pad) pad = b;
-        }
-        if (n->wino) {
-            const WinoConv *w = n->wino;
-            size_t ck = (size_t)36 * w->c * w->k * fl;
-            k = nnx_mem_row(rows, cap, k, nm, "Winograd transformed weights", 2 * ck);
-            k = nnx_mem_row(rows, cap, k, nm, "Winograd scratch (V, M)", w->per_thread * (w->global ? 1 : w->nthr) * fl);
-            k = nnx_mem_row(rows, cap, k, nm, "Winograd weight-gradient sums", ck * (w->global ? 1 : w->nthr));
         }
         if (n->w_fwd != n->w_plain) k = nnx_mem_row(rows, cap, k, nm, "oneDNN blocked weights", mem_bytes(n->w_fwd));
         if (n->w_bwd && n->w_bwd != n->w_fwd && n->w_bwd != n->w_plain)
@@ -1098,7 +1119,7 @@ static void dnnl_destroy(NetExec *x) {
                               n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar, n->src_bwd,
                               n->ws_sync != n->ws ? n->ws_sync : NULL};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
-        if (n->wino) { wino_free(n->wino); free(n->wino); }
+        free(n->wino);
         free(n->pidx);
         free(n->pscr);
     }
@@ -1113,6 +1134,8 @@ static void dnnl_destroy(NetExec *x) {
     dnnl_engine_destroy(s->eng);
     free(s->scratch);
     free(s->wscratch);
+    free(s->wino_scratch);
+    free(s->wino_wbuf);
     free(s->arena);
     free(s);
 }
@@ -1162,6 +1185,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     s->re_in = reorder_new(s, &user, &s->md[net->input]);
     /* value memories (skipped BN outputs get none) and gradient memories, planned in one arena */
     s->scratch = nc_malloc(sizeof(float) * (scratch_floats(x, s) + 1));
+    share_wino_work(x, s);
     plan_arena(x, s);
     for (int v = 0; v < net->n_vals; v++) {
         if (s->md[v].ndims == 0) continue;  /* a BN output that the fused ReLU replaced */

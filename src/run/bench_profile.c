@@ -58,7 +58,7 @@ static void work(double *flops, double *bytes, const Net *net, int i, int last, 
         *bytes = part == NN_PART_FWD ? in + out + w
                  : part == NN_PART_BWD_DATA ? out + in + w
                  : part == NN_PART_BWD_W ? in + out + 3 * w           /* dW written, added into the gradients */
-                 : strncmp(path, "Winograd", 8) == 0 ? 9 * w          /* w read, 2 x 36/9 w written */
+                 : strncmp(path, "Winograd", 8) == 0 ? 10 * w         /* per pass w read, 36/9 w written */
                  : 2 * w + (d->in == net->input ? 2 * in : 0);        /* blocked weights; the first layer's input */
         return;
     }
