@@ -23,6 +23,25 @@ static const char *const ZERO_IS_UNSET[] = {"queue", "threads", "train_limit", "
 
 enum { CONFIG_MAX_BYTES = 64 << 20 };
 
+/* The option values made from a configuration live until the program ends (the command reads
+   them to the end), then are freed. */
+static char **values;
+static int nvalues;
+
+static void values_free(void) {
+    for (int i = 0; i < nvalues; i++) free(values[i]);
+    free(values);
+    values = NULL;
+    nvalues = 0;
+}
+
+static const char *values_keep(char *s) {
+    if (!values) atexit(values_free);
+    values = nc_realloc(values, sizeof(char *) * (size_t)(nvalues + 1));
+    values[nvalues++] = s;
+    return s;
+}
+
 /* load: the configuration object in path: a checkpoint's "config" metadata, or a JSON document's
    "config" member, or the document itself when it is an object without one */
 static int load(const char *path, cJSON **out, NcError *err) {
@@ -150,7 +169,7 @@ void args_config(Opt *opts, int nopt) {
                 nc_buf_free(&b);
                 continue;
             }
-            o->value = o->takes_value ? b.s : "1";  /* kept for the whole command */
+            o->value = o->takes_value ? values_keep(b.s) : "1";
             if (!o->takes_value) nc_buf_free(&b);
         } else {
             nc_buf_free(&b);

@@ -221,6 +221,7 @@ typedef struct {
     size_t n, cap;
 } Text;
 
+static void tx_printf(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tx_printf(Text *t, const char *fmt, ...) {
     va_list ap, aq;
     va_start(ap, fmt);
@@ -476,10 +477,10 @@ static void html_page(Text *t, const SweepConfig *c, const SweepRun *runs, const
     tx_printf(t, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>ncelab: ");
     tx_escape(t, c->base.data);
     tx_printf(t, "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-                 "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}"
+                 "table{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%%}"
                  "td,th{border:1px solid #bbb;padding:3px 8px;white-space:nowrap;"
                  "text-align:right}th{background:#eef}figure{margin:1em 0}pre{background:#f6f6f6;padding:1em;"
-                 "overflow:auto}figure svg{max-width:100%;height:auto}figcaption{font-size:.9em;color:#444;margin-top:.2em}.two{display:grid;"
+                 "overflow:auto}figure svg{max-width:100%%;height:auto}figcaption{font-size:.9em;color:#444;margin-top:.2em}.two{display:grid;"
                  "grid-template-columns:repeat(auto-fit,minmax(380px,1fr));"
                  "gap:1em}.verdict{font-size:1.1em;padding:.1em .8em;border-left:5px solid}.verdict .rule{font-size:.8em;color:#444}"
                  ".not_hurt{background:#e8f5e9;border-color:#2e7d32}.hurt{background:#fdecea;border-color:#c62828}"
