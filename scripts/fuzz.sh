@@ -49,7 +49,7 @@ done
 # The library sources the harnesses reach, instrumented once into one archive; each harness
 # links only the members it needs.
 sources=(src/core/error.c src/core/file.c src/core/file_regular.c src/core/utf8.c src/core/rng.c
-         src/core/parse.c src/core/jsonio.c src/core/safetensors.c
+         src/core/parse.c src/core/jsonio.c src/core/safetensors.c src/core/progress.c
          src/data/dataset.c src/data/read_cifar.c src/data/read_cifar_py.c src/data/read_pickle.c
          src/data/read_idx.c src/data/read_folder.c src/data/read_synth.c
          src/data/packed.c src/data/augment.c src/theory/model.c src/run/config.c src/optim/optim.c

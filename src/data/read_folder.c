@@ -17,7 +17,12 @@
 #include "data_internal.h"
 #include "ncelab/progress.h"
 
+#ifdef _OPENMP  /* the fuzzing build compiles without OpenMP */
 #include <omp.h>
+#define ON_FIRST_THREAD (omp_get_thread_num() == 0)
+#else
+#define ON_FIRST_THREAD 1
+#endif
 
 /* size_limit: the message for an image over DATA_MAX_SIDE or DATA_MAX_PIXELS. */
 static void size_limit(char *msg, size_t n, unsigned long w, unsigned long h) {
@@ -453,7 +458,7 @@ static int each_image(const Entries *all, DataImage *hdr, const Target *t, NcErr
         long now;
         #pragma omp atomic capture
         now = ++done;
-        if (omp_get_thread_num() == 0) progress_update(&bar, now);
+        if (ON_FIRST_THREAD) progress_update(&bar, now);
     }
     progress_update(&bar, total);
     progress_end(&bar);
