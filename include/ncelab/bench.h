@@ -40,6 +40,8 @@ typedef struct {
 
 typedef struct {
     double imgs_per_sec, ms_per_step, peak_rss_mb;
+    double ms_min, ms_max;    /* the fastest and the slowest timed step */
+    double *steps_ms;         /* every timed step's ms, in order (cfg->steps; bench_result_free) */
     double conv_gflop;        /* convolution work per step (forward and backward) */
     double conv_ms;           /* cfg->profile: the convolution rows of the profile (all passes and reorders) */
     double conv_gflops;       /* conv_gflop / conv time */

@@ -272,6 +272,10 @@ static int bench_model(const Opt *o, int no) {
         cJSON_AddNumberToObject(doc, "loss_share", r.ms_per_step > 0 ? r.loss_ms / r.ms_per_step : 0.0);
         cJSON_AddNumberToObject(doc, "imgs_per_sec", r.imgs_per_sec);
         cJSON_AddNumberToObject(doc, "ms_per_step", r.ms_per_step);
+        cJSON_AddNumberToObject(doc, "ms_min", r.ms_min);
+        cJSON_AddNumberToObject(doc, "ms_max", r.ms_max);
+        cJSON *sm = cJSON_AddArrayToObject(doc, "steps_ms");
+        for (int j = 0; r.steps_ms && j < c.steps; j++) cJSON_AddItemToArray(sm, cJSON_CreateNumber(r.steps_ms[j]));
         cJSON_AddNumberToObject(doc, "peak_rss_mb", r.peak_rss_mb);
         if (c.profile) {
             cJSON_AddNumberToObject(doc, "conv_gflop_per_step", r.conv_gflop);

@@ -99,6 +99,25 @@ static double part_plain(NcLoss type, const float *z, int B, int D, const int32_
     return total;
 }
 
+/* C (m, n) = op(A) op(B) + beta C, row-major, its rows split over the OpenMP team, each share one
+   one-thread OpenBLAS call: OpenBLAS's own threads would spin after the call against the team's
+   (on 2 cores that made the steps around the loss up to twice as slow, at random). */
+static void gemm_rows(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int kk, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0) return;
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    #pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int r0 = (int)((long)m * t / nt), r1 = (int)((long)m * (t + 1) / nt);
+        const float *ar = ta == CblasNoTrans ? a + (size_t)r0 * lda : a + r0;
+        if (r1 > r0)
+            cblas_sgemm(CblasRowMajor, ta, tb, r1 - r0, n, kk, 1.0f, ar, lda, b, ldb, beta, c + (size_t)r0 * ldc, ldc);
+    }
+    openblas_set_num_threads(blas_threads);
+}
+
 /* The same with GEMMs, for many negatives: every score of the anchors against every row of the
    batch and of the queue at once, S = Za [z; queue]^T, then the coefficients scattered into a
    matrix C of the same shape, and the gradients dZa = C [z; queue] and d[z] += C_z^T Za. */
@@ -106,10 +125,8 @@ static double part_gemm(NcLoss type, const float *z, int B, int D, const int32_t
                         int Q, float T, int a0, int a1, double *coef, float *S, float *dz) {
     int na = a1 - a0, R = 2 * B + (queue ? Q : 0);   /* S: (na, R), later C */
     const float *za = z + (size_t)a0 * D;
-    if (na > 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, 2 * B, D, 1.0f, za, D, z, D, 0.0f, S, R);
-        if (queue) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, na, Q, D, 1.0f, za, D, queue, D, 0.0f, S + 2 * B, R);
-    }
+    gemm_rows(CblasNoTrans, CblasTrans, na, 2 * B, D, za, D, z, D, 0.0f, S, R);
+    if (queue) gemm_rows(CblasNoTrans, CblasTrans, na, Q, D, za, D, queue, D, 0.0f, S + 2 * B, R);
     double total = 0.0, lk = log((double)k);
     float scale = 1.0f / (T * (float)B);
     #pragma omp parallel for reduction(+:total) schedule(static)
@@ -127,11 +144,9 @@ static double part_gemm(NcLoss type, const float *z, int B, int D, const int32_t
         }
     }
     if (dz && na > 0) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 2 * B, D, na, 1.0f, S, R, za, D, 0.0f, dz, D);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, D, 2 * B, 1.0f, S, R, z, D, 1.0f, dz + (size_t)a0 * D, D);
-        if (queue)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, na, D, Q, 1.0f, S + 2 * B, R, queue, D, 1.0f,
-                        dz + (size_t)a0 * D, D);
+        gemm_rows(CblasTrans, CblasNoTrans, 2 * B, D, na, S, R, za, D, 0.0f, dz, D);
+        gemm_rows(CblasNoTrans, CblasNoTrans, na, D, 2 * B, S, R, z, D, 1.0f, dz + (size_t)a0 * D, D);
+        if (queue) gemm_rows(CblasNoTrans, CblasNoTrans, na, D, Q, S + 2 * B, R, queue, D, 1.0f, dz + (size_t)a0 * D, D);
     } else if (dz) {
         memset(dz, 0, sizeof(float) * 2 * (size_t)B * D);
     }

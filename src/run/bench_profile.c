@@ -217,6 +217,8 @@ void prof_memory(BenchProfile *p, const NnMemRow *own, int n, NetExec *const *xs
 void bench_result_free(BenchResult *r) {
     free(r->prof.rows);
     free(r->prof.mem);
+    free(r->steps_ms);
     r->prof.rows = NULL;
     r->prof.mem = NULL;
+    r->steps_ms = NULL;
 }

@@ -251,7 +251,15 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
         tl[s] = own[OWN_LOSS];
     }
     if (rc == NC_OK && cfg->steps > 0) {
-        double med = bench_median(t + cfg->warmup, cfg->steps);
+        r->steps_ms = nc_malloc(sizeof(double) * cfg->steps);
+        r->ms_min = r->ms_max = 1e3 * t[cfg->warmup];
+        for (int s = 0; s < cfg->steps; s++) {
+            double ms = 1e3 * t[cfg->warmup + s];
+            r->steps_ms[s] = ms;
+            if (ms < r->ms_min) r->ms_min = ms;
+            if (ms > r->ms_max) r->ms_max = ms;
+        }
+        double med = bench_median(t + cfg->warmup, cfg->steps);  /* sorts them */
         r->loss_ms = 1e3 * bench_median(tl + cfg->warmup, cfg->steps);
         r->ms_per_step = 1e3 * med;
         r->imgs_per_sec = b.N / med;
