@@ -46,13 +46,16 @@ static int write_npys(const char *stem, const float *ftr, const float *htr, cons
 }
 
 /* The embeddings of split s: this part's block of rows embedded here, the blocks gathered (each
-   padded to the largest) into every part's features (n, F) and head (n, D). */
+   padded to the largest) into every part's features (n, F) and head (n, D). Blocks are whole
+   batches, so every image is embedded in the batch and at the row one process would use: a
+   GEMM's rounding may depend on the row's place in its blocking (one value of the head differed
+   by an ulp on an AMD EPYC when the blocks started mid-batch). */
 static int embed_split(Net *net, const DataSplit *s, const float *mean, const float *sd, const EvalConfig *ec, int batch,
                        float *feat, float *head, NcError *err) {
     int P = ec->parts > 1 && ec->gather ? ec->parts : 1;
     if (P == 1) return eval_embed(net, s, mean, sd, batch, feat, head, err);
     int F = net->vals[net->features].c, D = net->vals[net->embeddings].c;
-    int blk = (s->n + P - 1) / P, a = (int)((long)blk * ec->part), b = a + blk < s->n ? a + blk : s->n;
+    int blk = ((s->n + P - 1) / P + batch - 1) / batch * batch, a = (int)((long)blk * ec->part), b = a + blk < s->n ? a + blk : s->n;
     if (a > b) a = b;
     DataSplit part = *s;
     part.n = b - a;
