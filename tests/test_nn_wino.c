@@ -1,7 +1,8 @@
 // test_nn_wino.c -- the Winograd F(4x4, 3x3) convolution against the reference loops of
 // conv2d.c: forward, backward data and backward weights on several shapes, including images
 // whose sides are not multiples of the 4x4 tile, in the blocked and the global mode; the AVX2
-// weight transform against its scalar reference. Prints the worst error of each comparison.
+// weight transform and the weight gradient's last step against their scalar references.
+// Prints the worst error of each comparison.
 #include "blocked_util.h"
 #include "check.h"
 #include "ncelab/layers.h"
@@ -63,6 +64,11 @@ static void one_shape(int n, int c, int k, int h, int w) {
         wino_backward_data(&wc, dyb, dxb);
         from_blocked(dx, dxb, n, c, h * w);
         wino_backward_weights(&wc, xb, dyb, dw);
+        float *dw_sref = malloc(sizeof(float) * nw);  /* its last step, G^T D G, against the scalar one */
+        wino_weights_from_sums_ref(&wc, wino_dw_sums(&wc), dw_sref);
+        CHECK(memcmp(dw_sref, dw, sizeof(float) * nw) == 0, "  weight gradient's G^T D G (%d partial sums), AVX2 against scalar: "
+              "the same bits (worst error %.2e)", wino_dw_sums(&wc), worst_rel(dw, dw_sref, nw));
+        free(dw_sref);
         double ey = worst_rel(y, y_ref, ny), ex = worst_rel(dx, dx_ref, nx), ew = worst_rel(dw, dw_ref, nw);
         CHECK(ey < 2e-5, "forward, n=%d c=%d k=%d %dx%d: worst error %.2e of the largest output", n, c, k, h, w, ey);
         CHECK(ex < 2e-5, "backward data: worst error %.2e of the largest input gradient", ex);

@@ -412,6 +412,69 @@ static void backward_weights_global(WinoConv *wc, const float *x, const float *d
     }
 }
 
+/* dw (k, c, 3, 3) = G^T D G, D (36, c, k) the sum of the nthr threads' sums in wc->dw_acc in
+   thread order, all in double, 4 filters at a time: the operations of the scalar reference
+   (wino_weights_from_sums_ref) in its order, so its bits (there are no products to contract). */
+typedef __m256d v4d;
+
+static inline void gt3v(v4d *w, v4d z0, v4d z1, v4d z2, v4d z3, v4d z4, v4d z5) {
+    const v4d four = _mm256_set1_pd(4.0), six = _mm256_set1_pd(6.0), twelve = _mm256_set1_pd(12.0),
+              t24 = _mm256_set1_pd(24.0);
+    v4d s12 = _mm256_add_pd(z1, z2), s34 = _mm256_add_pd(z3, z4);
+    w[0] = _mm256_add_pd(_mm256_sub_pd(_mm256_div_pd(z0, four), _mm256_div_pd(s12, six)), _mm256_div_pd(s34, t24));
+    w[1] = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(z2, z1), six), _mm256_div_pd(_mm256_sub_pd(z3, z4), twelve));
+    w[2] = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(_mm256_sub_pd(s34, z1), z2), six), z5);
+}
+
+static void weights_from_sums(const WinoConv *wc, int nthr, float *dw) {
+    int C = wc->c, K = wc->k;
+    size_t dsz = (size_t)NXI * C * K;
+    #pragma omp parallel for collapse(2) schedule(static) num_threads(wc->nthr)
+    for (int c = 0; c < C; c++)
+        for (int k4 = 0; k4 < K; k4 += 4) {
+            v4d z[NXI], t[6][3], o[3];
+            for (int xi = 0; xi < NXI; xi++) {
+                v4d sum = _mm256_setzero_pd();
+                for (int th = 0; th < nthr; th++)
+                    sum = _mm256_add_pd(sum, _mm256_cvtps_pd(_mm_loadu_ps(wc->dw_acc + th * dsz + ((size_t)xi * C + c) * K + k4)));
+                z[xi] = sum;
+            }
+            for (int i = 0; i < 6; i++)                                   /* along x */
+                gt3v(t[i], z[i * 6], z[i * 6 + 1], z[i * 6 + 2], z[i * 6 + 3], z[i * 6 + 4], z[i * 6 + 5]);
+            for (int q = 0; q < 3; q++) {                                 /* along y */
+                gt3v(o, t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]);
+                for (int r = 0; r < 3; r++) {
+                    float f[4];
+                    _mm_storeu_ps(f, _mm256_cvtpd_ps(o[r]));
+                    for (int j = 0; j < 4; j++) dw[((size_t)(k4 + j) * C + c) * 9 + r * 3 + q] = f[j];
+                }
+            }
+        }
+}
+
+void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw) {
+    int C = wc->c, K = wc->k;
+    size_t dsz = (size_t)NXI * C * K;
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K; k++) {
+            double z[NXI], t[6][3], o[3];
+            for (int xi = 0; xi < NXI; xi++) {
+                double sum = 0.0;
+                for (int th = 0; th < nthr; th++) sum += wc->dw_acc[th * dsz + ((size_t)xi * C + c) * K + k];
+                z[xi] = sum;
+            }
+            for (int i = 0; i < 6; i++) gt3(t[i], z + i * 6, 1);    /* along x */
+            for (int q = 0; q < 3; q++) {                            /* along y */
+                double col[6];
+                for (int i = 0; i < 6; i++) col[i] = t[i][q];
+                gt3(o, col, 1);
+                for (int r = 0; r < 3; r++) dw[((size_t)k * C + c) * 9 + r * 3 + q] = (float)o[r];
+            }
+        }
+}
+
+int wino_dw_sums(const WinoConv *wc) { return wc->global ? 1 : wc->nthr; }
+
 void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw) {
     int C = wc->c, K = wc->k, tb = wc->tb, nthr = wc->global ? 1 : wc->nthr;
     size_t dsz = (size_t)NXI * C * K;
@@ -439,27 +502,5 @@ void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float 
                     kern(4, tn, Vx + c, 1, C, Yx + kb, K, Dx + (size_t)c * K + kb, K, 1);
         }
     }
-    /* the threads' sums (one in the global mode), in thread order, then G^T D G per filter;
-       16 filters at a time, so that each of the 36 points is read as one cache line */
-    #pragma omp parallel for collapse(2) schedule(static) num_threads(wc->nthr)
-    for (int c = 0; c < C; c++)
-        for (int kb = 0; kb < K; kb += 16) {
-            double z[16][NXI];
-            for (int xi = 0; xi < NXI; xi++)
-                for (int j = 0; j < 16; j++) {
-                    double sum = 0.0;
-                    for (int th = 0; th < nthr; th++) sum += wc->dw_acc[th * dsz + ((size_t)xi * C + c) * K + kb + j];
-                    z[j][xi] = sum;
-                }
-            for (int j = 0; j < 16; j++) {
-                double t[6][3], o[3];
-                for (int i = 0; i < 6; i++) gt3(t[i], z[j] + i * 6, 1);    /* along x */
-                for (int q = 0; q < 3; q++) {                               /* along y */
-                    double col[6];
-                    for (int i = 0; i < 6; i++) col[i] = t[i][q];
-                    gt3(o, col, 1);
-                    for (int r = 0; r < 3; r++) dw[((size_t)(kb + j) * C + c) * 9 + r * 3 + q] = (float)o[r];
-                }
-            }
-        }
+    weights_from_sums(wc, nthr, dw);
 }

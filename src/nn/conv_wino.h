@@ -62,4 +62,10 @@ void wino_backward_data(WinoConv *wc, const float *dy, float *dx);
    overwrites wc->u. */
 void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw);
 
+/* The last step of wino_backward_weights, dw = G^T D G with D the sum of the wino_dw_sums(wc)
+   partial sums (36, c, k) in wc->dw_acc (one per thread in tiles mode), with scalar code: the
+   reference of the vectorised step (the same operations, so the same bits). */
+int wino_dw_sums(const WinoConv *wc);
+void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw);
+
 #endif
