@@ -22,6 +22,21 @@ static inline void from_blocked(float *dst, const float *src, int n, int c, int 
                 dst[((size_t)i * c + ch) * hw + p] = src[(((size_t)i * (c / 8) + ch / 8) * hw + p) * 8 + ch % 8];
 }
 
+/* NCHW <-> [n][c / B][hw][B] for any block B dividing c (8: nChw8c, 16: nChw16c) */
+static inline void to_blocked_b(float *dst, const float *src, int n, int c, int hw, int B) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++)
+                dst[(((size_t)i * (c / B) + ch / B) * hw + p) * B + ch % B] = src[((size_t)i * c + ch) * hw + p];
+}
+
+static inline void from_blocked_b(float *dst, const float *src, int n, int c, int hw, int B) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++)
+                dst[((size_t)i * c + ch) * hw + p] = src[(((size_t)i * (c / B) + ch / B) * hw + p) * B + ch % B];
+}
+
 /* worst |a - b| relative to max |b| */
 static inline double worst_rel(const float *a, const float *b, size_t len) {
     double m = 0.0, e = 0.0;

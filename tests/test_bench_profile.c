@@ -23,8 +23,8 @@ static const cJSON *find_row(const cJSON *rows, const char *name, const char *pa
     return NULL;
 }
 
-/* covered: node i of net has a forward row of its own, or is a ReLU / max pool whose batch norm
-   runs it (a row "bn+relu" or "bn+relu+pool") */
+/* covered: node i of net has a forward row of its own, or is a ReLU / max pool / residual add
+   whose batch norm runs it (a row "bn+relu", "bn+relu+pool" or "bn+add+relu") */
 static int covered(const cJSON *rows, const Net *net, int i) {
     if (find_row(rows, net->nodes[i].name, "fwd")) return 1;
     char nm[80];
@@ -35,6 +35,10 @@ static int covered(const cJSON *rows, const Net *net, int i) {
             return 1;
     for (int back = 1; back <= 2 && i - back >= 0; back++) {
         if (net->nodes[i - back].op != NN_BN) continue;
+        snprintf(nm, sizeof nm, "%s+add+relu", net->nodes[i - back].name);  /* a residual add and its ReLU */
+        if ((net->nodes[i].op == NN_ADD && back == 1) || (net->nodes[i].op == NN_RELU && back == 2 &&
+                                                         net->nodes[i - 1].op == NN_ADD))
+            if (find_row(rows, nm, "fwd")) return 1;
         snprintf(nm, sizeof nm, "%s+relu%s", net->nodes[i - back].name, back == 2 ? "+pool" : "");
         if (net->nodes[i].op == NN_RELU && back == 1 && (find_row(rows, nm, "fwd") || (strcat(nm, "+pool"), find_row(rows, nm, "fwd"))))
             return 1;

@@ -3,6 +3,7 @@
 // blocked layouts the convolutions choose from layer to layer (reordered only at the input,
 // and for weights), gradients accumulated through a scratch buffer where a value has several
 // consumers. The row-wise L2 normalisation and the residual gradients run as plain loops.
+#include "bn_add_relu.h"
 #include "bn_relu_pool.h"
 #include "conv_wino.h"
 #include "exec_internal.h"
@@ -34,6 +35,8 @@ typedef struct {
     int out;                                /* the value this node really writes */
     WinoConv *wino;                         /* a 3x3 convolution run by conv_wino.c, or NULL */
     int pool;                               /* BN: the max pool it runs with its ReLU (bn_relu_pool.c), or 0 */
+    int add;                                /* BN: the residual add it runs, then the ReLU after (bn_add_relu.c), or 0 */
+    int res;                                /* ... the add's other operand, r in max(0, bn(x) + r) */
     char path[NN_PART_N][40];               /* what runs each part (nnx_profile_node) */
     uint8_t *pidx;                          /* ... the pool's window positions */
     double *pscr;                           /* ... per-thread sums */
@@ -328,6 +331,23 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         n->pidx = nc_malloc((size_t)x->batch * c * dp[2] * dp[3]);
         n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
     }
+    /* BN + a residual add that reads this BN's output alone + the ReLU that reads the sum alone:
+       one kernel on nChw8c or nChw16c, when the add's other operand has the same layout */
+    NnNode *na = !n->fused_relu && !n->pool && nx && nx->op == NN_ADD ? nx : NULL;
+    NnNode *nr = na && i + 2 < net->n_nodes ? &net->nodes[i + 2] : NULL;
+    int res = na ? (na->in == d->out ? na->in2 : na->in) : -1;
+    if (nr && nr->op == NN_RELU && nr->in == na->out && (na->in == d->out || na->in2 == d->out) && res != d->out &&
+        s->consumers[d->out] == 1 && s->consumers[na->out] == 1 && dnnl_memory_desc_equal(&s->md[res], md) &&
+        bar_supported(c, channel_block(md))) {
+        memset(&s->md[d->out], 0, sizeof s->md[d->out]);  /* neither the BN's output nor the sum is stored */
+        n->add = i + 1;
+        n->res = res;
+        n->blk = channel_block(md);
+        s->dn[i + 1].skip = s->dn[i + 2].skip = 1;
+        n->out = nr->out;
+        s->md[n->out] = *md;
+        n->pscr = nc_malloc(sizeof(double) * (2 * c + 1));
+    }
     unsigned flags = dnnl_use_scale | dnnl_use_shift | (n->fused_relu ? dnnl_fuse_norm_relu : 0);
     dnnl_batch_normalization_desc_t bd;
     dnnl_primitive_desc_t fpd, pd;
@@ -348,6 +368,12 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     if (n->pool) {  /* bn_relu_pool.c does the rest: no oneDNN primitives */
         snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "fused bn+relu+pool nChw8c");
         snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], "fused bn+relu+pool nChw8c");
+        dnnl_primitive_desc_destroy(fpd);
+        return NC_OK;
+    }
+    if (n->add) {  /* bn_add_relu.c, with the statistics of bn_batch_stats */
+        snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "fused bn+add+relu nChw%dc", n->blk);
+        snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], "fused bn+add+relu nChw%dc", n->blk);
         dnnl_primitive_desc_destroy(fpd);
         return NC_OK;
     }
@@ -499,12 +525,13 @@ static void plan_arena(NetExec *x, DState *s) {
             int out = dn->out ? dn->out : d->out;
             if (dn->skip) continue;
             if (out == v) { ds = fwd_t[i]; ge = bwd_t[i]; }
-            if (d->in == v || d->in2 == v) {
+            if (d->in == v || d->in2 == v || (dn->add && dn->res == v)) {
                 de = de > fwd_t[i] ? de : fwd_t[i];
                 if (d->in == v && reads_input_in_backward(d, dn) && bwd_t[i] > de) de = bwd_t[i];
                 if (bwd_t[i] < gs) gs = bwd_t[i];
             }
-            if (d->op == NN_L2NORM && out == v && bwd_t[i] > de) de = bwd_t[i];
+            /* L2 normalisation and bn+add+relu (its ReLU's mask) read their output in backward */
+            if ((d->op == NN_L2NORM || dn->add) && out == v && bwd_t[i] > de) de = bwd_t[i];
         }
         if (v == net->features && de < 2 * n) de = 2 * n;     /* copied out after the forward */
         if (v == net->embeddings) { de = de > 2 * n ? de : 2 * n; gs = 2 * n - 1; }
@@ -660,19 +687,19 @@ static void blocked_dx_correct(float *dx, const float *x, const float *mean, con
         }
 }
 
-/* Training statistics over every replica's batch: [sum x (c), sum x^2 (c), m] all-reduced, then
-   n->mean, n->var (biased) and n->count from the totals. */
-static int bn_sync_stats(NetExec *x, DState *s, int i, NcError *err) {
+/* Training statistics from [sum x (c), sum x^2 (c), m], all-reduced over every replica's batch
+   when training is synchronised: n->mean, n->var (biased) and n->count from the totals. */
+static int bn_batch_stats(NetExec *x, DState *s, int i, NcError *err) {
     NnNode *d = &x->net->nodes[i];
     DNode *n = &s->dn[i];
     const NnVal *vi = &x->net->vals[d->in];
     int c = vi->c, hw = vi->h * vi->w;
-    double *buf = x->sync_buf;
+    double *buf = x->sync ? x->sync_buf : n->pscr;
     const float *in = mem_ptr(s->mem[d->in]);
     dnnl_stream_wait(s->strm);
     blocked_sums(buf, buf + c, in, n->pool ? 8 : n->blk, x->batch, c, hw);
     buf[2 * c] = (double)x->batch * hw;
-    int rc = nnx_sync_sum(x, 2 * c + 1, err);
+    int rc = x->sync ? nnx_sync_sum(x, 2 * c + 1, err) : NC_OK;
     if (rc) return rc;
     double m = buf[2 * c];
     float *mean = mem_ptr(n->mean), *var = mem_ptr(n->var);
@@ -717,6 +744,30 @@ static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, Nc
     else
         blocked_dx_correct(dx, in, mean, var, gamma, net->bn_eps, buf, buf + c, n->count, n->blk, x->batch, c,
                            vi->h * vi->w);
+    return NC_OK;
+}
+
+/* The backward of a batch norm fused with the add and ReLU after it (bn_add_relu.c): the two sums,
+   all-reduced when training is synchronised (n->dscale and n->dshift keep this replica's own),
+   then the gradients of x and of the add's other operand r (committed here). */
+static int bn_add_backward(NetExec *x, DState *s, int i, NcError *err) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    const NnVal *vi = &net->vals[d->in];
+    int c = vi->c, hw = vi->h * vi->w;
+    double *buf = x->sync ? x->sync_buf : n->pscr;
+    float *dscale = mem_ptr(n->dscale), *dshift = mem_ptr(n->dshift);
+    const float *in = mem_ptr(s->mem[d->in]), *mean = mem_ptr(n->mean), *var = mem_ptr(n->var);
+    const float *dy = mem_ptr(s->gmem[n->out]), *y = mem_ptr(s->mem[n->out]);
+    dnnl_stream_wait(s->strm);
+    bar_backward_sums(buf, buf + c, dy, y, in, mean, var, net->bn_eps, n->blk, x->batch, c, hw);
+    for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
+    int rc = x->sync ? nnx_sync_sum(x, 2 * c, err) : NC_OK;
+    if (rc) return rc;
+    bar_backward_dx(mem_ptr(grad_target(s, d->in)), mem_ptr(grad_target(s, n->res)), dy, y, in, mean, var,
+                    mem_ptr(n->scale), net->bn_eps, buf, buf + c, n->count, n->blk, x->batch, c, hw);
+    grad_commit(s, n->res);
     return NC_OK;
 }
 
@@ -768,10 +819,10 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                                         {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->mean},
                                         {DNNL_ARG_VARIANCE, n->var}, {DNNL_ARG_WORKSPACE, n->ws}};
                 n->count = (double)x->batch * vi->h * vi->w;
-                if (x->sync) {
-                    int rc = bn_sync_stats(x, s, i, err);
+                if (x->sync || n->add) {
+                    int rc = bn_batch_stats(x, s, i, err);
                     if (rc) return rc;
-                    if (!n->pool) {
+                    if (!n->pool && !n->add) {
                         a[6].memory = n->ws_sync;
                         exec(s, n->fwd_sync, n->fused_relu ? 7 : 6, a);
                     }
@@ -800,6 +851,13 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 if (n->pool)
                     bnp_forward(mem_ptr(out), n->pidx, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift),
                                 net->bn_eps, x->batch, vi->c, vi->h, vi->w);
+                if (n->add)
+                    bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), bm, bv, mem_ptr(n->scale),
+                                mem_ptr(n->shift), net->bn_eps, n->blk, x->batch, vi->c, vi->h * vi->w);
+            } else if (n->add) {
+                dnnl_stream_wait(s->strm);
+                bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), mem_ptr(n->rmean), mem_ptr(n->rvar),
+                            mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps, n->blk, x->batch, vi->c, vi->h * vi->w);
             } else if (n->pool) {
                 dnnl_stream_wait(s->strm);
                 bnp_forward(mem_ptr(out), n->pidx, mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
@@ -920,7 +978,10 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                                      {DNNL_ARG_DIFF_DST, gout}, {DNNL_ARG_SCALE, n->scale}, {DNNL_ARG_SHIFT, n->shift},
                                      {DNNL_ARG_DIFF_SRC, grad_target(s, d->in)}, {DNNL_ARG_DIFF_SCALE, n->dscale},
                                      {DNNL_ARG_DIFF_SHIFT, n->dshift}, {DNNL_ARG_WORKSPACE, n->ws}};
-            if (x->sync) {
+            if (n->add) {
+                int rc = bn_add_backward(x, s, i, err);
+                if (rc) return rc;
+            } else if (x->sync) {
                 int rc = bn_backward_sync(x, s, i, a, err);
                 if (rc) return rc;
             } else if (n->pool) {
@@ -1030,10 +1091,11 @@ static void dnnl_profile_node(const NetExec *x, int node, NnNodeProfile *p) {
     const DNode *n = &s->dn[node];
     memcpy(p->sec, s->t[node], sizeof p->sec);
     memcpy(p->path, n->path, sizeof p->path);
-    for (int i = node - 2; i < node && n->skip; i++)  /* a ReLU or pool run by the batch norm before it */
-        if (i >= 0 && net->nodes[i].op == NN_BN && (s->dn[i].pool == node || (s->dn[i].fused_relu && i + 1 == node)))
+    for (int i = node - 2; i < node && n->skip; i++)  /* a ReLU, pool or add run by the batch norm before it */
+        if (i >= 0 && net->nodes[i].op == NN_BN &&
+            (s->dn[i].pool == node || (s->dn[i].fused_relu && i + 1 == node) || (s->dn[i].add && i + 2 >= node)))
             p->runs_as = i;
-    if (net->nodes[node].op == NN_BN) p->last = n->pool ? n->pool : n->fused_relu ? node + 1 : node;
+    if (net->nodes[node].op == NN_BN) p->last = n->pool ? n->pool : n->fused_relu ? node + 1 : n->add ? node + 2 : node;
     if (net->nodes[node].op == NN_ADD || net->nodes[node].op == NN_L2NORM) {
         snprintf(p->path[NN_PART_FWD], sizeof p->path[0], "plain loop");
         snprintf(p->path[NN_PART_BWD_DATA], sizeof p->path[0], "plain loop");
@@ -1172,7 +1234,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
         case NN_RELU: rc = build_relu(x, s, i, err); break;
         case NN_MAXPOOL: case NN_AVGPOOL: case NN_GAP: rc = build_pool(x, s, i, err); break;
         case NN_LINEAR: rc = build_linear(x, s, i, err); break;
-        case NN_L2NORM: case NN_ADD: s->md[d->out] = s->md[d->in]; break;
+        case NN_L2NORM: case NN_ADD: if (!s->dn[i].skip) s->md[d->out] = s->md[d->in]; break;
         }
     }
     if (rc) { dnnl_destroy(x); return rc; }

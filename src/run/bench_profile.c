@@ -32,7 +32,10 @@ static void category(char *out, size_t cap, const Net *net, int i, int last, int
         else snprintf(out, cap, "conv %dx%d stride %d", d->k, d->k, d->stride);
         break;
     case NN_BN:
-        snprintf(out, cap, "%s", last == i ? "bn" : net->nodes[last].op == NN_MAXPOOL ? "bn+relu+pool" : "bn+relu");
+        snprintf(out, cap, "%s", last == i                                ? "bn"
+                                 : net->nodes[last].op == NN_MAXPOOL      ? "bn+relu+pool"
+                                 : net->nodes[i + 1].op == NN_ADD         ? "bn+add+relu"
+                                                                          : "bn+relu");
         break;
     case NN_RELU: snprintf(out, cap, "relu"); break;
     case NN_ADD: snprintf(out, cap, "add (residual)"); break;
@@ -62,7 +65,9 @@ static void work(double *flops, double *bytes, const Net *net, int i, int last, 
                  : 2 * w + (d->in == net->input ? 2 * in : 0);        /* blocked weights; the first layer's input */
         return;
     }
-    double in2 = d->op == NN_ADD ? val_bytes(net, d->in2, images) : 0.0;
+    /* the add's other operand: its own, or that of the add fused into a batch norm */
+    const NnNode *da = d->op == NN_ADD ? d : last > i && net->nodes[i + 1].op == NN_ADD ? &net->nodes[i + 1] : NULL;
+    double in2 = da ? val_bytes(net, da == d ? d->in2 : (da->in == d->out ? da->in2 : da->in), images) : 0.0;
     if (part == NN_PART_FWD) *bytes = in + in2 + out;
     else *bytes = out + in + in2 + (d->op == NN_BN || d->op == NN_RELU || d->op == NN_L2NORM ? in : 0);  /* dy, dx (+ x) */
 }
@@ -105,9 +110,12 @@ void prof_begin(ProfRun *pr, BenchProfile *p, const Net *net, NetExec *x, const 
         NnNodeProfile np;
         nnx_profile_node(x, i, &np);
         if (np.runs_as != i) continue;  /* counted in the batch norm it is fused into */
-        char name[64];
-        snprintf(name, sizeof name, "%s%s%s", net->nodes[i].name, np.last > i ? "+relu" : "",
-                 np.last > i + 1 ? "+pool" : "");
+        char name[64];  /* "layer1.0.bn1+relu", "bn1+relu+pool", "layer1.0.bn2+add+relu" */
+        snprintf(name, sizeof name, "%s", net->nodes[i].name);
+        for (int j = i + 1; j <= np.last; j++) {
+            int op = net->nodes[j].op;
+            strncat(name, op == NN_RELU ? "+relu" : op == NN_ADD ? "+add" : "+pool", sizeof name - strlen(name) - 1);
+        }
         for (int part = 0; part < NN_PART_N; part++) {
             if (!has_part(net, i, part)) continue;
             double f, b;
