@@ -152,13 +152,15 @@ static double worst_loss(const Trace *a, const Trace *ref, int steps) {
    statistics within 1e-4 of their scale, is met when no discrete event intervenes; but a max-pool
    window whose two largest inputs nearly tie, or a pre-activation within rounding of zero, sends
    the trajectories apart at the rounding level of any change of summation order (seen here: the
-   convnet on 4 ranks at step 9, ResNet-18 at 2-4 images a rank within 5 steps). Then the first 3
-   steps must still agree to 1e-5, and all 20 at most 3 times as far as one process is from itself
+   convnet on 4 ranks at step 9, ResNet-18 at 2-4 images a rank within 5 steps, and from step 1
+   with the fused bn+add+relu). Then the first step's loss (the forward alone) must still agree
+   to 1e-5 and the first 3 to 1e-3 (gradients not averaged, or statistics not all-reduced, move
+   the loss by 1e-2 and more), and all 20 at most 3 times as far as one process is from itself
    when only its summation order changes (its batch-norm statistics from sums as the ranks form
    them, or 2 threads instead of 1; both measured here), or within 1e-2 when those two orders
    happened to meet no such event (seen on an AMD EPYC: 2 ranks of the convnet apart from step 9,
    by 2.3e-3 in the loss and 1.8e-3 in the weights, while one process stayed within 6e-5 of
-   itself). Wrong sums (gradients not averaged, statistics not all-reduced) show from step 0. */
+   itself). */
 static void one_case(const char *name, const TrainConfig *c, const Dataset *ds, Comm *world) {
     NcError err = {0};
     Trace ref = {0}, d1 = {0}, d2 = {0}, alt1 = {0}, alt2 = {0};
@@ -182,13 +184,13 @@ static void one_case(const char *name, const TrainConfig *c, const Dataset *ds, 
         if (getenv("NCELAB_TEST_VERBOSE"))
             for (int i = 0; i < STEPS; i++) printf("      step %2d: loss %.7f one process, %.7f on %d ranks\n", i, ref.loss[i], d1.loss[i], world->size);
         double wl = worst_loss(&d1, &ref, STEPS), wp = worst_scaled(d1.params, ref.params, ref.np);
-        double ws = worst_scaled(d1.stats, ref.stats, ref.ns), w3 = worst_loss(&d1, &ref, 3);
+        double ws = worst_scaled(d1.stats, ref.stats, ref.ns), w1 = worst_loss(&d1, &ref, 1), w3 = worst_loss(&d1, &ref, 3);
         double fl = fmax(worst_loss(&alt1, &ref, STEPS), worst_loss(&alt2, &ref, STEPS));
         double fp = fmax(worst_scaled(alt1.params, ref.params, ref.np), worst_scaled(alt2.params, ref.params, ref.np));
         double fs = fmax(worst_scaled(alt1.stats, ref.stats, ref.ns), worst_scaled(alt2.stats, ref.stats, ref.ns));
         int strict = wl <= 1e-5 && wp <= 1e-4 && ws <= 1e-4;
         double el = fmax(3 * fl, 1e-2), ep = fmax(3 * fp, 1e-2), es = fmax(3 * fs, 1e-2);  /* the event's envelope */
-        CHECK(w3 <= 1e-5 && (strict || (wl <= el && wp <= ep && ws <= es)),
+        CHECK(w1 <= 1e-5 && w3 <= 1e-3 && (strict || (wl <= el && wp <= ep && ws <= es)),
               "%s, %d ranks, %d steps against one process: loss %.2g (first 3 steps %.2g), weights %.2g, statistics %.2g "
               "(%s; one process against itself with another summation order: %.2g, %.2g, %.2g)", name, world->size, STEPS, wl, w3,
               wp, ws, strict ? "within 1e-5 / 1e-4" : "apart after a discrete event", fl, fp, fs);

@@ -43,6 +43,7 @@ typedef struct {
     /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
     dnnl_primitive_t fwd_sync, bwd_sync;
     dnnl_memory_t ws_sync;                  /* its ReLU workspace (n->ws when the layouts agree) */
+    dnnl_memory_t ws_re;                    /* the workspace of recomputing its output (recompute_output) */
     int blk;                                /* the channel block of its input's layout (1: nchw), 0: another */
     double count;                           /* the values its last training statistics came from */
 } DNode;
@@ -62,6 +63,9 @@ typedef struct {
     size_t wino_scratch_n, wino_wbuf_n;     /* ... its floats: the largest layer's */
     char *arena;                            /* every value's data and gradient, by liveness */
     size_t data_off[NN_MAX_VALS], grad_off[NN_MAX_VALS], arena_bytes;
+    int rec_bn[NN_MAX_VALS];                /* 1 + the BN+ReLU node whose output v is recomputed in backward, or 0 */
+    size_t re_off[NN_MAX_VALS];             /* ... where the recomputed copy lives in the arena */
+    dnnl_memory_t mem_re[NN_MAX_VALS];      /* ... and its memory */
     size_t live_data, live_grad;            /* the arena's busiest moment: bytes of values, gradients */
     long live_t;                            /* ... its time in the plan (see plan_arena) */
     int profile;                            /* nnx_profile: time every node */
@@ -290,6 +294,7 @@ static int build_bn_sync(NetExec *x, DState *s, int i, unsigned flags, NcError *
         const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0), *have = NULL;
         dnnl_memory_get_memory_desc(n->ws, &have);
         n->ws_sync = dnnl_memory_desc_equal(wmd, have) ? n->ws : mem_new(s, wmd, NULL);
+        if (s->rec_bn[n->out] == i + 1) n->ws_re = mem_new(s, wmd, NULL);
     }
     dnnl_batch_normalization_desc_t bb;
     DN_CHECK(dnnl_batch_normalization_backward_desc_init(&bb, dnnl_backward, md, md, net->bn_eps, gflags),
@@ -348,6 +353,16 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         s->md[n->out] = *md;
         n->pscr = nc_malloc(sizeof(double) * (2 * c + 1));
     }
+    /* A BN + ReLU output that only a convolution reads is not kept for backward: the convolution's
+       weight gradient recomputes it from the BN's input and statistics (one BN pass), which
+       frees a tensor per ResNet block. NCELAB_RECOMPUTE=0 keeps it. */
+    const char *keep = getenv("NCELAB_RECOMPUTE");
+    if (n->fused_relu && !n->pool && s->consumers[n->out] == 1 && !(keep && *keep == '0'))
+        for (int j = i + 2; j < net->n_nodes; j++)
+            if (net->nodes[j].in == n->out || net->nodes[j].in2 == n->out) {
+                if (net->nodes[j].op == NN_CONV && net->nodes[j].in == n->out) s->rec_bn[n->out] = i + 1;
+                break;
+            }
     unsigned flags = dnnl_use_scale | dnnl_use_shift | (n->fused_relu ? dnnl_fuse_norm_relu : 0);
     dnnl_batch_normalization_desc_t bd;
     dnnl_primitive_desc_t fpd, pd;
@@ -512,7 +527,7 @@ static void plan_arena(NetExec *x, DState *s) {
     long n = net->n_nodes, tend = 4 * n;  /* times: forward 2i, loss 2n - 1, backward 2(2n - 1 - i) */
     long fwd_t[NN_MAX_NODES], bwd_t[NN_MAX_NODES];
     for (long i = 0; i < n; i++) { fwd_t[i] = 2 * i; bwd_t[i] = 2 * (2 * n - 1 - i); }
-    PlanItem items[2 * NN_MAX_VALS];
+    PlanItem items[3 * NN_MAX_VALS];
     int ni = 0;
     for (int v = 0; v < net->n_vals; v++) {
         if (s->md[v].ndims == 0) continue;
@@ -527,7 +542,7 @@ static void plan_arena(NetExec *x, DState *s) {
             if (out == v) { ds = fwd_t[i]; ge = bwd_t[i]; }
             if (d->in == v || d->in2 == v || (dn->add && dn->res == v)) {
                 de = de > fwd_t[i] ? de : fwd_t[i];
-                if (d->in == v && reads_input_in_backward(d, dn) && bwd_t[i] > de) de = bwd_t[i];
+                if (d->in == v && reads_input_in_backward(d, dn) && bwd_t[i] > de && !s->rec_bn[v]) de = bwd_t[i];
                 if (bwd_t[i] < gs) gs = bwd_t[i];
             }
             /* L2 normalisation and bn+add+relu (its ReLU's mask) read their output in backward */
@@ -537,12 +552,14 @@ static void plan_arena(NetExec *x, DState *s) {
         if (v == net->embeddings) { de = de > 2 * n ? de : 2 * n; gs = 2 * n - 1; }
         if (v == net->input) ds = -1;
         items[ni++] = (PlanItem){ds, de, bytes, &s->data_off[v], 0};
+        for (int i = 0; i < n && s->rec_bn[v]; i++)  /* the recomputed copy, right before its reader's backward */
+            if (net->nodes[i].in == v) { items[ni++] = (PlanItem){bwd_t[i] - 1, bwd_t[i], bytes, &s->re_off[v], 0}; break; }
         if (v != net->input && ge >= 0) items[ni++] = (PlanItem){gs, ge, bytes, &s->grad_off[v], 1};
     }
     qsort(items, (size_t)ni, sizeof items[0], plan_cmp);
-    size_t slot_bytes[2 * NN_MAX_VALS];
-    long slot_free[2 * NN_MAX_VALS];
-    int slot_of[2 * NN_MAX_VALS], ns = 0;
+    size_t slot_bytes[3 * NN_MAX_VALS];
+    long slot_free[3 * NN_MAX_VALS];
+    int slot_of[3 * NN_MAX_VALS], ns = 0;
     for (int k = 0; k < ni; k++) {
         int best = -1;
         for (int j = 0; j < ns; j++) {
@@ -557,7 +574,7 @@ static void plan_arena(NetExec *x, DState *s) {
         slot_free[best] = items[k].end;
         slot_of[k] = best;
     }
-    size_t slot_off[2 * NN_MAX_VALS], total = 0;
+    size_t slot_off[3 * NN_MAX_VALS], total = 0;
     for (int j = 0; j < ns; j++) { slot_off[j] = total; total += slot_bytes[j]; }
     for (int k = 0; k < ni; k++) *items[k].off = slot_off[slot_of[k]];
     s->arena_bytes = total;
@@ -919,6 +936,18 @@ static void add_param_grad(Net *net, int p, const float *src) {
     for (size_t i = 0; i < net->views[p].size; i++) g[i] += src[i];
 }
 
+/* The output v of BN+ReLU node i, dropped after the forward (s->rec_bn), computed again into
+   s->mem_re[v] with the statistics the forward used (the BN with given statistics: the same
+   values up to rounding; its own workspace, so the backward's ReLU mask stays the forward's). */
+static dnnl_memory_t recompute_output(DState *s, int i, int v, int in) {
+    DNode *n = &s->dn[i];
+    dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, s->mem[in]}, {DNNL_ARG_DST, s->mem_re[v]}, {DNNL_ARG_SCALE, n->scale},
+                            {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->mean}, {DNNL_ARG_VARIANCE, n->var},
+                            {DNNL_ARG_WORKSPACE, n->ws_re}};
+    exec(s, n->fwd_sync, 7, a);
+    return s->mem_re[v];
+}
+
 static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
     DState *s = x->impl;
     Net *net = x->net;
@@ -936,6 +965,11 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
         if (!s->ginit[vout]) continue;  /* nothing flows back through this node */
         int need_in = d->in != net->input;
         prof_start(s);
+        if (s->rec_bn[d->in]) {
+            int b = s->rec_bn[d->in] - 1;
+            in = recompute_output(s, b, d->in, net->nodes[b].in);
+            prof_lap(s, b, NN_PART_BWD_DATA);
+        }
         switch (d->op) {
         case NN_CONV: {
             if (n->wino) {
@@ -1179,7 +1213,7 @@ static void dnnl_destroy(NetExec *x) {
                               (n->w_bwd != n->w_fwd && n->w_bwd != n->w_plain) ? n->w_bwd : NULL,
                               n->dw != n->dw_plain ? n->dw : NULL, n->dw_plain, n->bias, n->dbias, n->mean, n->var,
                               n->scale, n->shift, n->dscale, n->dshift, n->rmean, n->rvar, n->src_bwd,
-                              n->ws_sync != n->ws ? n->ws_sync : NULL};
+                              n->ws_sync != n->ws ? n->ws_sync : NULL, n->ws_re};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
         free(n->wino);
         free(n->pidx);
@@ -1189,6 +1223,7 @@ static void dnnl_destroy(NetExec *x) {
         if (s->mem[v]) dnnl_memory_destroy(s->mem[v]);
         if (s->gmem[v]) dnnl_memory_destroy(s->gmem[v]);
         if (s->gscr[v]) dnnl_memory_destroy(s->gscr[v]);
+        if (s->mem_re[v]) dnnl_memory_destroy(s->mem_re[v]);
     }
     if (s->in_user) dnnl_memory_destroy(s->in_user);
     if (s->re_in) dnnl_primitive_destroy(s->re_in);
@@ -1253,6 +1288,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
         if (s->md[v].ndims == 0) continue;  /* a BN output that the fused ReLU replaced */
         if (v == net->input && !s->re_in) { s->mem[v] = mem_new(s, &s->md[v], x->features); continue; }
         s->mem[v] = mem_new(s, &s->md[v], s->arena + s->data_off[v]);
+        if (s->rec_bn[v]) s->mem_re[v] = mem_new(s, &s->md[v], s->arena + s->re_off[v]);
         if (v == net->input) continue;
         s->gmem[v] = mem_new(s, &s->md[v], s->arena + s->grad_off[v]);
         if (s->consumers[v] > 1) s->gscr[v] = mem_new(s, &s->md[v], s->scratch);
