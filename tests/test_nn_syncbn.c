@@ -388,6 +388,7 @@ static void failures(NnBackend backend) {
 /* test_nn_syncbn [dnnl]: both backends, or the oneDNN one alone (tests/CMakeLists.txt runs it
    again so with oneDNN held to AVX2, for its nChw8c paths). */
 int main(int argc, char **argv) {
+    if (avx2_twin_skip()) return 77;
     int first = argc > 1 && !strcmp(argv[1], "dnnl") ? NN_BACKEND_DNNL : NN_BACKEND_REF;
     for (int be = first; be <= NN_BACKEND_DNNL; be++) {
         failures((NnBackend)be);

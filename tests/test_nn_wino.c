@@ -63,11 +63,19 @@ static void one_shape(int n, int c, int k, int h, int w) {
         wino_weights(&wc, wt, WINO_BWD_DATA);
         wino_backward_data(&wc, dyb, dxb);
         from_blocked(dx, dxb, n, c, h * w);
-        wino_backward_weights(&wc, xb, dyb, dw);
+        wino_backward_weights(&wc, xb, dyb, dw, 0);
         float *dw_sref = malloc(sizeof(float) * nw);  /* its last step, G^T D G, against the scalar one */
         wino_weights_from_sums_ref(&wc, wino_dw_sums(&wc), dw_sref);
         CHECK(memcmp(dw_sref, dw, sizeof(float) * nw) == 0, "  weight gradient's G^T D G (%d partial sums), AVX2 against scalar: "
               "the same bits (worst error %.2e)", wino_dw_sums(&wc), worst_rel(dw, dw_sref, nw));
+        /* accumulating: g + the overwrite's float, bit for bit */
+        float *g = malloc(sizeof(float) * nw), *g_ref = malloc(sizeof(float) * nw);
+        fill(g, nw);
+        for (size_t i = 0; i < nw; i++) g_ref[i] = g[i] + dw[i];
+        wino_backward_weights(&wc, xb, dyb, g, 1);
+        CHECK(memcmp(g_ref, g, sizeof(float) * nw) == 0, "  weight gradient added to a gradient: the same bits as adding "
+              "the overwritten one (worst error %.2e)", worst_rel(g, g_ref, nw));
+        free(g); free(g_ref);
         free(dw_sref);
         double ey = worst_rel(y, y_ref, ny), ex = worst_rel(dx, dx_ref, nx), ew = worst_rel(dw, dw_ref, nw);
         CHECK(ey < 2e-5, "forward, n=%d c=%d k=%d %dx%d: worst error %.2e of the largest output", n, c, k, h, w, ey);

@@ -58,9 +58,10 @@ void wino_forward(WinoConv *wc, const float *x, float *y);
    wc->u from WINO_BWD_DATA. */
 void wino_backward_data(WinoConv *wc, const float *dy, float *dx);
 
-/* wino_backward_weights: dw (k, c, 3, 3), plain, overwritten with the sum over the batch;
+/* wino_backward_weights: dw (k, c, 3, 3), plain, overwritten with the sum over the batch (acc 0)
+   or that sum added to it (acc 1: dw[i] += the float the overwrite would have written);
    overwrites wc->u. */
-void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw);
+void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw, int acc);
 
 /* The last step of wino_backward_weights, dw = G^T D G with D the sum of the wino_dw_sums(wc)
    partial sums (36, c, k) in wc->dw_acc (one per thread in tiles mode), with scalar code: the

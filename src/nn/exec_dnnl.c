@@ -933,7 +933,9 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
 
 static void add_param_grad(Net *net, int p, const float *src) {
     float *g = net->grads + net->views[p].offset;
-    for (size_t i = 0; i < net->views[p].size; i++) g[i] += src[i];
+    long n = (long)net->views[p].size;
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (long i = 0; i < n; i++) g[i] += src[i];
 }
 
 /* The output v of BN+ReLU node i, dropped after the forward (s->rec_bn), computed again into
@@ -974,8 +976,7 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
         case NN_CONV: {
             if (n->wino) {
                 dnnl_stream_wait(s->strm);
-                wino_backward_weights(n->wino, mem_ptr(in), mem_ptr(gout), s->wscratch);
-                add_param_grad(net, d->w, s->wscratch);
+                wino_backward_weights(n->wino, mem_ptr(in), mem_ptr(gout), net->grads + net->views[d->w].offset, 1);
                 prof_lap(s, i, NN_PART_BWD_W);
                 if (need_in) {
                     wino_weights(n->wino, net->params + net->views[d->w].offset, WINO_BWD_DATA);
