@@ -24,6 +24,12 @@ typedef struct {
     char msg[1024];
 } NcError;
 
+/* nc_blas_single_begin / nc_blas_single_end: OpenBLAS runs on one thread between them, for
+   GEMMs split over the OpenMP team (OpenBLAS's own threads would spin against the team). Nested
+   and concurrent callers share one count: the last to leave restores what the first found. */
+void nc_blas_single_begin(void);
+void nc_blas_single_end(void);
+
 /* nc_fail: fills err (if non-NULL) with code and the formatted message; returns code. */
 int nc_fail(NcError *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

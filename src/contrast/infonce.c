@@ -105,8 +105,7 @@ static double part_plain(NcLoss type, const float *z, int B, int D, const int32_
 static void gemm_rows(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int kk, const float *a, int lda,
                       const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0) return;
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    nc_blas_single_begin();
     #pragma omp parallel
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -115,7 +114,7 @@ static void gemm_rows(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int 
         if (r1 > r0)
             cblas_sgemm(CblasRowMajor, ta, tb, r1 - r0, n, kk, 1.0f, ar, lda, b, ldb, beta, c + (size_t)r0 * ldc, ldc);
     }
-    openblas_set_num_threads(blas_threads);
+    nc_blas_single_end();
 }
 
 /* The same with GEMMs, for many negatives: every score of the anchors against every row of the

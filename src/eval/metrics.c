@@ -356,8 +356,7 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     memset(m, 0, sizeof *m);
     /* OpenBLAS's own threads and the OpenMP team spin against each other on 2 cores (the probe
        took twice as long): the GEMMs here run on one OpenBLAS thread inside OpenMP regions */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    nc_blas_single_begin();
     double *mu = nc_malloc(sizeof(double) * nclass * d);
     int *cnt = nc_malloc(sizeof(int) * nclass);
     /* the mean classifier on unit-normalised embeddings, as the theory's f (the head's rows
@@ -377,7 +376,7 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     double right = (double)eval_knn_right(xtr, ytr, ntr, xte, yte, t0, t1, d, nclass, c->knn_k, c->knn_t);
     if (c->parts > 1 && c->sum) {
         int rc = c->sum(c->ctx, &right, 1, err);
-        if (rc) { free(mu); free(cnt); openblas_set_num_threads(blas_threads); return rc; }
+        if (rc) { free(mu); free(cnt); nc_blas_single_end(); return rc; }
     }
     m->knn_acc = right / nte;
     m->linear_acc = linear_probe(xtr, ytr, ntr, xte, yte, nte, d, nclass, c, &m->probe_l2);
@@ -402,6 +401,6 @@ int eval_metrics(const float *xtr, const int32_t *ytr, int ntr, const float *xte
         for (int t = 0; t < d; t++) between += cnt[cc] * pow(mu[(size_t)cc * d + t] - gm[t], 2);
     m->within_class_ratio = between > 0 ? within / between : INFINITY;
     free(gm); free(mu); free(cnt);
-    openblas_set_num_threads(blas_threads);
+    nc_blas_single_end();
     return NC_OK;
 }

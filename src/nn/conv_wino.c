@@ -17,6 +17,7 @@
 // steps 1-3 each run over all tiles of the batch at once, the products split by point and
 // block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
 #include "conv_wino.h"
+#include "kern_avx2.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -82,49 +83,12 @@ static void g6(float *u, const float *g, int stride) {
     u[5] = g2;
 }
 
-/* w = G^T z (6 -> 3), in double: the weight gradient's sums are large. Products by the
-   reciprocals (1/4 is exact; 1/6, 1/12 and 1/24 round once, far below float's precision): a
-   division costs 4 to 5 multiplications' time on the CPUs we measure. */
-#define R6 (1.0 / 6.0)
-#define R12 (1.0 / 12.0)
-#define R24 (1.0 / 24.0)
+/* w = G^T z (6 -> 3), in double: the weight gradient's sums are large */
 static void gt3(double *w, const double *z, int stride) {
     double z0 = z[0], z1 = z[stride], z2 = z[2 * stride], z3 = z[3 * stride], z4 = z[4 * stride], z5 = z[5 * stride];
-    w[0] = z0 * 0.25 - (z1 + z2) * R6 + (z3 + z4) * R24;
-    w[1] = (z2 - z1) * R6 + (z3 - z4) * R12;
-    w[2] = (z3 + z4 - z1 - z2) * R6 + z5;
-}
-
-/* ---- the GEMM micro-kernel: c (mr, 16) (+)= sum_p a(i, p) b (p, 16) ----
-   Accumulators are named variables (GCC spills arrays of vectors to the stack every iteration);
-   rows beyond mr fold away because mr is a constant in each instance. */
-
-#define ROW_INIT(i) v8 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();                        \
-    if (mr > i && acc) { c##i##0 = _mm256_loadu_ps(c + i * sc); c##i##1 = _mm256_loadu_ps(c + i * sc + 8); }
-#define ROW_FMA(i) if (mr > i) { v8 av = _mm256_broadcast_ss(a + i * sai + p * sap);                       \
-    c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1); }
-#define ROW_STORE(i) if (mr > i) { _mm256_storeu_ps(c + i * sc, c##i##0); _mm256_storeu_ps(c + i * sc + 8, c##i##1); }
-
-static inline __attribute__((always_inline)) void kern(int mr, int np, const float *a, long sai, long sap,
-                                                       const float *b, long sb, float *c, long sc, int acc) {
-    ROW_INIT(0) ROW_INIT(1) ROW_INIT(2) ROW_INIT(3) ROW_INIT(4) ROW_INIT(5)
-    for (int p = 0; p < np; p++) {
-        v8 b0 = _mm256_loadu_ps(b + p * sb), b1 = _mm256_loadu_ps(b + p * sb + 8);
-        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
-    }
-    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
-}
-
-static void kern_any(int mr, int np, const float *a, long sai, long sap, const float *b, long sb, float *c,
-                     long sc, int acc) {
-    switch (mr) {
-    case 6: kern(6, np, a, sai, sap, b, sb, c, sc, acc); break;
-    case 5: kern(5, np, a, sai, sap, b, sb, c, sc, acc); break;
-    case 4: kern(4, np, a, sai, sap, b, sb, c, sc, acc); break;
-    case 3: kern(3, np, a, sai, sap, b, sb, c, sc, acc); break;
-    case 2: kern(2, np, a, sai, sap, b, sb, c, sc, acc); break;
-    default: kern(1, np, a, sai, sap, b, sb, c, sc, acc); break;
-    }
+    w[0] = z0 / 4.0 - (z1 + z2) / 6.0 + (z3 + z4) / 24.0;
+    w[1] = (z2 - z1) / 6.0 + (z3 - z4) / 12.0;
+    w[2] = (z3 + z4 - z1 - z2) / 6.0 + z5;
 }
 
 /* ---- tiles ---- */
@@ -419,17 +383,18 @@ static void backward_weights_global(WinoConv *wc, const float *x, const float *d
 
 /* dw (k, c, 3, 3) = G^T D G (or dw += it), D (36, c, k) the sum of the nthr threads' sums in
    wc->dw_acc in thread order, all in double, 4 filters at a time: the operations of the scalar
-   reference (wino_weights_from_sums_ref) in its order, so its bits (the build does not contract
-   products and sums). Rows c of D are read in order (36 sequential streams); the 9 floats a
+   reference (wino_weights_from_sums_ref) in its order, so its bits (there are no products to
+   contract). Rows c of D are read in order (36 sequential streams); the 9 floats a
    filter gets from one c stay in L2 until the next c writes beside them. */
 typedef __m256d v4d;
 
 static inline void gt3v(v4d *w, v4d z0, v4d z1, v4d z2, v4d z3, v4d z4, v4d z5) {
-    const v4d q4 = _mm256_set1_pd(0.25), r6 = _mm256_set1_pd(R6), r12 = _mm256_set1_pd(R12), r24 = _mm256_set1_pd(R24);
+    const v4d four = _mm256_set1_pd(4.0), six = _mm256_set1_pd(6.0), twelve = _mm256_set1_pd(12.0),
+              t24 = _mm256_set1_pd(24.0);
     v4d s12 = _mm256_add_pd(z1, z2), s34 = _mm256_add_pd(z3, z4);
-    w[0] = _mm256_add_pd(_mm256_sub_pd(_mm256_mul_pd(z0, q4), _mm256_mul_pd(s12, r6)), _mm256_mul_pd(s34, r24));
-    w[1] = _mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(z2, z1), r6), _mm256_mul_pd(_mm256_sub_pd(z3, z4), r12));
-    w[2] = _mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(_mm256_sub_pd(s34, z1), z2), r6), z5);
+    w[0] = _mm256_add_pd(_mm256_sub_pd(_mm256_div_pd(z0, four), _mm256_div_pd(s12, six)), _mm256_div_pd(s34, t24));
+    w[1] = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(z2, z1), six), _mm256_div_pd(_mm256_sub_pd(z3, z4), twelve));
+    w[2] = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(_mm256_sub_pd(s34, z1), z2), six), z5);
 }
 
 static void weights_from_sums(const WinoConv *wc, int nthr, float *dw, int acc) {

@@ -5,6 +5,7 @@
 // consumers. The row-wise L2 normalisation and the residual gradients run as plain loops.
 #include "bn_add_relu.h"
 #include "bn_relu_pool.h"
+#include "conv_gemm.h"
 #include "conv_wino.h"
 #include "exec_internal.h"
 #include "ncelab/layers.h"
@@ -34,6 +35,7 @@ typedef struct {
     int skip;                               /* this ReLU is done by the BN before it */
     int out;                                /* the value this node really writes */
     WinoConv *wino;                         /* a 3x3 convolution run by conv_wino.c, or NULL */
+    GemmConv *cg;                           /* a strided convolution run by conv_gemm.c, or NULL */
     int pool;                               /* BN: the max pool it runs with its ReLU (bn_relu_pool.c), or 0 */
     int add;                                /* BN: the residual add it runs, then the ReLU after (bn_add_relu.c), or 0 */
     int res;                                /* ... the add's other operand, r in max(0, bn(x) + r) */
@@ -59,7 +61,7 @@ typedef struct {
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
     float *scratch;                         /* gradient accumulation scratch (scratch_floats) */
     float *wscratch;                        /* plain weight-gradient scratch */
-    float *wino_scratch, *wino_wbuf;        /* the Winograd layers' work, shared (share_wino_work) */
+    float *wino_scratch, *wino_wbuf;        /* the Winograd and GEMM layers' work, shared (share_wino_work) */
     size_t wino_scratch_n, wino_wbuf_n;     /* ... its floats: the largest layer's */
     char *arena;                            /* every value's data and gradient, by liveness */
     size_t data_off[NN_MAX_VALS], grad_off[NN_MAX_VALS], arena_bytes;
@@ -190,6 +192,34 @@ static int build_wino(NetExec *x, DState *s, int i, const int64_t *di, const int
     return NC_OK;
 }
 
+/* A stride-2 convolution without bias whose input is nChw8c or nChw16c (channel counts multiples
+   of the block) runs as GEMMs in conv_gemm.c (its output in the same layout); NC_EUSAGE when it
+   does not apply. */
+static int build_cgemm(NetExec *x, DState *s, int i, const int64_t *di, const int64_t *dout) {
+    NnNode *d = &x->net->nodes[i];
+    if (d->stride != 2 || d->k != 3 || d->b >= 0) return NC_EUSAGE;
+    int blk = 0;
+    dnnl_memory_desc_t blocked;
+    md_plain(&blocked, 4, di, dnnl_aBcd8b);
+    if (dnnl_memory_desc_equal(&blocked, &s->md[d->in])) blk = 8;
+    md_plain(&blocked, 4, di, dnnl_aBcd16b);
+    if (dnnl_memory_desc_equal(&blocked, &s->md[d->in])) blk = 16;
+    if (!blk || !cgemm_supported((int)di[1], (int)dout[1], blk)) return NC_EUSAGE;
+    GemmConv *g = nc_calloc(1, sizeof *g);
+    if (cgemm_init(g, x->batch, (int)di[1], (int)dout[1], (int)di[2], (int)di[3], d->k, d->stride, d->pad, blk) != 0 ||
+        g->oh != dout[2] || g->ow != dout[3]) {
+        free(g);
+        return NC_EUSAGE;
+    }
+    DNode *n = &s->dn[i];
+    n->cg = g;
+    for (int part = NN_PART_FWD; part <= NN_PART_BWD_W; part++)
+        snprintf(n->path[part], sizeof n->path[0], part == NN_PART_BWD_W ? "im2col + OpenBLAS sgemm" : "im2col + GEMM kernel");
+    snprintf(n->path[NN_PART_REORDER], sizeof n->path[0], "filters packed");
+    md_plain(&s->md[d->out], 4, dout, blk == 8 ? dnnl_aBcd8b : dnnl_aBcd16b);
+    return NC_OK;
+}
+
 static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
     Net *net = x->net;
     NnNode *d = &net->nodes[i];
@@ -206,6 +236,7 @@ static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
     md_plain(&wei_plain, 4, wd, dnnl_oihw);
     int first = d->in == net->input;
     if (!first && build_wino(x, s, i, di, dout) == NC_OK) return NC_OK;
+    if (!first && build_cgemm(x, s, i, di, dout) == NC_OK) return NC_OK;
     if (first) md_any(&src_any, 4, di); else src_any = s->md[d->in];
     dnnl_convolution_desc_t cd;
     DN_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any,
@@ -589,21 +620,25 @@ static void plan_arena(NetExec *x, DState *s) {
     if (!s->arena) { fprintf(stderr, "ncelab: out of memory (%zu bytes of activations)\n", total); abort(); }
 }
 
-/* One scratch and one weight buffer for all Winograd layers, each the size of its largest user:
-   the layers run one at a time, and each transforms its weights into the weight buffer right
-   before the pass that reads them. */
+/* One scratch and one weight buffer for all Winograd and GEMM layers, each the size of its
+   largest user: the layers run one at a time, and each transforms its weights into the weight
+   buffer right before the pass that reads them. */
 static void share_wino_work(NetExec *x, DState *s) {
     for (int i = 0; i < x->net->n_nodes; i++) {
         const WinoConv *wc = s->dn[i].wino;
-        if (!wc) continue;
-        if (wino_scratch_floats(wc) > s->wino_scratch_n) s->wino_scratch_n = wino_scratch_floats(wc);
-        if (wino_wbuf_floats(wc) > s->wino_wbuf_n) s->wino_wbuf_n = wino_wbuf_floats(wc);
+        const GemmConv *g = s->dn[i].cg;
+        size_t sc = wc ? wino_scratch_floats(wc) : g ? cgemm_scratch_floats(g) : 0;
+        size_t wb = wc ? wino_wbuf_floats(wc) : g ? cgemm_wbuf_floats(g) : 0;
+        if (sc > s->wino_scratch_n) s->wino_scratch_n = sc;
+        if (wb > s->wino_wbuf_n) s->wino_wbuf_n = wb;
     }
     if (!s->wino_wbuf_n) return;
     s->wino_scratch = nc_malloc(sizeof(float) * s->wino_scratch_n);
     s->wino_wbuf = nc_malloc(sizeof(float) * s->wino_wbuf_n);
-    for (int i = 0; i < x->net->n_nodes; i++)
+    for (int i = 0; i < x->net->n_nodes; i++) {
         if (s->dn[i].wino) wino_set_work(s->dn[i].wino, s->wino_scratch, s->wino_wbuf);
+        if (s->dn[i].cg) cgemm_set_work(s->dn[i].cg, s->wino_scratch, s->wino_wbuf);
+    }
 }
 
 static void add_into(float *dst, const float *src, size_t n) {
@@ -823,6 +858,13 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 wino_forward(n->wino, mem_ptr(in), mem_ptr(out));
                 break;
             }
+            if (n->cg) {
+                dnnl_stream_wait(s->strm);
+                cgemm_weights(n->cg, net->params + net->views[d->w].offset, CGEMM_FWD);
+                prof_lap(s, i, NN_PART_REORDER);
+                cgemm_forward(n->cg, mem_ptr(in), mem_ptr(out));
+                break;
+            }
             if (n->re_fwd) reorder(s, n->re_fwd, n->w_plain, n->w_fwd);
             prof_lap(s, i, NN_PART_REORDER);
             dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, n->w_fwd}, {DNNL_ARG_DST, out}};
@@ -982,6 +1024,18 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                     wino_weights(n->wino, net->params + net->views[d->w].offset, WINO_BWD_DATA);
                     prof_lap(s, i, NN_PART_REORDER);
                     wino_backward_data(n->wino, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
+                    grad_commit(s, d->in);
+                }
+                break;
+            }
+            if (n->cg) {
+                dnnl_stream_wait(s->strm);
+                cgemm_backward_weights(n->cg, mem_ptr(in), mem_ptr(gout), net->grads + net->views[d->w].offset);
+                prof_lap(s, i, NN_PART_BWD_W);
+                if (need_in) {
+                    cgemm_weights(n->cg, net->params + net->views[d->w].offset, CGEMM_BWD_DATA);
+                    prof_lap(s, i, NN_PART_REORDER);
+                    cgemm_backward_data(n->cg, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
                     grad_commit(s, d->in);
                 }
                 break;
@@ -1217,6 +1271,7 @@ static void dnnl_destroy(NetExec *x) {
                               n->ws_sync != n->ws ? n->ws_sync : NULL, n->ws_re};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
         free(n->wino);
+        free(n->cg);
         free(n->pidx);
         free(n->pscr);
     }
