@@ -155,38 +155,47 @@ static void pixels(const GemmConv *g, float *y, int i0, int i1, float *r, int to
 
 /* ---- the passes ---- */
 
+/* Block b of the batch: its images i0 .. i1 - 1, their output rows, and the calling thread's
+   patch matrix (col) and row matrix (mat: outputs or output gradients) */
+typedef struct { int i0, i1, rows; float *col, *mat; } Block;
+
+static int n_blocks(const GemmConv *g) { return (g->n + g->imgs - 1) / g->imgs; }
+
+static Block block_at(const GemmConv *g, int b) {
+    Block k;
+    k.i0 = b * g->imgs;
+    k.i1 = k.i0 + g->imgs < g->n ? k.i0 + g->imgs : g->n;
+    k.rows = (k.i1 - k.i0) * g->oh * g->ow;
+    k.col = g->scratch + (size_t)omp_get_thread_num() * g->per_thread;
+    k.mat = k.col + (size_t)g->imgs * g->oh * g->ow * g->kc;
+    return k;
+}
+
 void cgemm_forward(GemmConv *g, const float *x, float *y) {
-    int nblk = (g->n + g->imgs - 1) / g->imgs, maxrows = g->imgs * g->oh * g->ow;
+    int nb = n_blocks(g);
     #pragma omp parallel for schedule(static) num_threads(g->nthr)
-    for (int b = 0; b < nblk; b++) {
-        float *col = g->scratch + (size_t)omp_get_thread_num() * g->per_thread;
-        float *out = col + (size_t)maxrows * g->kc;
-        int i0 = b * g->imgs, i1 = i0 + g->imgs < g->n ? i0 + g->imgs : g->n;
-        int rows = (i1 - i0) * g->oh * g->ow;
-        patches(g, (float *)x, i0, i1, col, 0);
-        gemm_packed(rows, g->k, g->kc, col, g->kc, g->wt, out, g->k);
-        pixels(g, y, i0, i1, out, 0);
+    for (int b = 0; b < nb; b++) {
+        Block k = block_at(g, b);
+        patches(g, (float *)x, k.i0, k.i1, k.col, 0);
+        gemm_packed(k.rows, g->k, g->kc, k.col, g->kc, g->wt, k.mat, g->k);
+        pixels(g, y, k.i0, k.i1, k.mat, 0);
     }
 }
 
 /* dw += the threads' sums of P^T dY in thread order; a row ci writes, for every filter, its
    ks ks floats beside those of row ci - 1 */
 void cgemm_backward_weights(GemmConv *g, const float *x, const float *dy, float *dw) {
-    int nblk = (g->n + g->imgs - 1) / g->imgs, maxrows = g->imgs * g->oh * g->ow;
     size_t wsz = (size_t)g->kc * g->k;
     memset(g->dwt, 0, sizeof(float) * wsz * g->nthr);
+    int nb = n_blocks(g);
     nc_blas_single_begin();
     #pragma omp parallel for schedule(static) num_threads(g->nthr)
-    for (int b = 0; b < nblk; b++) {
-        int tid = omp_get_thread_num();
-        float *col = g->scratch + (size_t)tid * g->per_thread;
-        float *dyr = col + (size_t)maxrows * g->kc, *dwt = g->dwt + (size_t)tid * wsz;
-        int i0 = b * g->imgs, i1 = i0 + g->imgs < g->n ? i0 + g->imgs : g->n;
-        int rows = (i1 - i0) * g->oh * g->ow;
-        pixels(g, (float *)dy, i0, i1, dyr, 1);
-        patches(g, (float *)x, i0, i1, col, 0);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->kc, g->k, rows, 1.0f, col, g->kc, dyr, g->k, 1.0f,
-                    dwt, g->k);
+    for (int b = 0; b < nb; b++) {
+        Block k = block_at(g, b);
+        pixels(g, (float *)dy, k.i0, k.i1, k.mat, 1);
+        patches(g, (float *)x, k.i0, k.i1, k.col, 0);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->kc, g->k, k.rows, 1.0f, k.col, g->kc, k.mat, g->k, 1.0f,
+                    g->dwt + (size_t)omp_get_thread_num() * wsz, g->k);
     }
     nc_blas_single_end();
     int C = g->c, K = g->k, kk2 = g->ks * g->ks, nthr = g->nthr;
@@ -203,15 +212,12 @@ void cgemm_backward_weights(GemmConv *g, const float *x, const float *dy, float 
 }
 
 void cgemm_backward_data(GemmConv *g, const float *dy, float *dx) {
-    int nblk = (g->n + g->imgs - 1) / g->imgs, maxrows = g->imgs * g->oh * g->ow;
+    int nb = n_blocks(g);
     #pragma omp parallel for schedule(static) num_threads(g->nthr)
-    for (int b = 0; b < nblk; b++) {
-        float *col = g->scratch + (size_t)omp_get_thread_num() * g->per_thread;
-        float *dyr = col + (size_t)maxrows * g->kc;
-        int i0 = b * g->imgs, i1 = i0 + g->imgs < g->n ? i0 + g->imgs : g->n;
-        int rows = (i1 - i0) * g->oh * g->ow;
-        pixels(g, (float *)dy, i0, i1, dyr, 1);
-        gemm_packed(rows, g->kc, g->k, dyr, g->k, g->wt, col, g->kc);
-        patches(g, dx, i0, i1, col, 1);
+    for (int b = 0; b < nb; b++) {
+        Block k = block_at(g, b);
+        pixels(g, (float *)dy, k.i0, k.i1, k.mat, 1);
+        gemm_packed(k.rows, g->kc, g->k, k.mat, g->k, g->wt, k.col, g->kc);
+        patches(g, dx, k.i0, k.i1, k.col, 1);
     }
 }
