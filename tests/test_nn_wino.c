@@ -20,11 +20,12 @@ static void fill(float *v, size_t n) {
 
 /* The AVX2 weight transform of both passes against the scalar one, element by element. */
 static void check_weights(WinoConv *wc, const float *wt) {
-    size_t nu = (size_t)36 * wc->c * wc->k;
+    size_t nu = wino_u_floats(wc);
     float *ref = malloc(sizeof(float) * nu), *save = wc->u;
     const char *names[2] = {"forward", "backward data"};
     for (int pass = WINO_FWD; pass <= WINO_BWD_DATA; pass++) {
         wc->u = ref;
+        memset(ref, 0x7f, sizeof(float) * nu);     /* the padding between planes stays as it was */
         wino_weights_ref(wc, wt, (WinoPass)pass);
         wc->u = save;
         memset(wc->u, 0x7f, sizeof(float) * nu);  /* every element must be written */

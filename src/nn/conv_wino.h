@@ -17,7 +17,8 @@ typedef struct {
     size_t per_thread;        /* floats of scratch per thread (global: the one set) */
     float *scratch;           /* per thread (global: shared): V and M, each (36, tb, max(c, k)) */
     float *u;                 /* the transformed weights of the pass about to run (wino_weights):
-                                 forward (36, k/16, c, 16), backward data (36, c/16, k, 16) */
+                                 forward (36, k/16, c, 16), backward data (36, c/16, k, 16),
+                                 the 36 planes wino_plane floats apart */
     float *dw_acc;            /* per thread (global: one): (36, c, k) weight-gradient sums; the same
                                  memory as u, which the weight gradient does not read */
 } WinoConv;
@@ -35,9 +36,14 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w);
 
 /* wino_scratch_floats: the floats of scratch (V and M of every thread) the layer needs;
    wino_wbuf_floats: the floats of its weight buffer, the larger of one pass's transformed
-   weights (36 c k) and its weight-gradient sums (36 c k per thread in tiles mode). */
+   weights (wino_u_floats) and its weight-gradient sums (as many per thread in tiles mode). */
 size_t wino_scratch_floats(const WinoConv *wc);
 size_t wino_wbuf_floats(const WinoConv *wc);
+
+/* wino_plane: the floats from one transform point's plane of U (or of the sums) to the next,
+   c k and a little padding; wino_u_floats: the floats of U, 36 such planes. */
+size_t wino_plane(const WinoConv *wc);
+size_t wino_u_floats(const WinoConv *wc);
 
 /* wino_set_work: the layer works in scratch (wino_scratch_floats) and wbuf (wino_wbuf_floats),
    which the caller owns and may hand to other layers that run at other times. */
