@@ -213,7 +213,8 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
 /* U and the weight-gradient sums D are 36 planes of c k floats, plane floats apart: 64 bytes
    more than c k, so that the 36 planes' rows of one channel (a power-of-two distance apart
    otherwise) do not fall into one cache set when weights_from_sums or wino_weights walks them
-   together (layer-4 shapes: 18 ms against 4 with the padding). */
+   together (layer-4 shapes, 2 threads: weights_from_sums about 16 ms without the padding and
+   9-11 with it, wino_weights 10-12 and 6-8). */
 size_t wino_plane(const WinoConv *wc) { return (size_t)wc->c * wc->k + 16; }
 
 size_t wino_u_floats(const WinoConv *wc) { return NXI * wino_plane(wc); }
@@ -405,8 +406,8 @@ static void backward_weights_global(WinoConv *wc, const float *x, const float *d
    reference (wino_weights_from_sums_ref) in its order, so its bits (there are no products to
    contract). Per block of 16 filters, the channels c in order: each c reads one cache line of
    each of the 36 planes of D (sequential streams) and the 16 filters' dw rows are written
-   sequentially. (Channels outside the filters touch 512 filters' lines at a power-of-two
-   stride per c, which the caches cannot hold: 22 ms against 5 for the layer-4 shape.) */
+   sequentially. (Channels outside the filters would touch all K filters' lines per c, at a
+   stride of 9 C floats that maps them into a few cache sets.) */
 typedef __m256d v4d;
 
 static inline void gt3v(v4d *w, v4d z0, v4d z1, v4d z2, v4d z3, v4d z4, v4d z5) {
