@@ -642,7 +642,7 @@ static void share_wino_work(NetExec *x, DState *s) {
 }
 
 static void add_into(float *dst, const float *src, size_t n) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
@@ -823,6 +823,37 @@ static int bn_add_backward(NetExec *x, DState *s, int i, NcError *err) {
     return NC_OK;
 }
 
+/* A convolution on our own kernels (Winograd, conv_wino.c, or the stride-2 GEMMs, conv_gemm.c),
+   w and dw its plain (k, c, 3, 3) weights and their gradient: the filters transformed or packed
+   for the pass, then the pass. */
+static void own_conv_fwd(DState *s, int i, const float *w, const float *x, float *y) {
+    DNode *n = &s->dn[i];
+    dnnl_stream_wait(s->strm);
+    if (n->wino) wino_weights(n->wino, w, WINO_FWD);
+    else cgemm_weights(n->cg, w, CGEMM_FWD);
+    prof_lap(s, i, NN_PART_REORDER);
+    if (n->wino) wino_forward(n->wino, x, y);
+    else cgemm_forward(n->cg, x, y);
+}
+
+/* The backward: the weight gradient added to dw, then (vin >= 0) the gradient of input value
+   vin; the weight gradient first, as both share the layers' weight buffer. */
+static void own_conv_bwd(DState *s, int i, const float *w, float *dw, const float *x, const float *dy, int vin) {
+    DNode *n = &s->dn[i];
+    dnnl_stream_wait(s->strm);
+    if (n->wino) wino_backward_weights(n->wino, x, dy, dw, 1);
+    else cgemm_backward_weights(n->cg, x, dy, dw);
+    prof_lap(s, i, NN_PART_BWD_W);
+    if (vin < 0) return;
+    if (n->wino) wino_weights(n->wino, w, WINO_BWD_DATA);
+    else cgemm_weights(n->cg, w, CGEMM_BWD_DATA);
+    prof_lap(s, i, NN_PART_REORDER);
+    float *dx = mem_ptr(grad_target(s, vin));
+    if (n->wino) wino_backward_data(n->wino, dy, dx);
+    else cgemm_backward_data(n->cg, dy, dx);
+    grad_commit(s, vin);
+}
+
 static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) {
     DState *s = x->impl;
     Net *net = x->net;
@@ -851,18 +882,8 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
         dnnl_memory_t in = s->mem[d->in], out = s->mem[n->out ? n->out : d->out];
         switch (d->op) {
         case NN_CONV: {
-            if (n->wino) {
-                dnnl_stream_wait(s->strm);
-                wino_weights(n->wino, net->params + net->views[d->w].offset, WINO_FWD);
-                prof_lap(s, i, NN_PART_REORDER);
-                wino_forward(n->wino, mem_ptr(in), mem_ptr(out));
-                break;
-            }
-            if (n->cg) {
-                dnnl_stream_wait(s->strm);
-                cgemm_weights(n->cg, net->params + net->views[d->w].offset, CGEMM_FWD);
-                prof_lap(s, i, NN_PART_REORDER);
-                cgemm_forward(n->cg, mem_ptr(in), mem_ptr(out));
+            if (n->wino || n->cg) {
+                own_conv_fwd(s, i, net->params + net->views[d->w].offset, mem_ptr(in), mem_ptr(out));
                 break;
             }
             if (n->re_fwd) reorder(s, n->re_fwd, n->w_plain, n->w_fwd);
@@ -974,10 +995,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
 }
 
 static void add_param_grad(Net *net, int p, const float *src) {
-    float *g = net->grads + net->views[p].offset;
-    long n = (long)net->views[p].size;
-    #pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (long i = 0; i < n; i++) g[i] += src[i];
+    add_into(net->grads + net->views[p].offset, src, net->views[p].size);
 }
 
 /* The output v of BN+ReLU node i, dropped after the forward (s->rec_bn), computed again into
@@ -1016,28 +1034,10 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
         }
         switch (d->op) {
         case NN_CONV: {
-            if (n->wino) {
-                dnnl_stream_wait(s->strm);
-                wino_backward_weights(n->wino, mem_ptr(in), mem_ptr(gout), net->grads + net->views[d->w].offset, 1);
-                prof_lap(s, i, NN_PART_BWD_W);
-                if (need_in) {
-                    wino_weights(n->wino, net->params + net->views[d->w].offset, WINO_BWD_DATA);
-                    prof_lap(s, i, NN_PART_REORDER);
-                    wino_backward_data(n->wino, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
-                    grad_commit(s, d->in);
-                }
-                break;
-            }
-            if (n->cg) {
-                dnnl_stream_wait(s->strm);
-                cgemm_backward_weights(n->cg, mem_ptr(in), mem_ptr(gout), net->grads + net->views[d->w].offset);
-                prof_lap(s, i, NN_PART_BWD_W);
-                if (need_in) {
-                    cgemm_weights(n->cg, net->params + net->views[d->w].offset, CGEMM_BWD_DATA);
-                    prof_lap(s, i, NN_PART_REORDER);
-                    cgemm_backward_data(n->cg, mem_ptr(gout), mem_ptr(grad_target(s, d->in)));
-                    grad_commit(s, d->in);
-                }
+            if (n->wino || n->cg) {
+                size_t off = net->views[d->w].offset;
+                own_conv_bwd(s, i, net->params + off, net->grads + off, mem_ptr(in), mem_ptr(gout),
+                             need_in ? d->in : -1);
                 break;
             }
             if (n->re_src) reorder(s, n->re_src, in, n->src_bwd);
