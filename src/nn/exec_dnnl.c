@@ -60,7 +60,8 @@ typedef struct {
     dnnl_memory_t in_user;                  /* the caller's NCHW input */
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
     float *scratch;                         /* gradient accumulation scratch (scratch_floats) */
-    float *wscratch;                        /* plain weight-gradient scratch */
+    float *wscratch;                        /* plain weight-gradient scratch of the oneDNN layers */
+    size_t wscratch_n;                      /* its floats: their largest weight */
     float *wino_scratch, *wino_wbuf;        /* the Winograd and GEMM layers' work, shared (share_wino_work) */
     size_t wino_scratch_n, wino_wbuf_n;     /* ... its floats: the largest layer's */
     char *arena;                            /* every value's data and gradient, by liveness */
@@ -96,6 +97,17 @@ static void md_any(dnnl_memory_desc_t *md, int ndims, const int64_t *dims) {
 static dnnl_memory_t mem_new(DState *s, const dnnl_memory_desc_t *md, void *handle) {
     dnnl_memory_t m = NULL;
     dnnl_memory_create(&m, md, s->eng, handle ? handle : DNNL_MEMORY_ALLOCATE);
+    return m;
+}
+
+/* A memory on the weight-gradient scratch, which exists once every layer is built: the
+   largest of its users' weights, not of all weights (the Winograd and GEMM layers, the
+   largest in ResNet-18, write their gradients in place). */
+static dnnl_memory_t wscratch_mem(DState *s, const dnnl_memory_desc_t *md) {
+    dnnl_memory_t m = NULL;
+    dnnl_memory_create(&m, md, s->eng, DNNL_MEMORY_NONE);
+    size_t n = dnnl_memory_desc_get_size(md) / sizeof(float);
+    if (n > s->wscratch_n) s->wscratch_n = n;
     return m;
 }
 
@@ -281,7 +293,7 @@ static int build_conv(NetExec *x, DState *s, int i, NcError *err) {
     }
     const dnnl_memory_desc_t *dwm = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
     n->dw = mem_new(s, dwm, NULL);
-    n->dw_plain = mem_new(s, &wei_plain, s->wscratch);
+    n->dw_plain = wscratch_mem(s, &wei_plain);
     n->re_dw = reorder_new(s, dwm, &wei_plain);
     if (!n->re_dw) { dnnl_memory_destroy(n->dw); n->dw = n->dw_plain; }
     n->bwd_w = prim_of(pd, NULL);
@@ -527,7 +539,7 @@ static int build_linear(NetExec *x, DState *s, int i, NcError *err) {
     path_set(n, NN_PART_BWD_W, "oneDNN ip", n->bwd_w);
     n->w_plain = n->w_fwd = n->w_bwd = mem_new(s, &wei, net->params + net->views[d->w].offset);
     n->bias = mem_new(s, &bias, net->params + net->views[d->b].offset);
-    n->dw = n->dw_plain = mem_new(s, &wei, s->wscratch);
+    n->dw = n->dw_plain = wscratch_mem(s, &wei);
     n->dbias = mem_new(s, &bias, NULL);
     return NC_OK;
 }
@@ -1223,8 +1235,7 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
     k = nnx_mem_row(rows, cap, k, "arena slots idle at its peak", "arena slack (liveness plan)",
                     s->arena_bytes - s->live_data - s->live_grad);
     size_t smax = scratch_floats(x, s), fl = sizeof(float);
-    size_t wmax = 0, pad = 0;
-    for (int p = 0; p < net->n_params; p++) if (net->views[p].size > wmax) wmax = net->views[p].size;
+    size_t wmax = s->wscratch_n, pad = 0;
     k = nnx_mem_row(rows, cap, k, "executor", "gradient accumulation scratch", smax * fl);
     k = nnx_mem_row(rows, cap, k, "executor", "weight-gradient scratch", wmax * fl);
     if (s->wino_wbuf) {
@@ -1309,9 +1320,6 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
         free(s);
         return nc_fail(err, NC_ENUM, "oneDNN: cannot create a CPU engine");
     }
-    size_t wmax = 0;
-    for (int p = 0; p < net->n_params; p++) if (net->views[p].size > wmax) wmax = net->views[p].size;
-    s->wscratch = nc_malloc(sizeof(float) * wmax);
     for (int i = 0; i < net->n_nodes; i++) {
         s->consumers[net->nodes[i].in]++;
         if (net->nodes[i].in2 >= 0) s->consumers[net->nodes[i].in2]++;
@@ -1329,6 +1337,9 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
         }
     }
     if (rc) { dnnl_destroy(x); return rc; }
+    s->wscratch = nc_malloc(sizeof(float) * (s->wscratch_n + 1));
+    for (int i = 0; i < net->n_nodes; i++)
+        if (s->dn[i].dw_plain) dnnl_memory_set_data_handle(s->dn[i].dw_plain, s->wscratch);
     /* the caller's input and its reorder */
     int64_t di[4];
     value_dims(x, net->input, di);
