@@ -1,8 +1,10 @@
 // test_nn_wino.c -- the Winograd F(4x4, 3x3) convolution against the reference loops of
 // conv2d.c: forward, backward data and backward weights on several shapes, including images
-// whose sides are not multiples of the 4x4 tile, in the blocked and the global mode; the AVX2
+// whose sides are not multiples of the 4x4 tile, in the tiles and the global mode; the AVX2
 // weight transform and the weight gradient's last step against their scalar references.
+// The weight gradient in shared blocks against itself in other block sizes, bit for bit.
 // Prints the worst error of each comparison.
+#define _POSIX_C_SOURCE 200809L
 #include "blocked_util.h"
 #include "check.h"
 #include "ncelab/layers.h"
@@ -37,6 +39,28 @@ static void check_weights(WinoConv *wc, const float *wt) {
 }
 
 /* NCHW <-> nChw8c */
+/* The shared-block weight gradient sums every element over the tiles in order, one chain of FMAs:
+   blocks of 16 tiles and of 160 (a GEMM call of 128 tiles and one of 32) give the bits of wc's. */
+static void same_bits_any_block(const WinoConv *wc, const float *xb, const float *dyb, const float *dw) {
+    size_t nw = (size_t)wc->k * wc->c * 9;
+    float *dw2 = malloc(sizeof(float) * nw);
+    static const char *blocks[] = {"16", "160"};
+    for (int b = 0; b < 2; b++) {
+        WinoConv w2;
+        setenv("NCELAB_WINO_WTB", blocks[b], 1);
+        int ok = wino_init(&w2, wc->n, wc->c, wc->k, wc->h, wc->w) == 0;
+        unsetenv("NCELAB_WINO_WTB");
+        if (!ok) { CHECK(0, "  set up with blocks of %s tiles", blocks[b]); continue; }
+        float *scratch = malloc(sizeof(float) * wino_scratch_floats(&w2)), *wbuf = malloc(sizeof(float) * wino_wbuf_floats(&w2));
+        wino_set_work(&w2, scratch, wbuf);
+        wino_backward_weights(&w2, xb, dyb, dw2, 0);
+        CHECK(memcmp(dw2, dw, sizeof(float) * nw) == 0, "  weight gradient in blocks of %d tiles (%ld tiles): the bits of "
+              "blocks of %d (worst difference %.2e)", w2.wtb, w2.tiles, wc->wtb, worst_rel(dw2, dw, nw));
+        free(scratch); free(wbuf);
+    }
+    free(dw2);
+}
+
 static void one_shape(int n, int c, int k, int h, int w) {
     ConvShape s = {n, c, h, w, k, 3, 1, 1, h, w};
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * h * w, nw = (size_t)k * c * 9;
@@ -50,7 +74,7 @@ static void one_shape(int n, int c, int k, int h, int w) {
     conv2d_backward(dx_ref, dw_ref, NULL, dy, x, wt, &s);
     WinoConv wc;
     CHECK(wino_init(&wc, n, c, k, h, w) == 0, "winograd set up for n=%d c=%d k=%d %dx%d (%s mode)", n, c, k, h, w,
-          wc.global ? "global" : "blocked");
+          wc.global ? "global" : wc.wtb ? "tiles, weight gradient in shared blocks" : "tiles");
     if (wc.n) {
         float *scratch = malloc(sizeof(float) * wino_scratch_floats(&wc)), *wbuf = malloc(sizeof(float) * wino_wbuf_floats(&wc));
         wino_set_work(&wc, scratch, wbuf);
@@ -78,6 +102,7 @@ static void one_shape(int n, int c, int k, int h, int w) {
               "the overwritten one (worst error %.2e)", worst_rel(g, g_ref, nw));
         free(g); free(g_ref);
         free(dw_sref);
+        if (wc.wtb && !wc.global) same_bits_any_block(&wc, xb, dyb, dw);
         double ey = worst_rel(y, y_ref, ny), ex = worst_rel(dx, dx_ref, nx), ew = worst_rel(dw, dw_ref, nw);
         CHECK(ey < 2e-5, "forward, n=%d c=%d k=%d %dx%d: worst error %.2e of the largest output", n, c, k, h, w, ey);
         CHECK(ex < 2e-5, "backward data: worst error %.2e of the largest input gradient", ex);
@@ -101,6 +126,8 @@ int main(void) {
     one_shape(2, 32, 64, 16, 16);   /* CIFAR-10's second stage */
     one_shape(1, 16, 16, 5, 9);     /* non-square, one partial tile per row */
     one_shape(5, 64, 32, 14, 14);   /* several tile blocks per thread */
+    one_shape(3, 128, 128, 28, 28); /* 128 x 128: the weight gradient in shared blocks (96 + 51 tiles) */
+    one_shape(1, 512, 32, 20, 20);  /* shared blocks, 32 filters: a GEMM job narrower than 64 */
     one_shape(3, 256, 256, 4, 4);   /* the global mode (c k > 128 x 128): ResNet-18's last stage */
     one_shape(2, 128, 256, 6, 6);   /* the global mode with clipped tiles */
     return check_done();

@@ -16,6 +16,9 @@
 // Above 128 x 128 channels every block would re-read megabytes of U: there (the global mode)
 // steps 1-3 each run over all tiles of the batch at once, the products split by point and
 // block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
+// From 128 x 128 channels the weight gradient keeps one sum D for the batch: the threads
+// transform a block of tiles together (all of them in the global mode), then split its GEMMs by
+// point and 64 filters, so D is read once a block, not once per thread's few tiles.
 #include "conv_wino.h"
 #include "kern_avx2.h"
 
@@ -25,6 +28,9 @@
 #include <string.h>
 
 #define NXI 36                  /* 6 x 6 transform points */
+#define WKG 64                  /* filters per GEMM job of the weight gradient */
+#define WTC 128                 /* tiles per GEMM call of the weight gradient */
+#define WBLOCK_BYTES (4L << 20)   /* V and Y of a weight-gradient block in tiles mode */
 typedef __m256 v8;
 
 int wino_supported(int c, int k) {
@@ -109,9 +115,11 @@ static Tile tile_at(const WinoConv *wc, long t) {
    power-of-two channel count (512 floats = 2 KiB) maps the rows of a GEMM onto a few L1 sets. */
 static int row_stride(const WinoConv *wc, int cn) { return wc->global ? cn + 16 : cn; }
 
+/* Rows of the weight gradient's V and Y: padded in every mode (its GEMM walks them by columns). */
+static int wrow_stride(int cn) { return cn + 16; }
+
 /* V[xi][tl][c] = B^T d B for the 6x6 patch (padding 1) of tile t of x (cn channels). */
-static void input_tile(const WinoConv *wc, const float *x, int cn, Tile tt, float *V, int tl, int tb) {
-    int ld = row_stride(wc, cn);
+static void input_tile(const WinoConv *wc, const float *x, int cn, int ld, Tile tt, float *V, int tl, int tb) {
     int H = wc->h, W = wc->w, CB = cn / 8;
     for (int cb = 0; cb < CB; cb++) {
         const float *base = x + (size_t)(tt.n * CB + cb) * H * W * 8;
@@ -156,8 +164,7 @@ static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int 
 }
 
 /* Y[xi][tl][k] = A g A^T for the 4x4 output-gradient tile (zero outside). */
-static void grad_tile(const WinoConv *wc, const float *dy, int kn, Tile tt, float *Y, int tl, int tb) {
-    int ld = row_stride(wc, kn);
+static void grad_tile(const WinoConv *wc, const float *dy, int kn, int ld, Tile tt, float *Y, int tl, int tb) {
     int H = wc->h, W = wc->w, KB = kn / 8;
     for (int kb = 0; kb < KB; kb++) {
         const float *base = dy + (size_t)(tt.n * KB + kb) * H * W * 8;
@@ -198,6 +205,7 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
         if (need > ((size_t)512 << 20) / sizeof(float)) { memset(wc, 0, sizeof *wc); return -1; }
         wc->tb = (int)wc->tiles;
         wc->per_thread = need;
+        wc->wtb = (int)wc->tiles;
     } else {
         /* V and M of a block within about 384 KiB (the L2 cache is 512 KiB on the machines we measure) */
         int tb = 98304 / (NXI * (c + k));
@@ -206,6 +214,15 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
         tb = tb < 6 ? 6 : tb / 6 * 6;
         wc->tb = tb;
         wc->per_thread = (size_t)2 * NXI * tb * cmax;
+        /* The weight gradient: from 128 x 128 channels in blocks of wtb tiles shared by the
+           threads (V and Y of a block within WBLOCK_BYTES), below in each thread's tb tiles. */
+        if ((long)c * k >= 128L * 128) {
+            long wtb = WBLOCK_BYTES / ((long)NXI * (c + k + 32) * sizeof(float));
+            const char *wenv = getenv("NCELAB_WINO_WTB");
+            if (wenv && atoi(wenv) > 0) wtb = atoi(wenv);
+            wtb = wtb < 16 ? 16 : wtb / 16 * 16;
+            wc->wtb = (int)(wtb < wc->tiles ? wtb : wc->tiles);
+        }
     }
     return 0;
 }
@@ -227,10 +244,14 @@ static size_t dsum_at(const WinoConv *wc, int xi, int c, int k) {
 
 static size_t dsum_floats(const WinoConv *wc) { return wino_u_floats(wc); }
 
-size_t wino_scratch_floats(const WinoConv *wc) { return wc->per_thread * (wc->global ? 1 : wc->nthr); }
+size_t wino_scratch_floats(const WinoConv *wc) {
+    size_t conv = wc->per_thread * (wc->global ? 1 : wc->nthr);
+    size_t wgrad = (size_t)NXI * wc->wtb * (wc->c + wc->k + 32);
+    return conv > wgrad ? conv : wgrad;
+}
 
 size_t wino_wbuf_floats(const WinoConv *wc) {
-    return dsum_floats(wc) * (wc->global ? 1 : wc->nthr);  /* the sums; U is one of them */
+    return dsum_floats(wc) * wino_dw_sums(wc);  /* the sums; U is one of them */
 }
 
 void wino_set_work(WinoConv *wc, float *scratch, float *wbuf) {
@@ -335,7 +356,7 @@ static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, co
     #pragma omp parallel num_threads(wc->nthr)
     {
         #pragma omp for schedule(static)
-        for (int t = 0; t < T; t++) input_tile(wc, src, cin, tile_at(wc, t), V, t, T);
+        for (int t = 0; t < T; t++) input_tile(wc, src, cin, lv, tile_at(wc, t), V, t, T);
         #pragma omp for schedule(static)
         for (int job = 0; job < NXI * nb; job++) {
             int xi = job / nb, t0 = job % nb * 96, t1 = t0 + 96 < T ? t0 + 96 : T;
@@ -361,7 +382,7 @@ static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const flo
         float *M = V + (size_t)NXI * tb * cin;
         long t0 = blk * tb;
         int tn = (int)(wc->tiles - t0 < tb ? wc->tiles - t0 : tb);
-        for (int tl = 0; tl < tn; tl++) input_tile(wc, src, cin, tile_at(wc, t0 + tl), V, tl, tb);
+        for (int tl = 0; tl < tn; tl++) input_tile(wc, src, cin, cin, tile_at(wc, t0 + tl), V, tl, tb);
         for (int xi = 0; xi < NXI; xi++) {
             const float *Vx = V + (size_t)xi * tb * cin, *Ux = U + xi * wino_plane(wc);
             float *Mx = M + (size_t)xi * tb * cout;
@@ -378,25 +399,39 @@ void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u,
 
 void wino_backward_data(WinoConv *wc, const float *dy, float *dx) { wino_conv(wc, wc->u, wc->k, wc->c, dy, dx); }
 
-/* The global mode: D[xi] (C, K) = sum over all tiles of V[xi]^T Y[xi], one GEMM per point. */
-static void backward_weights_global(WinoConv *wc, const float *x, const float *dy) {
-    int C = wc->c, K = wc->k, T = (int)wc->tiles, lv = row_stride(wc, C), ly = row_stride(wc, K);
-    float *V = wc->scratch, *Y = V + (size_t)NXI * T * lv;
-    #pragma omp parallel num_threads(wc->nthr)
-    {
-        #pragma omp for schedule(static)
-        for (int t = 0; t < T; t++) {
-            Tile tt = tile_at(wc, t);
-            input_tile(wc, x, C, tt, V, t, T);
-            grad_tile(wc, dy, K, tt, Y, t, T);
-        }
-        #pragma omp for schedule(static)
-        for (int job = 0; job < NXI * (K / 16); job++) {
-            int xi = job / (K / 16), kb = job % (K / 16) * 16;
-            const float *Vx = V + (size_t)xi * T * lv, *Yx = Y + (size_t)xi * T * ly;
-            float *Dx = wc->dw_acc + dsum_at(wc, xi, 0, kb);
-            for (int c = 0; c < C; c += 6)     /* 6 rows: 12 accumulators hide the FMA latency (4 rows: 8) */
-                kern_any(C - c < 6 ? C - c : 6, T, Vx + c, 1, lv, Yx + kb, ly, Dx + (size_t)c * K, K, 0);
+/* D[xi] (C, K) = sum over all tiles of V[xi]^T Y[xi], one sum for the batch: per block of wtb
+   tiles (all of them in the global mode) the transforms of the block, then per (point, 64
+   filters) a GEMM over its tiles, 128 at a time so that the 16 filters' Y rows stay in L1 while
+   the 6-channel blocks walk V, added to D. Every element is one chain of FMAs over the tiles in
+   order (kern resumes the chain from D), so the bits depend on neither the block sizes nor the
+   thread count. */
+static void backward_weights_blocks(WinoConv *wc, const float *x, const float *dy) {
+    int C = wc->c, K = wc->k, tb = wc->wtb, lv = wrow_stride(C), ly = wrow_stride(K), nkg = (K + WKG - 1) / WKG;
+    long T = wc->tiles;
+    float *V = wc->scratch, *Y = V + (size_t)NXI * tb * lv;
+    for (long s0 = 0; s0 < T; s0 += tb) {
+        int sn = (int)(T - s0 < tb ? T - s0 : tb);
+        #pragma omp parallel num_threads(wc->nthr)
+        {
+            #pragma omp for schedule(static)
+            for (int t = 0; t < sn; t++) {
+                Tile tt = tile_at(wc, s0 + t);
+                input_tile(wc, x, C, lv, tt, V, t, tb);
+                grad_tile(wc, dy, K, ly, tt, Y, t, tb);
+            }
+            #pragma omp for schedule(static)
+            for (int job = 0; job < NXI * nkg; job++) {
+                int xi = job / nkg, k0 = job % nkg * WKG, k1 = k0 + WKG < K ? k0 + WKG : K;
+                const float *Vx = V + (size_t)xi * tb * lv, *Yx = Y + (size_t)xi * tb * ly;
+                float *Dx = wc->dw_acc + dsum_at(wc, xi, 0, 0);
+                for (int t0 = 0; t0 < sn; t0 += WTC) {
+                    int tn = sn - t0 < WTC ? sn - t0 : WTC, acc = s0 + t0 > 0;
+                    for (int kb = k0; kb < k1; kb += 16)
+                        for (int c = 0; c < C; c += 6)   /* 6 rows: 12 accumulators hide the FMA latency */
+                            kern_any(C - c < 6 ? C - c : 6, tn, Vx + (size_t)t0 * lv + c, 1, lv,
+                                     Yx + (size_t)t0 * ly + kb, ly, Dx + (size_t)c * K + kb, K, acc);
+                }
+            }
         }
     }
 }
@@ -471,14 +506,15 @@ void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw) {
         }
 }
 
-int wino_dw_sums(const WinoConv *wc) { return wc->global ? 1 : wc->nthr; }
+int wino_dw_sums(const WinoConv *wc) { return wc->wtb ? 1 : wc->nthr; }
 
-void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw, int acc) {
-    int C = wc->c, K = wc->k, tb = wc->tb, nthr = wc->global ? 1 : wc->nthr;
+/* Below 128 x 128 channels: each thread sums its blocks of tb tiles (V and Y within L2) into its
+   own D, and the last step adds the threads' sums. */
+static void backward_weights_tiles(WinoConv *wc, const float *x, const float *dy) {
+    int C = wc->c, K = wc->k, tb = wc->tb;
     size_t dsz = dsum_floats(wc);
     long nblk = (wc->tiles + tb - 1) / tb;
-    if (wc->global) { backward_weights_global(wc, x, dy); nblk = 0; }
-    else memset(wc->dw_acc, 0, sizeof(float) * dsz * nthr);
+    memset(wc->dw_acc, 0, sizeof(float) * dsz * wc->nthr);
     #pragma omp parallel for schedule(static) num_threads(wc->nthr)
     for (long blk = 0; blk < nblk; blk++) {
         int tid = omp_get_thread_num();
@@ -489,8 +525,8 @@ void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float 
         int tn = (int)(wc->tiles - t0 < tb ? wc->tiles - t0 : tb);
         for (int tl = 0; tl < tn; tl++) {
             Tile tt = tile_at(wc, t0 + tl);
-            input_tile(wc, x, C, tt, V, tl, tb);
-            grad_tile(wc, dy, K, tt, Y, tl, tb);
+            input_tile(wc, x, C, C, tt, V, tl, tb);
+            grad_tile(wc, dy, K, K, tt, Y, tl, tb);
         }
         for (int xi = 0; xi < NXI; xi++) {
             const float *Vx = V + (size_t)xi * tb * C, *Yx = Y + (size_t)xi * tb * K;
@@ -500,5 +536,10 @@ void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float 
                     kern(4, tn, Vx + c, 1, C, Yx + kb, K, Dx + (size_t)c * K + kb, K, 1);
         }
     }
-    weights_from_sums(wc, nthr, dw, acc);
+}
+
+void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw, int acc) {
+    if (wc->wtb) backward_weights_blocks(wc, x, dy);
+    else backward_weights_tiles(wc, x, dy);
+    weights_from_sums(wc, wino_dw_sums(wc), dw, acc);
 }

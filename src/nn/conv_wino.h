@@ -12,6 +12,7 @@ typedef struct {
     int tiles_y, tiles_x;     /* 4x4 output tiles per image */
     long tiles;               /* n tiles_y tiles_x */
     int tb;                   /* tiles per block, the unit of work of one thread */
+    int wtb;                  /* tiles per block of the weight gradient (all threads; global: all) */
     int nthr;
     int global;               /* 1: all tiles at once (tb = tiles; large c k), 0: blocks of tb */
     size_t per_thread;        /* floats of scratch per thread (global: the one set) */
