@@ -49,8 +49,18 @@ static void one_shape(int n, int c, int k, int h, int w, int ks, int stride, int
     memcpy(dw, g0, sizeof(float) * nw);
     cgemm_backward_weights(&g, xb, dyb, dw);
     cgemm_weights(&g, wt, CGEMM_BWD_DATA);
-    cgemm_backward_data(&g, dyb, dxb);
+    cgemm_backward_data(&g, dyb, dxb, 0);
     from_blocked_b(dx, dxb, n, c, h * w, blk);
+    {   /* accumulating: a gradient already there plus this one (its patches added onto it) */
+        float *ga = malloc(sizeof(float) * nx), *gsum = malloc(sizeof(float) * nx);
+        fill(ga, nx);
+        for (size_t i = 0; i < nx; i++) gsum[i] = ga[i] + dxb[i];
+        cgemm_backward_data(&g, dyb, ga, 1);
+        double ea = worst_rel(ga, gsum, nx);
+        CHECK(ea < 1e-6, "  backward data added to a gradient: worst error %.2e of the largest against adding the "
+              "overwritten one", ea);
+        free(ga); free(gsum);
+    }
     memcpy(dw2, g0, sizeof(float) * nw);                          /* again: the same bits */
     cgemm_backward_weights(&g, xb, dyb, dw2);
     if (n > 1) {  /* images 1 .. n - 1 alone: their outputs and input gradients, bit for bit */
@@ -63,7 +73,7 @@ static void one_shape(int n, int c, int k, int h, int w, int ks, int stride, int
         cgemm_weights(&g2, wt, CGEMM_FWD);
         cgemm_forward(&g2, xb + xi, y2);
         cgemm_weights(&g2, wt, CGEMM_BWD_DATA);
-        cgemm_backward_data(&g2, dyb + yi, dx2);
+        cgemm_backward_data(&g2, dyb + yi, dx2, 0);
         CHECK(!memcmp(y2, yb + yi, sizeof(float) * (ny - yi)) && !memcmp(dx2, dxb + xi, sizeof(float) * (nx - xi)),
               "  a batch without its first image (%d images a block): the others' outputs and input gradients, "
               "the same bits", g2.imgs);

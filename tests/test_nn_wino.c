@@ -86,8 +86,17 @@ static void one_shape(int n, int c, int k, int h, int w) {
         from_blocked(y, yb, n, k, h * w);
         memset(dxb, 0x7f, sizeof(float) * nx);  /* every element must be written */
         wino_weights(&wc, wt, WINO_BWD_DATA);
-        wino_backward_data(&wc, dyb, dxb);
+        wino_backward_data(&wc, dyb, dxb, 0);
         from_blocked(dx, dxb, n, c, h * w);
+        {   /* accumulating: a gradient already there + the overwrite's float, bit for bit */
+            float *ga = malloc(sizeof(float) * nx), *gsum = malloc(sizeof(float) * nx);
+            fill(ga, nx);
+            for (size_t i = 0; i < nx; i++) gsum[i] = ga[i] + dxb[i];
+            wino_backward_data(&wc, dyb, ga, 1);
+            CHECK(memcmp(ga, gsum, sizeof(float) * nx) == 0, "  backward data added to a gradient: the same bits as "
+                  "adding the overwritten one (worst error %.2e)", worst_rel(ga, gsum, nx));
+            free(ga); free(gsum);
+        }
         wino_backward_weights(&wc, xb, dyb, dw, 0);
         float *dw_sref = malloc(sizeof(float) * nw);  /* its last step, G^T D G, against the scalar one */
         wino_weights_from_sums_ref(&wc, wino_dw_sums(&wc), dw_sref);

@@ -111,11 +111,12 @@ static inline void add_blk(float *dst, const float *src, int B) {
 }
 
 /* back 0: col (rows, kc) = the patches of images i0 .. i1 - 1 of x (zero outside the image);
-   back 1: x (those images, overwritten) = the sum of the patches in col that read each pixel. */
+   back 1: x (those images, overwritten) = the sum of the patches in col that read each pixel;
+   back 2: that sum added onto x. */
 static void patches(const GemmConv *g, float *x, int i0, int i1, float *col, int back) {
     int B = g->blk, CB = g->c / B, H = g->h, W = g->w, ks = g->ks;
     size_t plane = (size_t)H * W * B;                  /* one channel block of one image */
-    if (back) memset(x + (size_t)i0 * CB * plane, 0, sizeof(float) * (size_t)(i1 - i0) * CB * plane);
+    if (back == 1) memset(x + (size_t)i0 * CB * plane, 0, sizeof(float) * (size_t)(i1 - i0) * CB * plane);
     float *row = col;
     for (int img = i0; img < i1; img++) {
         float *xi = x + (size_t)img * CB * plane;
@@ -211,13 +212,13 @@ void cgemm_backward_weights(GemmConv *g, const float *x, const float *dy, float 
         }
 }
 
-void cgemm_backward_data(GemmConv *g, const float *dy, float *dx) {
+void cgemm_backward_data(GemmConv *g, const float *dy, float *dx, int acc) {
     int nb = n_blocks(g);
     #pragma omp parallel for schedule(static) num_threads(g->nthr)
     for (int b = 0; b < nb; b++) {
         Block k = block_at(g, b);
         pixels(g, (float *)dy, k.i0, k.i1, k.mat, 1);
         gemm_packed(k.rows, g->kc, g->k, k.mat, g->k, g->wt, k.col, g->kc);
-        patches(g, dx, k.i0, k.i1, k.col, 1);
+        patches(g, dx, k.i0, k.i1, k.col, acc ? 2 : 1);
     }
 }

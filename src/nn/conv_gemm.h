@@ -51,9 +51,10 @@ void cgemm_forward(GemmConv *g, const float *x, float *y);
 
 /* cgemm_backward_weights: dw (k, c, ks, ks) += the weight gradient from x (the forward's input)
    and dy (plain layout; each element gets the float of the threads' sums added to it).
-   cgemm_backward_data: dx (n, c, h, w) = the input gradient from dy (overwritten); g->wt from
+   cgemm_backward_data: dx (n, c, h, w) = the input gradient from dy (acc 0), or dx + it (acc 1:
+   each pixel's patch contributions are added onto dx's value instead of onto zero); g->wt from
    cgemm_weights(CGEMM_BWD_DATA). */
 void cgemm_backward_weights(GemmConv *g, const float *x, const float *dy, float *dw);
-void cgemm_backward_data(GemmConv *g, const float *dy, float *dx);
+void cgemm_backward_data(GemmConv *g, const float *dy, float *dx, int acc);
 
 #endif

@@ -141,8 +141,8 @@ static void input_tile(const WinoConv *wc, const float *x, int cn, int ld, Tile 
     }
 }
 
-/* y tile (kn channels) = A^T M A from M[xi][tl][k], clipped to the image. */
-static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int tb, Tile tt, float *y) {
+/* y tile (kn channels) = A^T M A from M[xi][tl][k] (acc 1: y tile += it), clipped to the image. */
+static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int tb, Tile tt, float *y, int acc) {
     int ld = row_stride(wc, kn);
     int H = wc->h, W = wc->w, KB = kn / 8;
     for (int kb = 0; kb < KB; kb++) {
@@ -157,8 +157,11 @@ static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int 
             for (int i = 0; i < 6; i++) col[i] = tr[i][b];
             at4(out, col);
             if (xx >= W) continue;
-            for (int a = 0; a < 4; a++)
-                if (tt.y0 + a < H) _mm256_storeu_ps(base + ((size_t)(tt.y0 + a) * W + xx) * 8, out[a]);
+            for (int a = 0; a < 4; a++) {
+                if (tt.y0 + a >= H) continue;
+                float *p = base + ((size_t)(tt.y0 + a) * W + xx) * 8;
+                _mm256_storeu_ps(p, acc ? _mm256_add_ps(_mm256_loadu_ps(p), out[a]) : out[a]);
+            }
         }
     }
 }
@@ -350,7 +353,7 @@ void wino_weights(WinoConv *wc, const float *w, WinoPass pass) {
 /* dst (cout channels) = src (cin channels) conv the filters whose transforms are U (36, cin, cout). */
 /* The global mode of wino_conv: all tiles transformed, then per (point, block of 96 tiles) the
    product with every filter, then all tiles transformed back. */
-static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst) {
+static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc) {
     int T = (int)wc->tiles, nb = (T + 95) / 96, lv = row_stride(wc, cin), lm = row_stride(wc, cout);
     float *V = wc->scratch, *M = V + (size_t)NXI * T * lv;
     #pragma omp parallel num_threads(wc->nthr)
@@ -368,12 +371,12 @@ static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, co
                              Mx + (size_t)t * lm + kb, lm, 0);
         }
         #pragma omp for schedule(static)
-        for (int t = 0; t < T; t++) output_tile(wc, M, cout, t, T, tile_at(wc, t), dst);
+        for (int t = 0; t < T; t++) output_tile(wc, M, cout, t, T, tile_at(wc, t), dst, acc);
     }
 }
 
-static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst) {
-    if (wc->global) { wino_conv_global(wc, U, cin, cout, src, dst); return; }
+static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc) {
+    if (wc->global) { wino_conv_global(wc, U, cin, cout, src, dst, acc); return; }
     long nblk = (wc->tiles + wc->tb - 1) / wc->tb;
     int tb = wc->tb;
     #pragma omp parallel for schedule(static) num_threads(wc->nthr)
@@ -391,13 +394,15 @@ static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const flo
                     kern_any(tn - t < 6 ? tn - t : 6, cin, Vx + (size_t)t * cin, cin, 1, Ux + (size_t)kb * cin, 16,
                              Mx + (size_t)t * cout + kb, cout, 0);
         }
-        for (int tl = 0; tl < tn; tl++) output_tile(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst);
+        for (int tl = 0; tl < tn; tl++) output_tile(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, acc);
     }
 }
 
-void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u, wc->c, wc->k, x, y); }
+void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u, wc->c, wc->k, x, y, 0); }
 
-void wino_backward_data(WinoConv *wc, const float *dy, float *dx) { wino_conv(wc, wc->u, wc->k, wc->c, dy, dx); }
+void wino_backward_data(WinoConv *wc, const float *dy, float *dx, int acc) {
+    wino_conv(wc, wc->u, wc->k, wc->c, dy, dx, acc);
+}
 
 /* D[xi] (C, K) = sum over all tiles of V[xi]^T Y[xi], one sum for the batch: per block of wtb
    tiles (all of them in the global mode) the transforms of the block, then per (point, 64

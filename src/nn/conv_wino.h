@@ -61,9 +61,10 @@ void wino_weights_ref(WinoConv *wc, const float *w, WinoPass pass);
 /* wino_forward: y (n, k, h, w) = x (n, c, h, w) conv w, both nChw8c; wc->u from WINO_FWD. */
 void wino_forward(WinoConv *wc, const float *x, float *y);
 
-/* wino_backward_data: dx (n, c, h, w) = the gradient from dy (n, k, h, w) (overwritten);
+/* wino_backward_data: dx (n, c, h, w) = the gradient from dy (n, k, h, w) (acc 0), or that
+   gradient added to dx (acc 1: dx[i] + the float acc 0 would have written, so its bits);
    wc->u from WINO_BWD_DATA. */
-void wino_backward_data(WinoConv *wc, const float *dy, float *dx);
+void wino_backward_data(WinoConv *wc, const float *dy, float *dx, int acc);
 
 /* wino_backward_weights: dw (k, c, 3, 3), plain, overwritten with the sum over the batch (acc 0)
    or that sum added to it (acc 1: dw[i] += the float the overwrite would have written);

@@ -860,10 +860,11 @@ static void own_conv_bwd(DState *s, int i, const float *w, float *dw, const floa
     if (n->wino) wino_weights(n->wino, w, WINO_BWD_DATA);
     else cgemm_weights(n->cg, w, CGEMM_BWD_DATA);
     prof_lap(s, i, NN_PART_REORDER);
-    float *dx = mem_ptr(grad_target(s, vin));
-    if (n->wino) wino_backward_data(n->wino, dy, dx);
-    else cgemm_backward_data(n->cg, dy, dx);
-    grad_commit(s, vin);
+    /* a second writer adds onto the gradient in place (no pass through the scratch) */
+    float *dx = mem_ptr(s->gmem[vin]);
+    if (n->wino) wino_backward_data(n->wino, dy, dx, s->ginit[vin]);
+    else cgemm_backward_data(n->cg, dy, dx, s->ginit[vin]);
+    s->ginit[vin] = 1;
 }
 
 static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) {
