@@ -1,4 +1,5 @@
-// test_core.c -- core utilities: Philox known answers, parsers, atomic writes, JSON errors.
+// test_core.c -- core utilities: Philox known answers, parsers, atomic writes, JSON errors, the
+// large-buffer allocation (alignment, and the huge-page advice as the kernel records it).
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
 #include <stdlib.h>
@@ -227,8 +228,58 @@ static void test_exit_statuses_documented(void) {
     free(text);
 }
 
+/* The VmFlags of the mapping holding p in /proc/self/smaps ("" when not found). */
+static void vm_flags_of(const void *p, char *flags, size_t cap) {
+    flags[0] = 0;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return;
+    char line[512];
+    int inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = (unsigned long)p >= lo && (unsigned long)p < hi;
+        } else if (inside && !strncmp(line, "VmFlags:", 8)) {
+            snprintf(flags, cap, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void test_big_alloc(void) {
+    char *small = nc_malloc_big(100);
+    CHECK(((uintptr_t)small & 63) == 0, "a small buffer from nc_malloc_big is 64-byte aligned");
+    free(small);
+    size_t n = ((size_t)5 << 20) + 1;
+    char *big = nc_malloc_big(n);
+    big[0] = 1;
+    big[n - 1] = 2;
+    CHECK(((uintptr_t)big & (((uintptr_t)2 << 20) - 1)) == 0, "a 5 MiB buffer is 2 MiB aligned");
+    char flags[512];
+    vm_flags_of(big, flags, sizeof flags);
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!thp || !flags[0]) {
+        printf("SKIP  no transparent huge pages or no smaps on this kernel: the advice is not checked\n");
+    } else {
+        CHECK(strstr(flags, " hg") != NULL, "the kernel records MADV_HUGEPAGE on it (VmFlags:%.*s)",
+              (int)strcspn(flags, "\n"), flags);
+        setenv("NCELAB_HUGEPAGES", "0", 1);
+        char *plain = nc_malloc_big(n);
+        unsetenv("NCELAB_HUGEPAGES");
+        plain[0] = 1;
+        vm_flags_of(plain, flags, sizeof flags);
+        CHECK(strstr(flags, " hg") == NULL, "NCELAB_HUGEPAGES=0: no advice (VmFlags:%.*s)", (int)strcspn(flags, "\n"),
+              flags);
+        free(plain);
+    }
+    if (thp) fclose(thp);
+    free(big);
+}
+
 int main(void) {
     test_philox();
+    test_big_alloc();
     test_exit_statuses_documented();
     test_parsers();
     test_files();

@@ -45,6 +45,13 @@ char *nc_strdup_(const char *s, const char *file, int line);
 #define nc_realloc(p, n) nc_realloc_((p), (n), __FILE__, __LINE__)
 #define nc_strdup(s) nc_strdup_((s), __FILE__, __LINE__)
 
+/* nc_malloc_big: checked allocation for the buffers of megabytes a training step walks
+   (activations, the convolutions' scratch and transformed weights): from 2 MiB aligned to 2 MiB
+   and advised as transparent huge pages, so that walks over many planes megabytes apart miss the
+   TLB less (NCELAB_HUGEPAGES=0: no advice); below, 64-byte aligned. Freed with free(). */
+void *nc_malloc_big_(size_t n, const char *file, int line);
+#define nc_malloc_big(n) nc_malloc_big_((n), __FILE__, __LINE__)
+
 /* nc_read_file: reads a whole file into a NUL-terminated malloc'd buffer (*len excludes the
    NUL). Fails with NC_EFILE naming the path. */
 int nc_read_file(const char *path, char **data, size_t *len, NcError *err);

@@ -1,9 +1,11 @@
 // error.c -- the one error pattern (code + message) and checked allocation.
+#define _DEFAULT_SOURCE  /* madvise, posix_memalign */
 #include "ncelab/core.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int nc_fail(NcError *err, int code, const char *fmt, ...) {
     if (err) {
@@ -37,6 +39,23 @@ void *nc_realloc_(void *p, size_t n, const char *file, int line) {
     void *q = realloc(p, n ? n : 1);
     if (!q) nc_oom(n, file, line);
     return q;
+}
+
+/* Below 2 MiB: 64-byte aligned. From 2 MiB: 2 MiB aligned, rounded up to whole 2 MiB, and advised
+   MADV_HUGEPAGE unless NCELAB_HUGEPAGES=0 (with the kernel's transparent huge pages set to
+   "madvise", the usual default, memory gets huge pages only where asked). */
+void *nc_malloc_big_(size_t n, const char *file, int line) {
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (n < huge) {
+        if (posix_memalign(&p, 64, n ? n : 1) != 0) nc_oom(n, file, line);
+        return p;
+    }
+    size_t len = (n + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, len) != 0) nc_oom(n, file, line);
+    const char *env = getenv("NCELAB_HUGEPAGES");
+    if (!(env && *env == '0')) (void)madvise(p, len, MADV_HUGEPAGE);  /* advice: failing it changes nothing */
+    return p;
 }
 
 char *nc_strdup_(const char *s, const char *file, int line) {

@@ -628,8 +628,7 @@ static void plan_arena(NetExec *x, DState *s) {
             if (items[k].start <= t && t <= items[k].end) live[items[k].grad] += items[k].bytes;
         if (live[0] + live[1] > s->live_data + s->live_grad) { s->live_data = live[0]; s->live_grad = live[1]; s->live_t = t; }
     }
-    s->arena = aligned_alloc(64, total > 0 ? total : 64);
-    if (!s->arena) { fprintf(stderr, "ncelab: out of memory (%zu bytes of activations)\n", total); abort(); }
+    s->arena = nc_malloc_big(total);
 }
 
 /* One scratch and one weight buffer for all Winograd and GEMM layers, each the size of its
@@ -645,8 +644,8 @@ static void share_wino_work(NetExec *x, DState *s) {
         if (wb > s->wino_wbuf_n) s->wino_wbuf_n = wb;
     }
     if (!s->wino_wbuf_n) return;
-    s->wino_scratch = nc_malloc(sizeof(float) * s->wino_scratch_n);
-    s->wino_wbuf = nc_malloc(sizeof(float) * s->wino_wbuf_n);
+    s->wino_scratch = nc_malloc_big(sizeof(float) * s->wino_scratch_n);
+    s->wino_wbuf = nc_malloc_big(sizeof(float) * s->wino_wbuf_n);
     for (int i = 0; i < x->net->n_nodes; i++) {
         if (s->dn[i].wino) wino_set_work(s->dn[i].wino, s->wino_scratch, s->wino_wbuf);
         if (s->dn[i].cg) cgemm_set_work(s->dn[i].cg, s->wino_scratch, s->wino_wbuf);
@@ -1349,7 +1348,7 @@ int nnx_create_dnnl(NetExec *x, NcError *err) {
     s->in_user = mem_new(s, &user, x->features);  /* handle replaced at every forward */
     s->re_in = reorder_new(s, &user, &s->md[net->input]);
     /* value memories (skipped BN outputs get none) and gradient memories, planned in one arena */
-    s->scratch = nc_malloc(sizeof(float) * (scratch_floats(x, s) + 1));
+    s->scratch = nc_malloc_big(sizeof(float) * (scratch_floats(x, s) + 1));
     share_wino_work(x, s);
     plan_arena(x, s);
     for (int v = 0; v < net->n_vals; v++) {
