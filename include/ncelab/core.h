@@ -48,9 +48,12 @@ char *nc_strdup_(const char *s, const char *file, int line);
 /* nc_malloc_big: checked allocation for the buffers of megabytes a training step walks
    (activations, the convolutions' scratch and transformed weights): from 2 MiB aligned to 2 MiB
    and advised as transparent huge pages, so that walks over many planes megabytes apart miss the
-   TLB less (NCELAB_HUGEPAGES=0: no advice); below, 64-byte aligned. Freed with free(). */
+   TLB less (NCELAB_HUGEPAGES=0: no advice); below, 64-byte aligned. Freed with free().
+   nc_calloc_big: the same, zeroed. */
 void *nc_malloc_big_(size_t n, const char *file, int line);
+void *nc_calloc_big_(size_t count, size_t size, const char *file, int line);
 #define nc_malloc_big(n) nc_malloc_big_((n), __FILE__, __LINE__)
+#define nc_calloc_big(c, s) nc_calloc_big_((c), (s), __FILE__, __LINE__)
 
 /* nc_read_file: reads a whole file into a NUL-terminated malloc'd buffer (*len excludes the
    NUL). Fails with NC_EFILE naming the path. */

@@ -58,6 +58,13 @@ void *nc_malloc_big_(size_t n, const char *file, int line) {
     return p;
 }
 
+void *nc_calloc_big_(size_t count, size_t size, const char *file, int line) {
+    if (size && count > (size_t)-1 / size) nc_oom((size_t)-1, file, line);
+    void *p = nc_malloc_big_(count * size, file, line);
+    memset(p, 0, count * size);
+    return p;
+}
+
 char *nc_strdup_(const char *s, const char *file, int line) {
     size_t n = strlen(s) + 1;
     char *p = nc_malloc_(n, file, line);

@@ -181,8 +181,8 @@ int net_create(Net *net, const char *model, int c, int h, int w, NcError *err) {
     net->bn_momentum = 0.1f;
     net->input = add_val(net, c, h, w);
     if (is_conv) build_convnet(net); else build_resnet18(net);
-    net->params = nc_calloc(net->n_param_floats, sizeof(float));
-    net->grads = nc_calloc(net->n_param_floats, sizeof(float));
+    net->params = nc_calloc_big(net->n_param_floats, sizeof(float));
+    net->grads = nc_calloc_big(net->n_param_floats, sizeof(float));
     net->stats = nc_calloc(net->n_stat_floats, sizeof(float));
     for (int s = 0; s < net->n_stats; s++)
         for (int i = 0; i < net->stat_c[s]; i++) net->stats[net->stat_offset[s] + net->stat_c[s] + i] = 1.0f;

@@ -28,7 +28,7 @@ int optim_create(Optim *o, Net *net, const OptConfig *c, NcError *err) {
     o->cfg = *c;
     o->net = net;
     o->step = 0;
-    o->state = nc_calloc(2 * net->n_param_floats, sizeof(float));
+    o->state = nc_calloc_big(2 * net->n_param_floats, sizeof(float));
     return NC_OK;
 }
 
