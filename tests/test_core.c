@@ -275,6 +275,19 @@ static void test_big_alloc(void) {
     }
     if (thp) fclose(thp);
     free(big);
+    /* nc_calloc_big: zeroed, the whole 2 MiB pages inside it advised */
+    size_t nf = (size_t)3 << 20;
+    float *z = nc_calloc_big(nf, sizeof(float));
+    int zero = 1;
+    for (size_t i = 0; i < nf; i += 4099) zero &= z[i] == 0.0f;
+    CHECK(zero && z[nf - 1] == 0.0f, "nc_calloc_big gives zeros");
+    uintptr_t inner = ((uintptr_t)z + (((uintptr_t)2 << 20) - 1)) & ~((((uintptr_t)2 << 20)) - 1);
+    ((float *)inner)[0] = 1.0f;
+    vm_flags_of((void *)inner, flags, sizeof flags);
+    if (flags[0] && access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK) == 0)
+        CHECK(strstr(flags, " hg") != NULL, "the 2 MiB pages inside a 12 MiB nc_calloc_big are advised (VmFlags:%.*s)",
+              (int)strcspn(flags, "\n"), flags);
+    free(z);
 }
 
 int main(void) {

@@ -49,7 +49,7 @@ char *nc_strdup_(const char *s, const char *file, int line);
    (activations, the convolutions' scratch and transformed weights): from 2 MiB aligned to 2 MiB
    and advised as transparent huge pages, so that walks over many planes megabytes apart miss the
    TLB less (NCELAB_HUGEPAGES=0: no advice); below, 64-byte aligned. Freed with free().
-   nc_calloc_big: the same, zeroed. */
+   nc_calloc_big: calloc (pages never written cost no RSS) with the 2 MiB pages inside it advised. */
 void *nc_malloc_big_(size_t n, const char *file, int line);
 void *nc_calloc_big_(size_t count, size_t size, const char *file, int line);
 #define nc_malloc_big(n) nc_malloc_big_((n), __FILE__, __LINE__)

@@ -3,6 +3,7 @@
 #include "ncelab/core.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -58,10 +59,14 @@ void *nc_malloc_big_(size_t n, const char *file, int line) {
     return p;
 }
 
+/* calloc's memory (fresh pages stay untouched until written, so a part never used costs no RSS),
+   with the whole 2 MiB pages inside it advised MADV_HUGEPAGE. */
 void *nc_calloc_big_(size_t count, size_t size, const char *file, int line) {
-    if (size && count > (size_t)-1 / size) nc_oom((size_t)-1, file, line);
-    void *p = nc_malloc_big_(count * size, file, line);
-    memset(p, 0, count * size);
+    void *p = nc_calloc_(count, size, file, line);
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + count * size) & ~(huge - 1);
+    const char *env = getenv("NCELAB_HUGEPAGES");
+    if (hi > lo && !(env && *env == '0')) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
     return p;
 }
 
