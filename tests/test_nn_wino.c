@@ -137,6 +137,7 @@ int main(void) {
     one_shape(5, 64, 32, 14, 14);   /* several tile blocks per thread */
     one_shape(3, 128, 128, 28, 28); /* 128 x 128: the weight gradient in shared blocks (96 + 51 tiles) */
     one_shape(1, 512, 32, 20, 20);  /* shared blocks, 32 filters: a GEMM job narrower than 64 */
+    one_shape(8, 64, 128, 8, 8);    /* the convnet's conv3 in the fixtures: 64 x 128, tiles mode */
     one_shape(3, 256, 256, 4, 4);   /* the global mode (c k > 128 x 128): ResNet-18's last stage */
     one_shape(2, 128, 256, 6, 6);   /* the global mode with clipped tiles */
     return check_done();

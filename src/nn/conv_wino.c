@@ -16,7 +16,7 @@
 // Above 128 x 128 channels every block would re-read megabytes of U: there (the global mode)
 // steps 1-3 each run over all tiles of the batch at once, the products split by point and
 // block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
-// From 64 x 128 channels the weight gradient keeps one sum D for the batch: the threads
+// From 128 x 128 channels the weight gradient keeps one sum D for the batch: the threads
 // transform a block of tiles together (all of them in the global mode), then split its GEMMs by
 // point and 64 filters, so D is read once a block, not once per thread's few tiles.
 #include "conv_wino.h"
@@ -31,7 +31,7 @@
 #define WKG 64                  /* filters per GEMM job of the weight gradient */
 #define WTC 128                 /* tiles per GEMM call of the weight gradient */
 #define WTB 96                  /* tiles per shared weight-gradient block in tiles mode: V's and Y's
-                                   planes then lie 2 KiB off a multiple of 4 KiB apart at 64 and 128
+                                   planes then lie 2 KiB off a multiple of 4 KiB apart at 128
                                    channels (64 or 128 tiles put all 36 in one L1 set: 7-15% slower) */
 typedef __m256 v8;
 
@@ -219,9 +219,9 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
         tb = tb < 6 ? 6 : tb / 6 * 6;
         wc->tb = tb;
         wc->per_thread = (size_t)2 * NXI * tb * cmax;
-        /* The weight gradient: from 64 x 128 channels in blocks of WTB tiles shared by the
+        /* The weight gradient: from 128 x 128 channels in blocks of WTB tiles shared by the
            threads, below in each thread's tb tiles. */
-        if ((long)c * k >= 64L * 128) {
+        if ((long)c * k >= 128L * 128) {
             long wtb = WTB;
             const char *wenv = getenv("NCELAB_WINO_WTB");
             if (wenv && atoi(wenv) > 0) wtb = atoi(wenv);
@@ -515,7 +515,7 @@ void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw) {
 
 int wino_dw_sums(const WinoConv *wc) { return wc->wtb ? 1 : wc->nthr; }
 
-/* Below 64 x 128 channels: each thread sums its blocks of tb tiles (V and Y within L2) into its
+/* Below 128 x 128 channels: each thread sums its blocks of tb tiles (V and Y within L2) into its
    own D, and the last step adds the threads' sums. */
 static void backward_weights_tiles(WinoConv *wc, const float *x, const float *dy) {
     int C = wc->c, K = wc->k, tb = wc->tb;

@@ -60,6 +60,7 @@ typedef struct {
     dnnl_memory_t in_user;                  /* the caller's NCHW input */
     dnnl_primitive_t re_in;                 /* NCHW -> the first convolution's layout, or NULL */
     float *scratch;                         /* gradient accumulation scratch (scratch_floats) */
+    size_t scratch_used;                    /* ... the most floats of it a backward pass has written */
     float *wscratch;                        /* plain weight-gradient scratch of the oneDNN layers */
     size_t wscratch_n;                      /* its floats: their largest weight */
     float *wino_scratch, *wino_wbuf;        /* the Winograd and GEMM layers' work, shared (share_wino_work) */
@@ -669,7 +670,9 @@ static size_t scratch_floats(const NetExec *x, const DState *s) {
 /* The memory a backward step should write value v's gradient into: the value's own gradient
    on the first write of this pass, else the scratch (added in by grad_commit). */
 static dnnl_memory_t grad_target(DState *s, int v) {
-    return s->ginit[v] ? s->gscr[v] : s->gmem[v];
+    if (!s->ginit[v]) return s->gmem[v];
+    if (md_floats(&s->md[v]) > s->scratch_used) s->scratch_used = md_floats(&s->md[v]);
+    return s->gscr[v];
 }
 
 static void grad_commit(DState *s, int v) {
@@ -1234,9 +1237,11 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
     k = nnx_mem_row(rows, cap, k, at, "gradients alive", s->live_grad);
     k = nnx_mem_row(rows, cap, k, "arena slots idle at its peak", "arena slack (liveness plan)",
                     s->arena_bytes - s->live_data - s->live_grad);
-    size_t smax = scratch_floats(x, s), fl = sizeof(float);
+    size_t fl = sizeof(float);
     size_t wmax = s->wscratch_n, pad = 0;
-    k = nnx_mem_row(rows, cap, k, "executor", "gradient accumulation scratch", smax * fl);
+    /* the part written so far: our convolutions add their second input gradient in place, so in
+       ResNet-18 no pass writes it and it holds no pages */
+    k = nnx_mem_row(rows, cap, k, "executor", "gradient accumulation scratch", s->scratch_used * fl);
     k = nnx_mem_row(rows, cap, k, "executor", "weight-gradient scratch", wmax * fl);
     if (s->wino_wbuf) {
         k = nnx_mem_row(rows, cap, k, "Winograd layers (shared)", "Winograd scratch (V, M)", s->wino_scratch_n * fl);
