@@ -13,8 +13,8 @@ typedef struct {
     long tiles;               /* n tiles_y tiles_x */
     int tb;                   /* tiles per block, the unit of work of one thread */
     int wtb;                  /* tiles per block of the weight gradient shared by the threads (global
-                                 mode: all tiles; 0: each thread sums its own tb-tile blocks);
-                                 NCELAB_WINO_WTB=N sets it where it is not 0, for tests and timing */
+                                 mode: all tiles; 0: each thread sums its own tb-tile blocks;
+                                 NCELAB_WINO_WTB=N sets it in the tiles mode where it is not 0) */
     int nthr;
     int global;               /* 1: all tiles at once (tb = tiles; large c k), 0: blocks of tb */
     size_t per_thread;        /* floats of scratch per thread (global: the one set) */
