@@ -42,6 +42,13 @@ void *nc_realloc_(void *p, size_t n, const char *file, int line) {
     return q;
 }
 
+/* Advises [p, p + len) (whole 2 MiB pages) MADV_HUGEPAGE unless NCELAB_HUGEPAGES=0; advice whose
+   failure changes nothing. */
+static void advise_huge(void *p, size_t len) {
+    const char *env = getenv("NCELAB_HUGEPAGES");
+    if (len && !(env && *env == '0')) (void)madvise(p, len, MADV_HUGEPAGE);
+}
+
 /* Below 2 MiB: 64-byte aligned. From 2 MiB: 2 MiB aligned, rounded up to whole 2 MiB, and advised
    MADV_HUGEPAGE unless NCELAB_HUGEPAGES=0 (with the kernel's transparent huge pages set to
    "madvise", the usual default, memory gets huge pages only where asked). */
@@ -54,8 +61,7 @@ void *nc_malloc_big_(size_t n, const char *file, int line) {
     }
     size_t len = (n + huge - 1) / huge * huge;
     if (posix_memalign(&p, huge, len) != 0) nc_oom(n, file, line);
-    const char *env = getenv("NCELAB_HUGEPAGES");
-    if (!(env && *env == '0')) (void)madvise(p, len, MADV_HUGEPAGE);  /* advice: failing it changes nothing */
+    advise_huge(p, len);
     return p;
 }
 
@@ -65,8 +71,7 @@ void *nc_calloc_big_(size_t count, size_t size, const char *file, int line) {
     void *p = nc_calloc_(count, size, file, line);
     const uintptr_t huge = (uintptr_t)2 << 20;
     uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + count * size) & ~(huge - 1);
-    const char *env = getenv("NCELAB_HUGEPAGES");
-    if (hi > lo && !(env && *env == '0')) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    if (hi > lo) advise_huge((void *)lo, hi - lo);
     return p;
 }
 
