@@ -1,7 +1,9 @@
 // test_nn_wino_s2.c -- the polyphase Winograd convolution with stride 2 (conv_wino_s2.c) against
 // the reference loops of conv2d.c on ResNet-18's stride-2 shapes and on odd and small image
-// sides; the AVX2 weight transform against its scalar reference, bit for bit; the outputs the
-// same bits in blocks of other sizes. Prints the worst error of each comparison.
+// sides: forward, backward data (also added onto a gradient) and the weight gradient added to
+// one; the AVX2 weight transforms and the weight gradient's last step against their scalar
+// references, bit for bit; the forward and backward data the same bits in blocks of other
+// sizes. Prints the worst error of each comparison.
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include "blocked_util.h"
 #include "check.h"
@@ -37,43 +39,94 @@ static void one_shape(int n, int c, int k, int h, int w) {
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * wc.oh * wc.ow, nw = (size_t)k * c * 9;
     float *x = malloc(sizeof(float) * nx), *wt = malloc(sizeof(float) * nw), *y_ref = calloc(ny, sizeof(float));
     float *xb = malloc(sizeof(float) * nx), *yb = malloc(sizeof(float) * ny), *y = malloc(sizeof(float) * ny);
-    fill(x, nx); fill(wt, nw);
+    float *dy = malloc(sizeof(float) * ny), *dyb = malloc(sizeof(float) * ny), *dx_ref = calloc(nx, sizeof(float));
+    float *dxb = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx), *g0 = malloc(sizeof(float) * nw);
+    float *dw_ref = calloc(nw, sizeof(float)), *dw = malloc(sizeof(float) * nw);
+    fill(x, nx); fill(wt, nw); fill(dy, ny); fill(g0, nw);
     conv2d_forward(y_ref, x, wt, NULL, &s);
+    conv2d_backward(dx_ref, dw_ref, NULL, dy, x, wt, &s);
+    for (size_t i = 0; i < nw; i++) dw_ref[i] += g0[i];           /* the gradient it is added to */
     to_blocked(xb, x, n, c, h * w);
+    to_blocked(dyb, dy, n, k, wc.oh * wc.ow);
 
-    /* the AVX2 weight transform against the scalar one, bit for bit */
+    /* the AVX2 weight transforms against the scalar ones, bit for bit */
     size_t nu = ws2_wbuf_floats(&wc);
     float *uref = malloc(sizeof(float) * nu), *save = wc.u;
-    memset(uref, 0x7f, sizeof(float) * nu);
-    wc.u = uref;
-    ws2_weights_ref(&wc, wt);
-    wc.u = save;
-    memset(wc.u, 0x7f, sizeof(float) * nu);
-    ws2_weights(&wc, wt);
-    CHECK(!memcmp(uref, wc.u, sizeof(float) * nu), "  weight transform, AVX2 against scalar: the same bits");
+    for (int pass = WS2_FWD; pass <= WS2_BWD_DATA; pass++) {
+        memset(uref, 0x7f, sizeof(float) * nu);
+        wc.u = uref;
+        ws2_weights_ref(&wc, wt, (Ws2Pass)pass);
+        wc.u = save;
+        memset(wc.u, 0x7f, sizeof(float) * nu);
+        ws2_weights(&wc, wt, (Ws2Pass)pass);
+        CHECK(!memcmp(uref, wc.u, sizeof(float) * nu), "  weight transform (%s), AVX2 against scalar: the same bits",
+              pass == WS2_FWD ? "forward" : "backward data");
+    }
     free(uref);
 
+    ws2_weights(&wc, wt, WS2_FWD);
     memset(yb, 0x7f, sizeof(float) * ny);      /* every element must be written */
     ws2_forward(&wc, xb, yb);
     from_blocked(y, yb, n, k, wc.oh * wc.ow);
     double ey = worst_rel(y, y_ref, ny);
     CHECK(ey < 2e-5, "  forward: worst error %.2e of the largest output", ey);
 
+    memcpy(dw, g0, sizeof(float) * nw);
+    ws2_backward_weights(&wc, xb, dyb, dw);
+    double ew = worst_rel(dw, dw_ref, nw);
+    CHECK(ew < 2e-5, "  weight gradient added to a gradient: worst error %.2e of the largest", ew);
+    {   /* the last step against its scalar reference, on the sums the weight gradient left */
+        float *d1 = malloc(sizeof(float) * nw), *d2 = malloc(sizeof(float) * nw);
+        memcpy(d1, g0, sizeof(float) * nw);
+        memcpy(d2, g0, sizeof(float) * nw);
+        ws2_weights_from_sums_ref(&wc, d1);
+        ws2_weights_from_sums_ref(&wc, d2);   /* (the reference twice: it reads the sums only) */
+        float *d3 = malloc(sizeof(float) * nw);
+        memcpy(d3, g0, sizeof(float) * nw);
+        ws2_backward_weights(&wc, xb, dyb, d3);
+        CHECK(!memcmp(d1, d3, sizeof(float) * nw) && !memcmp(d1, d2, sizeof(float) * nw),
+              "  weight gradient's F^T D F, AVX2 against scalar: the same bits");
+        free(d1); free(d2); free(d3);
+    }
+
+    ws2_weights(&wc, wt, WS2_BWD_DATA);
+    memset(dxb, 0x7f, sizeof(float) * nx);
+    ws2_backward_data(&wc, dyb, dxb, 0);
+    from_blocked(dx, dxb, n, c, h * w);
+    double ex = worst_rel(dx, dx_ref, nx);
+    CHECK(ex < 2e-5, "  backward data: worst error %.2e of the largest input gradient", ex);
+    {   /* added onto a gradient: the bits of adding the overwritten one */
+        float *ga = malloc(sizeof(float) * nx), *gsum = malloc(sizeof(float) * nx);
+        fill(ga, nx);
+        for (size_t i = 0; i < nx; i++) gsum[i] = ga[i] + dxb[i];
+        ws2_backward_data(&wc, dyb, ga, 1);
+        CHECK(!memcmp(ga, gsum, sizeof(float) * nx), "  backward data added to a gradient: the same bits as adding");
+        free(ga); free(gsum);
+    }
+
     /* blocks of 6 and of 18 tiles: the same bits */
     const char *blocks[2] = {"6", "18"};
     for (int b = 0; b < 2; b++) {
         Ws2Conv w2;
         if (plan(&w2, blocks[b], n, c, k, h, w)) { CHECK(0, "  planned with blocks of %s tiles", blocks[b]); continue; }
-        float *y2 = malloc(sizeof(float) * ny);
-        ws2_weights(&w2, wt);
+        float *y2 = malloc(sizeof(float) * ny), *dx2 = malloc(sizeof(float) * nx), *dw2 = malloc(sizeof(float) * nw);
+        ws2_weights(&w2, wt, WS2_FWD);
         ws2_forward(&w2, xb, y2);
-        CHECK(!memcmp(y2, yb, sizeof(float) * ny), "  forward in blocks of %d tiles: the same bits", w2.tb);
-        free(y2);
+        ws2_weights(&w2, wt, WS2_BWD_DATA);
+        ws2_backward_data(&w2, dyb, dx2, 0);
+        CHECK(!memcmp(y2, yb, sizeof(float) * ny) && !memcmp(dx2, dxb, sizeof(float) * nx),
+              "  forward and backward data in blocks of %d tiles: the same bits", w2.tb);
+        memcpy(dw2, g0, sizeof(float) * nw);
+        ws2_backward_weights(&w2, xb, dyb, dw2);
+        double e2 = worst_rel(dw2, dw_ref, nw);
+        CHECK(e2 < 2e-5, "  weight gradient in blocks of %d tiles: worst error %.2e of the largest", w2.tb, e2);
+        free(y2); free(dx2); free(dw2);
         unplan(&w2);
     }
     unsetenv("NCELAB_WS2_TB");
     unplan(&wc);
     free(x); free(wt); free(y_ref); free(xb); free(yb); free(y);
+    free(dy); free(dyb); free(dx_ref); free(dxb); free(dx); free(g0); free(dw_ref); free(dw);
 }
 
 int main(void) {

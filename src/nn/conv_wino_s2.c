@@ -32,8 +32,8 @@ int ws2_supported(int c, int k) {
     if (c % 16 || k % 16 || c <= 0 || k <= 0) return 0;
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    const char *off = getenv("NCELAB_WINO_S2");
-    return !(off && *off == '0');
+    const char *all = getenv("NCELAB_WINOGRAD"), *off = getenv("NCELAB_WINO_S2");
+    return !(all && *all == '0') && !(off && *off == '0');
 }
 
 /* The filter plane of point q along an axis: 0 for the even points 0-3, 1-5 for the odd 4-8. */
@@ -42,29 +42,68 @@ static inline int plane_of(int p) { return plane_1d(p / 9) * 6 + plane_1d(p % 9)
 
 /* ---- 1-D transforms, each on 8 channels at once ---- */
 
-/* t = T^T s (9 -> 9): s the samples x[2 o0 - 1 + q]; t[0..3] the even ones, t[4..8] F(4, 2)'s
-   B^T of the odd ones e = (s0, s2, s4, s6, s8), rows (2 -1 -2 1 0) (0 -2 -1 1 0) (0 2 -3 1 0)
-   (0 -1 0 1 0) (0 2 -1 -2 1). */
-static inline void bt9(v8 *t, const v8 *s) {
+/* u = F(4, 2)'s B^T e (5 -> 5), rows (2 -1 -2 1 0) (0 -2 -1 1 0) (0 2 -3 1 0) (0 -1 0 1 0)
+   (0 2 -1 -2 1) */
+static inline void bt5(v8 *u, v8 e0, v8 e1, v8 e2, v8 e3, v8 e4) {
     const v8 two = _mm256_set1_ps(2.0f);
-    v8 d31 = _mm256_sub_ps(s[6], s[2]), d32 = _mm256_sub_ps(s[6], s[4]);
-    t[0] = s[1]; t[1] = s[3]; t[2] = s[5]; t[3] = s[7];
-    t[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(s[0], s[4]), d31);
-    t[5] = _mm256_fnmadd_ps(two, s[2], d32);
-    t[6] = _mm256_fmadd_ps(two, _mm256_sub_ps(s[2], s[4]), d32);
-    t[7] = d31;
-    t[8] = _mm256_fmadd_ps(two, _mm256_sub_ps(s[2], s[6]), _mm256_sub_ps(s[8], s[4]));
+    v8 d31 = _mm256_sub_ps(e3, e1), d32 = _mm256_sub_ps(e3, e2);
+    u[0] = _mm256_fmadd_ps(two, _mm256_sub_ps(e0, e2), d31);
+    u[1] = _mm256_fnmadd_ps(two, e1, d32);
+    u[2] = _mm256_fmadd_ps(two, _mm256_sub_ps(e1, e2), d32);
+    u[3] = d31;
+    u[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(e1, e3), _mm256_sub_ps(e4, e2));
 }
 
-/* y = S^T m (9 -> 4): m[0..3] added as they are, F(4, 2)'s A^T of m[4..8], rows (1 1 1 1 0)
-   (0 1 -1 2 0) (0 1 1 4 0) (0 1 -1 8 1). */
-static inline void st4(v8 *y, const v8 *m) {
+/* o = F(4, 2)'s A^T n (5 -> 4), rows (1 1 1 1 0) (0 1 -1 2 0) (0 1 1 4 0) (0 1 -1 8 1) */
+static inline void at5(v8 *o, const v8 *n) {
     const v8 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), eight = _mm256_set1_ps(8.0f);
-    v8 s12 = _mm256_add_ps(m[5], m[6]), d12 = _mm256_sub_ps(m[5], m[6]);
-    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[4]), _mm256_add_ps(s12, m[7]));
-    y[1] = _mm256_add_ps(m[1], _mm256_fmadd_ps(two, m[7], d12));
-    y[2] = _mm256_add_ps(m[2], _mm256_fmadd_ps(four, m[7], s12));
-    y[3] = _mm256_add_ps(m[3], _mm256_add_ps(_mm256_fmadd_ps(eight, m[7], d12), m[8]));
+    v8 s12 = _mm256_add_ps(n[1], n[2]), d12 = _mm256_sub_ps(n[1], n[2]);
+    o[0] = _mm256_add_ps(_mm256_add_ps(n[0], s12), n[3]);
+    o[1] = _mm256_fmadd_ps(two, n[3], d12);
+    o[2] = _mm256_fmadd_ps(four, n[3], s12);
+    o[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, n[3], d12), n[4]);
+}
+
+/* The forward's input: t = T^T s (9 -> 9), s the samples x[2 o0 - 1 + q]; t[0..3] the even
+   ones, t[4..8] B^T of the odd ones (s0, s2, s4, s6, s8). */
+static inline void bt9(v8 *t, const v8 *s) {
+    t[0] = s[1]; t[1] = s[3]; t[2] = s[5]; t[3] = s[7];
+    bt5(t + 4, s[0], s[2], s[4], s[6], s[8]);
+}
+
+/* The forward's output: y = S^T m (9 -> 4), the even points plus A^T of the odd ones. */
+static inline void st4(v8 *y, const v8 *m) {
+    v8 o[4];
+    at5(o, m + 4);
+    for (int i = 0; i < 4; i++) y[i] = _mm256_add_ps(m[i], o[i]);
+}
+
+/* The backward data's input, the output gradients f = dy[o0 .. o0 + 4] (5 -> 9): the even
+   points f[0..3] (dx[2 (o0 + i)] = w1 dy[o0 + i]), the odd ones B^T f (dx[2 (o0 + i) + 1] =
+   w2 dy[o0 + i] + w0 dy[o0 + i + 1], the rotated 2-tap filter). */
+static inline void bt9d(v8 *t, const v8 *f) {
+    t[0] = f[0]; t[1] = f[1]; t[2] = f[2]; t[3] = f[3];
+    bt5(t + 4, f[0], f[1], f[2], f[3], f[4]);
+}
+
+/* The backward data's output (9 -> 8): dx[2 (o0 + i)] = m[i], dx[2 (o0 + i) + 1] = A^T m[4..8]. */
+static inline void st8(v8 *y, const v8 *m) {
+    v8 o[4];
+    at5(o, m + 4);
+    for (int i = 0; i < 4; i++) { y[2 * i] = m[i]; y[2 * i + 1] = o[i]; }
+}
+
+/* The weight gradient's output-gradient transform (4 -> 9): g as it is at the even points, A g
+   (A = the transpose of A^T) at the odd ones. */
+static inline void a9(v8 *t, const v8 *g) {
+    const v8 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    v8 s02 = _mm256_add_ps(g[0], g[2]), s13 = _mm256_add_ps(g[1], g[3]);
+    t[0] = g[0]; t[1] = g[1]; t[2] = g[2]; t[3] = g[3];
+    t[4] = g[0];
+    t[5] = _mm256_add_ps(s02, s13);
+    t[6] = _mm256_sub_ps(s02, s13);
+    t[7] = _mm256_fmadd_ps(two, _mm256_fmadd_ps(four, g[3], g[1]), _mm256_fmadd_ps(four, g[2], g[0]));
+    t[8] = g[3];
 }
 
 /* u = the filter along an axis (3 taps -> 6 plane values): w1, then F(4, 2)'s G (w0, w2) with
@@ -103,6 +142,10 @@ static Tile tile_at(const Ws2Conv *wc, long t) {
     return r;
 }
 
+/* Rows of V, M and Y: the channels and 16 floats, against cache-set conflicts of power-of-two
+   strides (as conv_wino.c's global mode). */
+static int row_stride(int cn) { return cn + 16; }
+
 /* V[p][tl][c] = T^T d T for the 9x9 input patch (rows 2 y0 - 1 .. 2 y0 + 7, zero outside) of tile
    tt of x (cn channels), rows ld floats apart. */
 static void input_tile(const Ws2Conv *wc, const float *x, int cn, int ld, Tile tt, float *V, int tl, int tb) {
@@ -127,8 +170,8 @@ static void input_tile(const Ws2Conv *wc, const float *x, int cn, int ld, Tile t
     }
 }
 
-/* the 4x4 tile tt of y (kn channels) = S^T M S from M[p][tl][k], rows ld floats apart, clipped
-   to the output. */
+/* The 4x4 output tile tt of y (kn channels) = S^T M S from M[p][tl][k], rows ld floats apart,
+   clipped to the output. */
 static void output_tile(const Ws2Conv *wc, const float *M, int kn, int ld, int tl, int tb, Tile tt, float *y) {
     int OH = wc->oh, OW = wc->ow, KB = kn / 8;
     for (int kb = 0; kb < KB; kb++) {
@@ -149,6 +192,78 @@ static void output_tile(const Ws2Conv *wc, const float *M, int kn, int ld, int t
     }
 }
 
+/* The backward data's input: V[p][tl][k] from the 5x5 output-gradient patch (rows y0 .. y0 + 4,
+   zero outside) of tile tt of dy (kn channels). */
+static void grad_in_tile(const Ws2Conv *wc, const float *dy, int kn, int ld, Tile tt, float *V, int tl, int tb) {
+    int OH = wc->oh, OW = wc->ow, KB = kn / 8;
+    for (int kb = 0; kb < KB; kb++) {
+        const float *base = dy + (size_t)(tt.n * KB + kb) * OH * OW * 8;
+        v8 f[5], tr[5][9], col[5], out[9];
+        for (int r = 0; r < 5; r++) {
+            int y = tt.y0 + r;
+            for (int j = 0; j < 5; j++) {
+                int xx = tt.x0 + j;
+                f[j] = (y < OH && xx < OW) ? _mm256_loadu_ps(base + ((size_t)y * OW + xx) * 8) : _mm256_setzero_ps();
+            }
+            bt9d(tr[r], f);
+        }
+        for (int j = 0; j < 9; j++) {
+            for (int r = 0; r < 5; r++) col[r] = tr[r][j];
+            bt9d(out, col);
+            for (int i = 0; i < 9; i++) _mm256_storeu_ps(V + ((size_t)(i * 9 + j) * tb + tl) * ld + kb * 8, out[i]);
+        }
+    }
+}
+
+/* The backward data's output: the 8x8 input-gradient patch (rows 2 y0 .. 2 y0 + 7) of tile tt
+   of dx (cn channels) from M[p][tl][c], clipped to the image; acc 1 adds it onto dx. */
+static void grad_out_tile(const Ws2Conv *wc, const float *M, int cn, int ld, int tl, int tb, Tile tt, float *dx, int acc) {
+    int H = wc->h, W = wc->w, CB = cn / 8;
+    for (int cb = 0; cb < CB; cb++) {
+        float *base = dx + (size_t)(tt.n * CB + cb) * H * W * 8;
+        v8 m[9], tr[9][8], col[9], out[8];
+        for (int i = 0; i < 9; i++) {
+            for (int j = 0; j < 9; j++) m[j] = _mm256_loadu_ps(M + ((size_t)(i * 9 + j) * tb + tl) * ld + cb * 8);
+            st8(tr[i], m);
+        }
+        for (int b = 0; b < 8; b++) {
+            int xx = 2 * tt.x0 + b;
+            if (xx >= W) break;
+            for (int i = 0; i < 9; i++) col[i] = tr[i][b];
+            st8(out, col);
+            for (int a = 0; a < 8; a++) {
+                int y = 2 * tt.y0 + a;
+                if (y >= H) break;
+                float *p = base + ((size_t)y * W + xx) * 8;
+                _mm256_storeu_ps(p, acc ? _mm256_add_ps(_mm256_loadu_ps(p), out[a]) : out[a]);
+            }
+        }
+    }
+}
+
+/* The weight gradient's output-gradient transform: Y[p][tl][k] from the 4x4 tile tt of dy (zero
+   outside). */
+static void grad_w_tile(const Ws2Conv *wc, const float *dy, int kn, int ld, Tile tt, float *Y, int tl, int tb) {
+    int OH = wc->oh, OW = wc->ow, KB = kn / 8;
+    for (int kb = 0; kb < KB; kb++) {
+        const float *base = dy + (size_t)(tt.n * KB + kb) * OH * OW * 8;
+        v8 g[4], tr[4][9], col[4], out[9];
+        for (int a = 0; a < 4; a++) {
+            int y = tt.y0 + a;
+            for (int b = 0; b < 4; b++) {
+                int xx = tt.x0 + b;
+                g[b] = (y < OH && xx < OW) ? _mm256_loadu_ps(base + ((size_t)y * OW + xx) * 8) : _mm256_setzero_ps();
+            }
+            a9(tr[a], g);
+        }
+        for (int j = 0; j < 9; j++) {
+            for (int a = 0; a < 4; a++) col[a] = tr[a][j];
+            a9(out, col);
+            for (int i = 0; i < 9; i++) _mm256_storeu_ps(Y + ((size_t)(i * 9 + j) * tb + tl) * ld + kb * 8, out[i]);
+        }
+    }
+}
+
 /* ---- set-up ---- */
 
 int ws2_init(Ws2Conv *wc, int n, int c, int k, int h, int w) {
@@ -161,17 +276,13 @@ int ws2_init(Ws2Conv *wc, int n, int c, int k, int h, int w) {
     wc->tiles_x = (wc->ow + 3) / 4;
     wc->tiles = (long)n * wc->tiles_y * wc->tiles_x;
     wc->nthr = omp_get_max_threads();
-    long tb = 96;
+    long tb = 48;
     const char *env = getenv("NCELAB_WS2_TB");
     if (env && atoi(env) > 0) tb = atoi(env);
     tb = tb < 6 ? 6 : tb / 6 * 6;
     wc->tb = (int)(tb < wc->tiles ? tb : wc->tiles);
     return 0;
 }
-
-/* Rows of V and M: the channels and 16 floats, against cache-set conflicts of power-of-two
-   strides (as conv_wino.c's global mode). */
-static int row_stride(int cn) { return cn + 16; }
 
 size_t ws2_scratch_floats(const Ws2Conv *wc) {
     return (size_t)NPT * wc->tb * (row_stride(wc->c) + row_stride(wc->k));
@@ -183,50 +294,60 @@ size_t ws2_wbuf_floats(const Ws2Conv *wc) { return NPL * ws2_plane(wc); }
 
 void ws2_set_work(Ws2Conv *wc, float *scratch, float *wbuf) {
     wc->scratch = scratch;
-    wc->u = wbuf;
+    wc->u = wc->dw_acc = wbuf;
 }
 
 /* ---- the weight transform: U[a][b] = F g F^T of every 3x3 filter g (F: f6 along an axis), in
-   panels of 16 filters: filter (ob 16 + j, channel i) at plane a 6 + b, float (ob c + i) 16 + j. */
+   panels of 16 filters of the pass's output channels: for the forward (36, k / 16, c, 16), for
+   the backward data the filters rotated by 180 degrees and transposed, (36, c / 16, k, 16). Row
+   (ob, i), lane j of a pass is the filter at w + (ob 16 + j) lane + i inner (9 floats). */
 
-static void filter_transform(const float *g, float *u36) {
-    float t[6][3];
+typedef struct { int cin, cout; long lane, inner; int rotate; } Rows;
+
+static Rows pass_rows(const Ws2Conv *wc, Ws2Pass pass) {
+    if (pass == WS2_FWD) return (Rows){wc->c, wc->k, 9L * wc->c, 9, 0};
+    return (Rows){wc->k, wc->c, 9, 9L * wc->c, 1};
+}
+
+static void filter_transform(const float *g, int rotate, float *u36) {
+    float gg[9], t[6][3];
+    for (int q = 0; q < 9; q++) gg[q] = rotate ? g[8 - q] : g[q];
     for (int s = 0; s < 3; s++) {      /* along y, per column s */
         float col[6];
-        f6(col, g[s], g[3 + s], g[6 + s]);
+        f6(col, gg[s], gg[3 + s], gg[6 + s]);
         for (int a = 0; a < 6; a++) t[a][s] = col[a];
     }
     for (int a = 0; a < 6; a++) f6(u36 + a * 6, t[a][0], t[a][1], t[a][2]);  /* along x */
 }
 
-void ws2_weights_ref(Ws2Conv *wc, const float *w) {
-    int C = wc->c, nb = wc->k / 16;
+void ws2_weights_ref(Ws2Conv *wc, const float *w, Ws2Pass pass) {
+    Rows r = pass_rows(wc, pass);
     size_t plane = ws2_plane(wc);
-    for (int ob = 0; ob < nb; ob++)
-        for (int i = 0; i < C; i++)
+    for (int ob = 0; ob < r.cout / 16; ob++)
+        for (int i = 0; i < r.cin; i++)
             for (int j = 0; j < 16; j++) {
                 float u[NPL];
-                filter_transform(w + ((size_t)(ob * 16 + j) * C + i) * 9, u);
-                for (int pl = 0; pl < NPL; pl++) wc->u[pl * plane + ((size_t)ob * C + i) * 16 + j] = u[pl];
+                filter_transform(w + (ob * 16 + j) * r.lane + i * r.inner, r.rotate, u);
+                for (int pl = 0; pl < NPL; pl++) wc->u[pl * plane + ((size_t)ob * r.cin + i) * 16 + j] = u[pl];
             }
 }
 
-void ws2_weights(Ws2Conv *wc, const float *w) {
-    int C = wc->c, nb = wc->k / 16;
+void ws2_weights(Ws2Conv *wc, const float *w, Ws2Pass pass) {
+    Rows r = pass_rows(wc, pass);
     size_t plane = ws2_plane(wc);
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(9 * C));
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)r.lane));
     #pragma omp parallel for collapse(3) schedule(static) num_threads(wc->nthr)
-    for (int ob = 0; ob < nb; ob++)
-        for (int i = 0; i < C; i++)
+    for (int ob = 0; ob < r.cout / 16; ob++)
+        for (int i = 0; i < r.cin; i++)
             for (int half = 0; half < 2; half++) {
-                const float *g = w + ((size_t)(ob * 16 + half * 8) * C + i) * 9;
+                const float *g = w + (ob * 16 + half * 8) * r.lane + i * r.inner;
                 v8 gg[9], t[6][3], col[6], u[6];
-                for (int q = 0; q < 9; q++) gg[q] = _mm256_i32gather_ps(g + q, idx, 4);
+                for (int q = 0; q < 9; q++) gg[q] = _mm256_i32gather_ps(g + (r.rotate ? 8 - q : q), idx, 4);
                 for (int s = 0; s < 3; s++) {
                     f6v(col, gg[s], gg[3 + s], gg[6 + s]);
                     for (int a = 0; a < 6; a++) t[a][s] = col[a];
                 }
-                float *dst = wc->u + ((size_t)ob * C + i) * 16 + half * 8;
+                float *dst = wc->u + ((size_t)ob * r.cin + i) * 16 + half * 8;
                 for (int a = 0; a < 6; a++) {
                     f6v(u, t[a][0], t[a][1], t[a][2]);
                     for (int b = 0; b < 6; b++) _mm256_storeu_ps(dst + (a * 6 + b) * plane, u[b]);
@@ -234,10 +355,13 @@ void ws2_weights(Ws2Conv *wc, const float *w) {
             }
 }
 
-/* ---- the forward ---- */
+/* ---- the forward and the backward data ---- */
 
-void ws2_forward(Ws2Conv *wc, const float *x, float *y) {
-    int C = wc->c, K = wc->k, tb = wc->tb, lv = row_stride(C), lm = row_stride(K);
+/* Per block of tb tiles: the inputs transformed, the 81 products split by point, the block
+   transformed back. bwd 0: y = x conv w; bwd 1: dx (=, or += with acc) from dy. */
+static void conv_pass(Ws2Conv *wc, int bwd, const float *src, float *dst, int acc) {
+    int cin = bwd ? wc->k : wc->c, cout = bwd ? wc->c : wc->k, tb = wc->tb;
+    int lv = row_stride(cin), lm = row_stride(cout);
     long T = wc->tiles;
     size_t plane = ws2_plane(wc);
     float *V = wc->scratch, *M = V + (size_t)NPT * tb * lv;
@@ -246,18 +370,140 @@ void ws2_forward(Ws2Conv *wc, const float *x, float *y) {
         #pragma omp parallel num_threads(wc->nthr)
         {
             #pragma omp for schedule(static)
-            for (int t = 0; t < sn; t++) input_tile(wc, x, C, lv, tile_at(wc, s0 + t), V, t, tb);
+            for (int t = 0; t < sn; t++) {
+                if (bwd) grad_in_tile(wc, src, cin, lv, tile_at(wc, s0 + t), V, t, tb);
+                else input_tile(wc, src, cin, lv, tile_at(wc, s0 + t), V, t, tb);
+            }
             #pragma omp for schedule(static)
             for (int p = 0; p < NPT; p++) {
                 const float *Vp = V + (size_t)p * tb * lv, *Up = wc->u + plane_of(p) * plane;
                 float *Mp = M + (size_t)p * tb * lm;
-                for (int kb = 0; kb < K; kb += 16)
+                for (int kb = 0; kb < cout; kb += 16)
                     for (int t = 0; t < sn; t += 6)
-                        kern_any(sn - t < 6 ? sn - t : 6, C, Vp + (size_t)t * lv, lv, 1, Up + (size_t)kb * C, 16,
+                        kern_any(sn - t < 6 ? sn - t : 6, cin, Vp + (size_t)t * lv, lv, 1, Up + (size_t)kb * cin, 16,
                                  Mp + (size_t)t * lm + kb, lm, 0);
             }
             #pragma omp for schedule(static)
-            for (int t = 0; t < sn; t++) output_tile(wc, M, K, lm, t, tb, tile_at(wc, s0 + t), y);
+            for (int t = 0; t < sn; t++) {
+                if (bwd) grad_out_tile(wc, M, cout, lm, t, tb, tile_at(wc, s0 + t), dst, acc);
+                else output_tile(wc, M, cout, lm, t, tb, tile_at(wc, s0 + t), dst);
+            }
         }
     }
+}
+
+void ws2_forward(Ws2Conv *wc, const float *x, float *y) { conv_pass(wc, 0, x, y, 0); }
+
+void ws2_backward_data(Ws2Conv *wc, const float *dy, float *dx, int acc) { conv_pass(wc, 1, dy, dx, acc); }
+
+/* ---- the weight gradient ---- */
+
+/* The sums D[plane] (c, k) = sum over the tiles and the plane's points of V[p]^T Y[p]: per block
+   of tb tiles the transforms of x and dy, then per (plane, 64 filters) a GEMM over the block's
+   tiles for each point of the plane in order, added to D. An element is one chain of FMAs over
+   the blocks, the points and the tiles in that order: the same bits for a given tb whatever the
+   thread count. Plane 0 has 16 points, 10 planes 4 and 25 one: the jobs go out largest first. */
+#define WKG 64
+
+static void weight_sums(Ws2Conv *wc, const float *x, const float *dy) {
+    int C = wc->c, K = wc->k, tb = wc->tb, lv = row_stride(C), ly = row_stride(K), nkg = (K + WKG - 1) / WKG;
+    long T = wc->tiles;
+    size_t plane = ws2_plane(wc);
+    float *V = wc->scratch, *Y = V + (size_t)NPT * tb * lv;
+    int pts[NPL][16], npts[NPL] = {0}, order[NPL];
+    for (int p = 0; p < NPT; p++) { int pl = plane_of(p); pts[pl][npts[pl]++] = p; }
+    for (int i = 0, at = 0; i < 3; i++)               /* planes by size: 16, then 4, then 1 point */
+        for (int pl = 0; pl < NPL; pl++)
+            if (npts[pl] == (i == 0 ? 16 : i == 1 ? 4 : 1)) order[at++] = pl;
+    for (long s0 = 0; s0 < T; s0 += tb) {
+        int sn = (int)(T - s0 < tb ? T - s0 : tb);
+        #pragma omp parallel num_threads(wc->nthr)
+        {
+            #pragma omp for schedule(static)
+            for (int t = 0; t < sn; t++) {
+                Tile tt = tile_at(wc, s0 + t);
+                input_tile(wc, x, C, lv, tt, V, t, tb);
+                grad_w_tile(wc, dy, K, ly, tt, Y, t, tb);
+            }
+            #pragma omp for schedule(dynamic, 1)
+            for (int job = 0; job < NPL * nkg; job++) {
+                int pl = order[job / nkg], k0 = job % nkg * WKG, k1 = k0 + WKG < K ? k0 + WKG : K;
+                float *Dp = wc->dw_acc + pl * plane;
+                for (int q = 0; q < npts[pl]; q++) {
+                    const float *Vp = V + (size_t)pts[pl][q] * tb * lv, *Yp = Y + (size_t)pts[pl][q] * tb * ly;
+                    int acc = s0 > 0 || q > 0;
+                    for (int kb = k0; kb < k1; kb += 16)
+                        for (int c = 0; c < C; c += 6)
+                            kern_any(C - c < 6 ? C - c : 6, sn, Vp + c, 1, lv, Yp + kb, ly, Dp + (size_t)c * K + kb, K, acc);
+                }
+            }
+        }
+    }
+}
+
+/* dw (k, c, 3, 3) += F^T D F, F^T along an axis (6 plane values -> 3 taps): tap 1 = z0 (the even
+   points, summed in D already), taps 0 and 2 = G^T (z1 .. z5) with G^T rows (1/2 -1/2 -1/6 1/6 0)
+   and (0 -1/2 1/6 1/3 1); in double, scalar: the reference of the vectorised step. */
+static void ft3(double *w, const double *z, int stride) {
+    double z0 = z[0], z1 = z[stride], z2 = z[2 * stride], z3 = z[3 * stride], z4 = z[4 * stride], z5 = z[5 * stride];
+    w[0] = (z1 - z2) / 2.0 + (z4 - z3) / 6.0;
+    w[1] = z0;
+    w[2] = z5 + (z3 + z4 + z4 - z2 - z2 - z2) / 6.0;
+}
+
+void ws2_weights_from_sums_ref(const Ws2Conv *wc, float *dw) {
+    int C = wc->c, K = wc->k;
+    size_t plane = ws2_plane(wc);
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K; k++) {
+            double z[NPL], t[6][3], o[3];
+            for (int pl = 0; pl < NPL; pl++) z[pl] = wc->dw_acc[pl * plane + (size_t)c * K + k];
+            for (int a = 0; a < 6; a++) ft3(t[a], z + a * 6, 1);   /* along x */
+            for (int q = 0; q < 3; q++) {                          /* along y */
+                double col[6];
+                for (int a = 0; a < 6; a++) col[a] = t[a][q];
+                ft3(o, col, 1);
+                for (int r = 0; r < 3; r++) dw[((size_t)k * C + c) * 9 + r * 3 + q] += (float)o[r];
+            }
+        }
+}
+
+typedef __m256d v4d;
+
+static inline void ft3v(v4d *w, v4d z0, v4d z1, v4d z2, v4d z3, v4d z4, v4d z5) {
+    const v4d two = _mm256_set1_pd(2.0), six = _mm256_set1_pd(6.0);
+    w[0] = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(z1, z2), two), _mm256_div_pd(_mm256_sub_pd(z4, z3), six));
+    w[1] = z0;
+    v4d s = _mm256_sub_pd(_mm256_sub_pd(_mm256_sub_pd(_mm256_add_pd(_mm256_add_pd(z3, z4), z4), z2), z2), z2);
+    w[2] = _mm256_add_pd(z5, _mm256_div_pd(s, six));
+}
+
+/* ft3's operations in its order, 4 filters at a time (no products to contract: the same bits) */
+static void weights_from_sums(const Ws2Conv *wc, float *dw) {
+    int C = wc->c, K = wc->k;
+    size_t plane = ws2_plane(wc);
+    #pragma omp parallel for collapse(3) schedule(static) num_threads(wc->nthr)
+    for (int kb = 0; kb < K; kb += 16)
+        for (int c = 0; c < C; c++)
+            for (int j4 = 0; j4 < 16; j4 += 4) {
+                int k4 = kb + j4;
+                v4d z[NPL], t[6][3], o[3];
+                for (int pl = 0; pl < NPL; pl++)
+                    z[pl] = _mm256_cvtps_pd(_mm_loadu_ps(wc->dw_acc + pl * plane + (size_t)c * K + k4));
+                for (int a = 0; a < 6; a++)
+                    ft3v(t[a], z[a * 6], z[a * 6 + 1], z[a * 6 + 2], z[a * 6 + 3], z[a * 6 + 4], z[a * 6 + 5]);
+                for (int q = 0; q < 3; q++) {
+                    ft3v(o, t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]);
+                    for (int r = 0; r < 3; r++) {
+                        float f[4];
+                        _mm_storeu_ps(f, _mm256_cvtpd_ps(o[r]));
+                        for (int j = 0; j < 4; j++) dw[((size_t)(k4 + j) * C + c) * 9 + r * 3 + q] += f[j];
+                    }
+                }
+            }
+}
+
+void ws2_backward_weights(Ws2Conv *wc, const float *x, const float *dy, float *dw) {
+    weight_sums(wc, x, dy);
+    weights_from_sums(wc, dw);
 }

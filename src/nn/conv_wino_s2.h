@@ -14,11 +14,17 @@ typedef struct {
     int tb;                   /* tiles per block, shared by the threads (NCELAB_WS2_TB sets it) */
     int nthr;
     float *scratch;           /* V (81, tb, c + 16) then M (81, tb, k + 16) of one block */
-    float *u;                 /* the transformed filters: 36 planes (k / 16, c, 16), ws2_plane apart */
+    float *u;                 /* the transformed filters of the pass about to run (ws2_weights):
+                                 36 planes, ws2_plane floats apart, forward (k / 16, c, 16),
+                                 backward data (c / 16, k, 16) */
+    float *dw_acc;            /* the weight gradient's sums, 36 planes (c, k); the same memory as u */
 } Ws2Conv;
 
+/* The pass a set of transformed weights is for. */
+typedef enum { WS2_FWD = 0, WS2_BWD_DATA = 1 } Ws2Pass;
+
 /* ws2_supported: whether this CPU runs the kernels and (c, k) suit them (multiples of 16);
-   NCELAB_WINO_S2=0 turns them off. */
+   NCELAB_WINO_S2=0 turns them off, as does NCELAB_WINOGRAD=0 (all Winograd kernels). */
 int ws2_supported(int c, int k);
 
 /* ws2_init: plans the layer for a batch of n; 0 on success, -1 when unsupported. */
@@ -32,13 +38,27 @@ size_t ws2_plane(const Ws2Conv *wc);
 
 void ws2_set_work(Ws2Conv *wc, float *scratch, float *wbuf);
 
-/* ws2_weights: transforms w (k, c, 3, 3) into wc->u for the forward (AVX2, 8 filters at a time);
-   ws2_weights_ref: the same with scalar code (the same operations, so the same bits). */
-void ws2_weights(Ws2Conv *wc, const float *w);
-void ws2_weights_ref(Ws2Conv *wc, const float *w);
+/* ws2_weights: transforms w (k, c, 3, 3) into wc->u for one pass (AVX2, 8 filters at a time),
+   right before it runs; ws2_weights_ref: the same with scalar code (the same operations, so the
+   same bits). */
+void ws2_weights(Ws2Conv *wc, const float *w, Ws2Pass pass);
+void ws2_weights_ref(Ws2Conv *wc, const float *w, Ws2Pass pass);
 
 /* ws2_forward: y (n, k, oh, ow) = x (n, c, h, w) conv w, stride 2, padding 1; wc->u from
-   ws2_weights. */
+   WS2_FWD. */
 void ws2_forward(Ws2Conv *wc, const float *x, float *y);
+
+/* ws2_backward_data: dx (n, c, h, w) = the gradient from dy (n, k, oh, ow) (acc 0), or that
+   gradient added to dx (acc 1: dx[i] + the float acc 0 would have written); wc->u from
+   WS2_BWD_DATA. */
+void ws2_backward_data(Ws2Conv *wc, const float *dy, float *dx, int acc);
+
+/* ws2_backward_weights: dw (k, c, 3, 3), plain, += the sum over the batch; overwrites wc->u.
+   Its bits depend on the block size and the batch, not on the thread count. */
+void ws2_backward_weights(Ws2Conv *wc, const float *x, const float *dy, float *dw);
+
+/* The last step of ws2_backward_weights, dw += F^T D F from the sums in wc->dw_acc, with scalar
+   code: the reference of the vectorised step (the same operations, so the same bits). */
+void ws2_weights_from_sums_ref(const Ws2Conv *wc, float *dw);
 
 #endif

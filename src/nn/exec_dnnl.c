@@ -37,7 +37,7 @@ typedef struct {
     int out;                                /* the value this node really writes */
     WinoConv *wino;                         /* a 3x3 convolution run by conv_wino.c, or NULL */
     GemmConv *cg;                           /* a strided convolution run by conv_gemm.c, or NULL */
-    Ws2Conv *ws2;                           /* with cg: its forward by conv_wino_s2.c, or NULL */
+    Ws2Conv *ws2;                           /* with cg: run by conv_wino_s2.c instead, or NULL */
     int pool;                               /* BN: the max pool it runs with its ReLU (bn_relu_pool.c), or 0 */
     int add;                                /* BN: the residual add it runs, then the ReLU after (bn_add_relu.c), or 0 */
     int res;                                /* ... the add's other operand, r in max(0, bn(x) + r) */
@@ -231,13 +231,15 @@ static int build_cgemm(NetExec *x, DState *s, int i, const int64_t *di, const in
     for (int part = NN_PART_FWD; part <= NN_PART_BWD_W; part++)
         snprintf(n->path[part], sizeof n->path[0], part == NN_PART_BWD_W ? "im2col + OpenBLAS sgemm" : "im2col + GEMM kernel");
     snprintf(n->path[NN_PART_REORDER], sizeof n->path[0], "filters packed");
-    /* 3x3, padding 1, nChw8c: the forward by polyphase Winograd (1.5x faster at ResNet-18's shapes) */
+    /* 3x3, padding 1, nChw8c: polyphase Winograd (conv_wino_s2.c) instead, 1.3-1.6x faster at
+       ResNet-18's shapes */
     Ws2Conv *wc = nc_calloc(1, sizeof *wc);
     if (blk == 8 && d->pad == 1 && ws2_init(wc, x->batch, (int)di[1], (int)dout[1], (int)di[2], (int)di[3]) == 0 &&
         wc->oh == dout[2] && wc->ow == dout[3]) {
         n->ws2 = wc;
-        snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "Winograd F(4,2) polyphase");
-        snprintf(n->path[NN_PART_REORDER], sizeof n->path[0], "packed; Winograd transform");
+        for (int part = NN_PART_FWD; part <= NN_PART_BWD_W; part++)
+            snprintf(n->path[part], sizeof n->path[0], "Winograd F(4,2) polyphase");
+        snprintf(n->path[NN_PART_REORDER], sizeof n->path[0], "Winograd weight transform");
     } else {
         free(wc);
     }
@@ -853,14 +855,15 @@ static int bn_add_backward(NetExec *x, DState *s, int i, NcError *err) {
     return NC_OK;
 }
 
-/* A convolution on our own kernels (Winograd, conv_wino.c, or the stride-2 GEMMs, conv_gemm.c),
+/* A convolution on our own kernels (Winograd, conv_wino.c; stride 2 by polyphase Winograd,
+   conv_wino_s2.c, or as GEMMs, conv_gemm.c),
    w and dw its plain (k, c, 3, 3) weights and their gradient: the filters transformed or packed
    for the pass, then the pass. */
 static void own_conv_fwd(DState *s, int i, const float *w, const float *x, float *y) {
     DNode *n = &s->dn[i];
     dnnl_stream_wait(s->strm);
     if (n->wino) wino_weights(n->wino, w, WINO_FWD);
-    else if (n->ws2) ws2_weights(n->ws2, w);
+    else if (n->ws2) ws2_weights(n->ws2, w, WS2_FWD);
     else cgemm_weights(n->cg, w, CGEMM_FWD);
     prof_lap(s, i, NN_PART_REORDER);
     if (n->wino) wino_forward(n->wino, x, y);
@@ -874,15 +877,18 @@ static void own_conv_bwd(DState *s, int i, const float *w, float *dw, const floa
     DNode *n = &s->dn[i];
     dnnl_stream_wait(s->strm);
     if (n->wino) wino_backward_weights(n->wino, x, dy, dw, 1);
+    else if (n->ws2) ws2_backward_weights(n->ws2, x, dy, dw);
     else cgemm_backward_weights(n->cg, x, dy, dw);
     prof_lap(s, i, NN_PART_BWD_W);
     if (vin < 0) return;
     if (n->wino) wino_weights(n->wino, w, WINO_BWD_DATA);
+    else if (n->ws2) ws2_weights(n->ws2, w, WS2_BWD_DATA);
     else cgemm_weights(n->cg, w, CGEMM_BWD_DATA);
     prof_lap(s, i, NN_PART_REORDER);
     /* a second writer adds onto the gradient in place (no pass through the scratch) */
     float *dx = mem_ptr(s->gmem[vin]);
     if (n->wino) wino_backward_data(n->wino, dy, dx, s->ginit[vin]);
+    else if (n->ws2) ws2_backward_data(n->ws2, dy, dx, s->ginit[vin]);
     else cgemm_backward_data(n->cg, dy, dx, s->ginit[vin]);
     s->ginit[vin] = 1;
 }
