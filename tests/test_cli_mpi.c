@@ -237,19 +237,29 @@ int main(void) {
           dw, rc, rc2);
 
     /* a run resumes on another number of ranks: 2 ranks stopped by a NaN in epoch 2 (the epoch-1
-       checkpoint kept), resumed by one process, against one process throughout */
-    char sw[400], sref[400];
+       checkpoint kept), resumed by one process, against one process and two ranks throughout. The
+       replicas add their gradients and batch-norm sums in another order than one process does, and
+       SGD can grow such rounding: in one such pair of runs a near-tie in a max pool flipped and the
+       two references ended 1.6e-3 of the weights' scale apart. A resumed run continues one of
+       them to 1e-4 (the one whose arithmetic its first epoch shares); a lost optimiser state, data
+       order or random stream would move it away from both. */
+    char sw[400], sref[400], sref2[400];
     snprintf(sw, sizeof sw, "%s/switch", cli_dir);
     snprintf(sref, sizeof sref, "%s/switch_ref", cli_dir);
+    snprintf(sref2, sizeof sref2, "%s/switch_ref2", cli_dir);
     rc = cli_mpi_run(2, "-x NCELAB_FAULT_NAN_STEP=25", "train " DATA " --epochs 2 --out %s", sw);
     CHECK(rc == 3 && ckpt_epoch(sw) == 1, "2 ranks stopped by a NaN loss in epoch 2 (exit %d), the epoch-1 checkpoint kept", rc);
     rc = cli_run("train " DATA " --epochs 2 --out %s --resume", sw);
     rc2 = cli_run("train " DATA " --epochs 2 --out %s", sref);
+    int rc3 = cli_mpi_run(2, "", "train " DATA " --epochs 2 --out %s", sref2);
+    char r2[1000];
     snprintf(p, sizeof p, "%s/ckpt.safetensors", sw);
     snprintf(q, sizeof q, "%s/ckpt.safetensors", sref);
-    dw = ckpt_diff(q, p);
-    CHECK(rc == 0 && rc2 == 0 && dw <= 1e-4, "resumed by 1 process after epoch 1 on 2 ranks: the weights of one process throughout "
-          "(worst %.2g of their scale; exit %d, %d)", dw, rc, rc2);
+    snprintf(r2, sizeof r2, "%s/ckpt.safetensors", sref2);
+    double e1 = ckpt_diff(q, p), e2 = ckpt_diff(r2, p);
+    CHECK(rc == 0 && rc2 == 0 && rc3 == 0 && fmin(e1, e2) <= 1e-4, "resumed by 1 process after epoch 1 on 2 ranks: the "
+          "weights of one process or of two ranks throughout (worst %.2g and %.2g of their scale; the references %.2g "
+          "apart; exit %d, %d, %d)", e1, e2, ckpt_diff(q, r2), rc, rc2, rc3);
 
     /* and the other way: one process stopped in epoch 2, resumed on 2 ranks */
     snprintf(sw, sizeof sw, "%s/switch12", cli_dir);
@@ -258,9 +268,10 @@ int main(void) {
     unsetenv("NCELAB_FAULT_NAN_STEP");
     rc2 = rc == 3 ? cli_mpi_run(2, "", "train " DATA " --epochs 2 --out %s --resume", sw) : -1;
     snprintf(p, sizeof p, "%s/ckpt.safetensors", sw);
-    dw = ckpt_diff(q, p);
-    CHECK(rc == 3 && rc2 == 0 && dw <= 1e-4, "one process stopped in epoch 2, resumed on 2 ranks: the weights of one process "
-          "throughout (worst %.2g of their scale; exit %d, %d)", dw, rc, rc2);
+    e1 = ckpt_diff(q, p);
+    e2 = ckpt_diff(r2, p);
+    CHECK(rc == 3 && rc2 == 0 && fmin(e1, e2) <= 1e-4, "one process stopped in epoch 2, resumed on 2 ranks: the weights of "
+          "one process or of two ranks throughout (worst %.2g and %.2g of their scale; exit %d, %d)", e1, e2, rc, rc2);
 
     /* with a queue (k 40 > 2B - 2): 2 ranks stopped in epoch 2 and resumed on 2 ranks (rank 0 reads the
        checkpoint, the queue's slots, labels and stamps broadcast) end with the uninterrupted run's bits */
@@ -269,7 +280,7 @@ int main(void) {
     snprintf(qb, sizeof qb, "%s/queue_resumed", cli_dir);
     rc = cli_mpi_run(2, "", "train " SET " --k 40 --epochs 2 --out %s", qa);
     rc2 = cli_mpi_run(2, "-x NCELAB_FAULT_NAN_STEP=25", "train " SET " --k 40 --epochs 2 --out %s", qb);
-    int rc3 = rc2 == 3 ? cli_mpi_run(2, "", "train " SET " --k 40 --epochs 2 --out %s --resume", qb) : -1;
+    rc3 = rc2 == 3 ? cli_mpi_run(2, "", "train " SET " --k 40 --epochs 2 --out %s --resume", qb) : -1;
     snprintf(p, sizeof p, "%s/ckpt.safetensors", qa);
     snprintf(q, sizeof q, "%s/ckpt.safetensors", qb);
     int qsame = 0;

@@ -42,7 +42,7 @@ static void one_shape(int n, int c, int h, int w) {
     to_blocked(xb, x, n, c, hw);
     to_blocked(dyb, dy, n, c, oh * ow);
     bnp_stats(mean, var, xb, n, c, h, w, scr);
-    bnp_forward(yb, idx, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
+    bnp_forward(yb, idx, NULL, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
     from_blocked(y, yb, n, c, oh * ow);
     bnp_backward(dxb, dg, db, dyb, idx, xb, mean, var, gamma, 1e-5f, n, c, h, w, scr);
     from_blocked(dx, dxb, n, c, hw);
@@ -57,7 +57,7 @@ static void one_shape(int n, int c, int h, int w) {
     batchnorm_forward_eval(bn, x, gamma, beta, mean, var, n, c, hw, 1e-5f);
     relu_forward(re, bn, (long)nx);
     maxpool2d_forward(y_ref, re, n, c, h, w, 2, 2);
-    bnp_forward(yb, idx, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
+    bnp_forward(yb, idx, NULL, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
     from_blocked(y, yb, n, c, oh * ow);
     CHECK((ey = worst_rel(y, y_ref, ny)) < 1e-5, "forward (given statistics): worst %.1e of the largest output", ey);
     free(x); free(xb); free(gamma); free(beta); free(dy); free(dyb); free(bn); free(re); free(y_ref);

@@ -82,7 +82,7 @@ void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int
     v8 x0 = _mm256_loadu_ps(p0_), x1 = _mm256_loadu_ps(p0_ + 8);                    \
     v8 x2 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8), x3 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8 + 8)
 
-void bnp_forward(float *y, uint8_t *idx, const float *x, const float *mean, const float *var, const float *gamma,
+void bnp_forward(float *y, uint8_t *idx, float *xk, const float *x, const float *mean, const float *var, const float *gamma,
                  const float *beta, float eps, int n, int c, int h, int w) {
     int CB = c / 8, oh = h / 2, ow = w / 2;
     #pragma omp parallel for collapse(2) schedule(static)
@@ -104,16 +104,21 @@ void bnp_forward(float *y, uint8_t *idx, const float *x, const float *mean, cons
                     v8 a = _mm256_fmadd_ps(x0, vs, vb), b = _mm256_fmadd_ps(x1, vs, vb);
                     v8 cc = _mm256_fmadd_ps(x2, vs, vb), d = _mm256_fmadd_ps(x3, vs, vb);
                     /* first maximum: a later value wins only when strictly larger */
-                    v8 m = a, k = zero;
+                    v8 m = a, k = zero, xr = x0;
                     v8 gt = _mm256_cmp_ps(b, m, _CMP_GT_OQ);
                     m = _mm256_blendv_ps(m, b, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(1), gt);
+                    xr = _mm256_blendv_ps(xr, x1, gt);
                     gt = _mm256_cmp_ps(cc, m, _CMP_GT_OQ);
                     m = _mm256_blendv_ps(m, cc, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(2), gt);
+                    xr = _mm256_blendv_ps(xr, x2, gt);
                     gt = _mm256_cmp_ps(d, m, _CMP_GT_OQ);
                     m = _mm256_blendv_ps(m, d, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(3), gt);
+                    xr = _mm256_blendv_ps(xr, x3, gt);
                     v8 pos = _mm256_cmp_ps(m, zero, _CMP_GT_OQ);
                     k = _mm256_blendv_ps(_mm256_set1_ps(4), k, pos);
+                    xr = _mm256_blendv_ps(x0, xr, pos);
                     _mm256_storeu_ps(dst + ((size_t)oy * ow + ox) * 8, _mm256_max_ps(m, zero));
+                    if (xk) _mm256_storeu_ps(xk + ((size_t)i * CB + cb) * oh * ow * 8 + ((size_t)oy * ow + ox) * 8, xr);
                     float kf[8];
                     _mm256_storeu_ps(kf, k);
                     uint8_t *o = ix + ((size_t)oy * ow + ox) * 8;

@@ -16,8 +16,9 @@ void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int
 
 /* bnp_forward: y (n, c, h/2, w/2) = maxpool(relu(gamma (x - mean) / sqrt(var + eps) + beta));
    idx (n, c, h/2, w/2 bytes, nChw8c order): the window position 0-3 of the first maximum, 4 when
-   the maximum is not positive (no gradient flows). */
-void bnp_forward(float *y, uint8_t *idx, const float *x, const float *mean, const float *var, const float *gamma,
+   the maximum is not positive (no gradient flows); xk (as y, or NULL): the input x at that
+   position (position 0 for 4), which is all of x that the backward's sums need (first_grad.c). */
+void bnp_forward(float *y, uint8_t *idx, float *xk, const float *x, const float *mean, const float *var, const float *gamma,
                  const float *beta, float eps, int n, int c, int h, int w);
 
 /* The backward in two steps, so that the sums can be added up over replicas in between:

@@ -8,6 +8,7 @@
 #include "conv_gemm.h"
 #include "conv_wino.h"
 #include "conv_wino_s2.h"
+#include "first_grad.h"
 #include "exec_internal.h"
 #include "ncelab/layers.h"
 
@@ -43,6 +44,8 @@ typedef struct {
     int res;                                /* ... the add's other operand, r in max(0, bn(x) + r) */
     char path[NN_PART_N][40];               /* what runs each part (nnx_profile_node) */
     uint8_t *pidx;                          /* ... the pool's window positions */
+    FirstGrad *fg;                          /* ... and the weight gradient of the first convolution before it
+                                               (first_grad.c), whose output gradient is then never formed */
     double *pscr;                           /* ... per-thread sums */
     /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
     dnnl_primitive_t fwd_sync, bwd_sync;
@@ -363,6 +366,27 @@ static int build_bn_sync(NetExec *x, DState *s, int i, unsigned flags, NcError *
     return NC_OK;
 }
 
+/* BN + ReLU + pool node i right after the network's first convolution (3x3, stride 1, padding 1,
+   no bias, at most 3 input channels on plain NCHW), which feeds it alone: the convolution's weight
+   gradient comes from first_grad.c in the batch norm's backward, and nothing flows back into the
+   convolution's output. */
+static void build_first_grad(NetExec *x, DState *s, int i) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i], *cv = i > 0 ? &net->nodes[i - 1] : NULL;
+    const NnVal *vi = &net->vals[cv ? cv->in : 0];
+    if (!cv || cv->op != NN_CONV || cv->out != d->in || cv->in != net->input || cv->k != 3 || cv->stride != 1 ||
+        cv->pad != 1 || cv->b >= 0 || s->consumers[d->in] != 1 || channel_block(&s->md[cv->in]) != 1 ||
+        !fg_supported(vi->c, net->vals[d->in].c, vi->h, vi->w) || net->vals[d->in].h != vi->h)
+        return;
+    FirstGrad *fg = nc_calloc(1, sizeof *fg);
+    if (fg_init(fg, x->batch, vi->c, net->vals[d->in].c, vi->h, vi->w) != 0) {
+        free(fg);
+        return;
+    }
+    s->dn[i].fg = fg;
+    snprintf(s->dn[i - 1].path[NN_PART_BWD_W], sizeof s->dn[0].path[0], "in %s's backward", d->name);
+}
+
 static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     Net *net = x->net;
     NnNode *d = &net->nodes[i];
@@ -393,6 +417,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         md_plain(&s->md[n->out], 4, dp, dnnl_aBcd8b);
         n->pidx = nc_malloc((size_t)x->batch * c * dp[2] * dp[3]);
         n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+        build_first_grad(x, s, i);
     }
     /* BN + a residual add that reads this BN's output alone + the ReLU that reads the sum alone:
        one kernel on nChw8c or nChw16c, when the add's other operand has the same layout */
@@ -440,7 +465,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     n->rvar = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat] + c);
     if (n->pool) {  /* bn_relu_pool.c does the rest: no oneDNN primitives */
         snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "fused bn+relu+pool nChw8c");
-        snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], "fused bn+relu+pool nChw8c");
+        snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], n->fg ? "bn+relu+pool, conv moments" : "fused bn+relu+pool nChw8c");
         dnnl_primitive_desc_destroy(fpd);
         return NC_OK;
     }
@@ -576,7 +601,7 @@ static int plan_cmp(const void *a, const void *b) {
 }
 
 static int reads_input_in_backward(const NnNode *d, const DNode *n) {
-    (void)n;
+    if (n->fg) return 0;  /* first_grad.c: the moments and the maxima it kept instead */
     return d->op == NN_CONV || d->op == NN_BN || d->op == NN_RELU || d->op == NN_LINEAR || d->op == NN_L2NORM;
 }
 
@@ -612,7 +637,9 @@ static void plan_arena(NetExec *x, DState *s) {
         items[ni++] = (PlanItem){ds, de, bytes, &s->data_off[v], 0};
         for (int i = 0; i < n && s->rec_bn[v]; i++)  /* the recomputed copy, right before its reader's backward */
             if (net->nodes[i].in == v) { items[ni++] = (PlanItem){bwd_t[i] - 1, bwd_t[i], bytes, &s->re_off[v], 0}; break; }
-        if (v != net->input && ge >= 0) items[ni++] = (PlanItem){gs, ge, bytes, &s->grad_off[v], 1};
+        int no_grad = 0;  /* the input of a batch norm that does its convolution's weight gradient */
+        for (int i = 0; i < n; i++) no_grad |= s->dn[i].fg && net->nodes[i].in == v;
+        if (v != net->input && ge >= 0 && !no_grad) items[ni++] = (PlanItem){gs, ge, bytes, &s->grad_off[v], 1};
     }
     qsort(items, (size_t)ni, sizeof items[0], plan_cmp);
     size_t slot_bytes[3 * NN_MAX_VALS];
@@ -778,10 +805,17 @@ static int bn_batch_stats(NetExec *x, DState *s, int i, NcError *err) {
     DNode *n = &s->dn[i];
     const NnVal *vi = &x->net->vals[d->in];
     int c = vi->c, hw = vi->h * vi->w;
-    double *buf = x->sync ? x->sync_buf : n->pscr;
+    double local[2 * 1024 + 1];
+    double *buf = x->sync ? x->sync_buf : n->fg ? local : n->pscr;
     const float *in = mem_ptr(s->mem[d->in]);
     dnnl_stream_wait(s->strm);
-    blocked_sums(buf, buf + c, in, n->pool ? 8 : n->blk, x->batch, c, hw);
+    if (n->fg) {  /* from the input's moments, without reading in */
+        const NnNode *cv = &x->net->nodes[i - 1];
+        fg_gram(n->fg, mem_ptr(s->mem[cv->in]));
+        fg_stats(n->fg, x->net->params + x->net->views[cv->w].offset, buf, buf + c);
+    } else {
+        blocked_sums(buf, buf + c, in, n->pool ? 8 : n->blk, x->batch, c, hw);
+    }
     buf[2 * c] = (double)x->batch * hw;
     int rc = x->sync ? nnx_sync_sum(x, 2 * c + 1, err) : NC_OK;
     if (rc) return rc;
@@ -794,6 +828,24 @@ static int bn_batch_stats(NetExec *x, DState *s, int i, NcError *err) {
     }
     n->count = m;
     return NC_OK;
+}
+
+/* The first convolution's weight gradient, added to its parameter's, from BN node i's two sums
+   over every replica's batch (sdy, sdyxhat) and this replica's moments (fg_gram's in the
+   forward, fg_moments's). */
+static void first_grad_backward(NetExec *x, DState *s, int i, const double *sdy, const double *sdyxhat) {
+    Net *net = x->net;
+    DNode *n = &s->dn[i];
+    size_t off = net->views[net->nodes[i - 1].w].offset;
+    fg_weight_grad(n->fg, net->grads + off, net->params + off, mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale),
+                   net->bn_eps, sdy, sdyxhat, n->count);
+}
+
+/* fg_moments for BN node i: the routed gradient's patch sums and the two sums of this batch */
+static void first_grad_moments(NetExec *x, DState *s, int i) {
+    DNode *n = &s->dn[i];
+    fg_moments(n->fg, mem_ptr(s->mem[x->net->nodes[i - 1].in]), mem_ptr(s->gmem[n->out]), n->pidx, mem_ptr(n->mean),
+               mem_ptr(n->var), x->net->bn_eps);
 }
 
 /* A batch norm's backward with the sums over every replica's batch: [sum dy' (c), sum dy' xhat (c)]
@@ -810,7 +862,13 @@ static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, Nc
     float *dscale = mem_ptr(n->dscale), *dshift = mem_ptr(n->dshift), *dx = mem_ptr(grad_target(s, d->in));
     const float *in = mem_ptr(s->mem[d->in]), *mean = mem_ptr(n->mean), *var = mem_ptr(n->var);
     const float *gamma = mem_ptr(n->scale), *dy = mem_ptr(s->gmem[n->out ? n->out : d->out]);
-    if (n->pool) {
+    if (n->fg) {
+        dnnl_stream_wait(s->strm);
+        first_grad_moments(x, s, i);
+        memcpy(buf, n->fg->sdy, sizeof(double) * c);
+        memcpy(buf + c, n->fg->sdyx, sizeof(double) * c);
+        for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
+    } else if (n->pool) {
         dnnl_stream_wait(s->strm);
         bnp_backward_sums(buf, buf + c, dy, n->pidx, in, mean, var, net->bn_eps, x->batch, c, vi->h, vi->w, n->pscr);
         for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
@@ -822,7 +880,9 @@ static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, Nc
     }
     int rc = nnx_sync_sum(x, 2 * c, err);
     if (rc) return rc;
-    if (n->pool)
+    if (n->fg)
+        first_grad_backward(x, s, i, buf, buf + c);
+    else if (n->pool)
         bnp_backward_dx(dx, dy, n->pidx, in, mean, var, gamma, net->bn_eps, buf, buf + c, n->count, x->batch, c, vi->h,
                         vi->w);
     else
@@ -938,7 +998,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                                         {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->mean},
                                         {DNNL_ARG_VARIANCE, n->var}, {DNNL_ARG_WORKSPACE, n->ws}};
                 n->count = (double)x->batch * vi->h * vi->w;
-                if (x->sync || n->add) {
+                if (x->sync || n->add || n->fg) {
                     int rc = bn_batch_stats(x, s, i, err);
                     if (rc) return rc;
                     if (!n->pool && !n->add) {
@@ -968,7 +1028,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                     rv[ch] = (1.0f - mo) * rv[ch] + mo * bv[ch] * corr;
                 }
                 if (n->pool)
-                    bnp_forward(mem_ptr(out), n->pidx, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift),
+                    bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : NULL, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift),
                                 net->bn_eps, x->batch, vi->c, vi->h, vi->w);
                 if (n->add)
                     bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), bm, bv, mem_ptr(n->scale),
@@ -979,7 +1039,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                             mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps, n->blk, x->batch, vi->c, vi->h * vi->w);
             } else if (n->pool) {
                 dnnl_stream_wait(s->strm);
-                bnp_forward(mem_ptr(out), n->pidx, mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
+                bnp_forward(mem_ptr(out), n->pidx, NULL, mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
                             mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
             } else {
                 dnnl_exec_arg_t a[6] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}, {DNNL_ARG_SCALE, n->scale},
@@ -1112,6 +1172,15 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
             } else if (x->sync) {
                 int rc = bn_backward_sync(x, s, i, a, err);
                 if (rc) return rc;
+            } else if (n->fg) {
+                float *dscale = mem_ptr(n->dscale), *dshift = mem_ptr(n->dshift);
+                dnnl_stream_wait(s->strm);
+                first_grad_moments(x, s, i);
+                for (int ch = 0; ch < net->vals[d->in].c; ch++) {
+                    dshift[ch] = (float)n->fg->sdy[ch];
+                    dscale[ch] = (float)n->fg->sdyx[ch];
+                }
+                first_grad_backward(x, s, i, n->fg->sdy, n->fg->sdyx);
             } else if (n->pool) {
                 const NnVal *vi = &net->vals[d->in];
                 dnnl_stream_wait(s->strm);
@@ -1124,7 +1193,7 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
             dnnl_stream_wait(s->strm);
             add_param_grad(net, d->w, mem_ptr(n->dscale));
             add_param_grad(net, d->b, mem_ptr(n->dshift));
-            grad_commit(s, d->in);
+            if (!n->fg) grad_commit(s, d->in);  /* else the convolution before has its gradient already */
             break;
         }
         case NN_RELU: {
@@ -1315,6 +1384,8 @@ static void dnnl_destroy(NetExec *x) {
         free(n->ws2);
         free(n->pidx);
         free(n->pscr);
+        if (n->fg) fg_free(n->fg);
+        free(n->fg);
     }
     for (int v = 0; v < net->n_vals; v++) {
         if (s->mem[v]) dnnl_memory_destroy(s->mem[v]);

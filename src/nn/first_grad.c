@@ -1,0 +1,294 @@
+// first_grad.c -- the first convolution's batch-norm statistics and weight gradient from small
+// moments of the batch, instead of passes over its (n, k, h, w) output and output gradient.
+//
+// The convnet's first block spends most of its time moving (n, 32, 32, 32) tensors: the batch
+// norm reads the convolution's output y once for its statistics, once to normalise and pool, and
+// twice in backward, writing dy (the input gradient) that the weight gradient reads again. But
+// y = W col is linear in the input patches, so its per-channel sums are W S and W G W^T with the
+// patches' first and second moments S (27 numbers) and G (27 x 27), which depend on the images
+// alone; and dy is consumed only by the weight gradient, and per channel it is affine in y apart
+// from the routed gradient dy' (non-zero at one pixel in four at most):
+//   dy_o(p) = kc_o (dy'_o(p) - ka_o - kb_o (y_o(p) - mean_o)),
+// so  dW[o] = sum_p dy_o(p) col(p) = kc_o (P[o] - ka_o S - kb_o (W[o] G - mean_o S))
+// with P[o] the routed gradient's patch sum, a sparse sum over the pooled values. The two sums
+// that give ka and kb need y only at each window's maximum, which the forward keeps (xk).
+// Per image, G's dot products run over the patches laid out row by row, P's gathers over the
+// pixels padded to 4 inputs; both fit in L2, the latter in L1.
+#include "first_grad.h"
+
+#include "ncelab/core.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef __m256 v8;
+
+int fg_supported(int c, int k, int h, int w) {
+    if (c < 1 || c > 3 || k % 8 || k < 8 || k > 1024 || h % 2 || w % 2 || h < 2 || w < 2 || (h * w) % 8) return 0;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    const char *off = getenv("NCELAB_FIRST_GRAD");
+    return !(off && *off == '0');
+}
+
+/* per-thread sizes in floats (pad: the padded image, with 8 floats of slack for the row loads) */
+static size_t pad_floats(const FirstGrad *g) { return (size_t)g->c * (g->h + 2) * (g->w + 2) + 8; }
+static size_t pix_floats(const FirstGrad *g) { return (size_t)(g->h + 2) * (g->w + 2) * 4; }
+static size_t rows_floats(const FirstGrad *g) { return (size_t)9 * g->c * g->h * g->w; }
+static size_t img_floats(const FirstGrad *g) { return (size_t)FG_J * FG_J + (size_t)g->k * FG_J; }
+static size_t work_floats(const FirstGrad *g) { return pad_floats(g) + pix_floats(g) + rows_floats(g) + img_floats(g); }
+static size_t acc_doubles(const FirstGrad *g) { return (size_t)FG_J * FG_J + FG_J + (size_t)g->k * (FG_J + 2); }
+
+int fg_init(FirstGrad *g, int n, int c, int k, int h, int w) {
+    memset(g, 0, sizeof *g);
+    if (!fg_supported(c, k, h, w)) return -1;
+    g->n = n; g->c = c; g->k = k; g->h = h; g->w = w;
+    g->nthr = omp_get_max_threads();
+    g->work = nc_malloc(sizeof(float) * work_floats(g) * g->nthr);
+    g->acc = nc_malloc(sizeof(double) * acc_doubles(g) * (g->nthr + 1));
+    g->G = g->acc + acc_doubles(g) * g->nthr;  /* the totals: laid out as each thread's sums */
+    g->S = g->G + FG_J * FG_J;
+    g->P = g->S + FG_J;
+    g->sdy = g->P + (size_t)k * FG_J;
+    g->sdyx = g->sdy + k;
+    memset(g->G, 0, sizeof(double) * acc_doubles(g));
+    g->xk = nc_malloc(sizeof(float) * (size_t)n * k * (h / 2) * (w / 2));
+    return 0;
+}
+
+void fg_free(FirstGrad *g) {
+    free(g->work);
+    free(g->acc);
+    free(g->xk);
+    memset(g, 0, sizeof *g);
+}
+
+/* The threads' sums of elements [e0, e1) of acc, in thread order, into the totals. */
+static void reduce(FirstGrad *g, size_t e0, size_t e1) {
+    size_t na = acc_doubles(g);
+    for (size_t e = e0; e < e1; e++) {
+        double v = 0.0;
+        for (int t = 0; t < g->nthr; t++) v += g->acc[na * t + e];
+        g->G[e] = v;
+    }
+}
+
+/* xp (c, h + 2, w + 2): image x with a border of zeros */
+static void pad_image(float *xp, const float *x, int c, int h, int w) {
+    int W = w + 2;
+    memset(xp, 0, sizeof(float) * ((size_t)c * (h + 2) * W + 8));
+    for (int ci = 0; ci < c; ci++)
+        for (int y = 0; y < h; y++) memcpy(xp + ((size_t)ci * (h + 2) + y + 1) * W + 1, x + ((size_t)ci * h + y) * w, sizeof(float) * w);
+}
+
+/* rows (9 c, h w): row (ci, a, b) holds input pixel (y + a - 1, x + b - 1) of channel ci at (y, x) */
+static void patch_rows(float *rows, const float *xp, int c, int h, int w) {
+    int W = w + 2;
+    for (int ci = 0; ci < c; ci++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) {
+                float *r = rows + (size_t)((ci * 3 + a) * 3 + b) * h * w;
+                for (int y = 0; y < h; y++) {
+                    const float *src = xp + ((size_t)ci * (h + 2) + y + a) * W + b;
+                    float *dst = r + (size_t)y * w;
+                    for (int x = 0; x < w; x++) dst[x] = src[x];
+                }
+            }
+}
+
+static inline float hsum(v8 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* gimg (FG_J x FG_J): the dot products of the K rows (K a multiple of 3, each hw floats, hw a
+   multiple of 8), in blocks of 3 x 3 over the upper triangle, mirrored */
+static void gram(float *gimg, const float *rows, int K, int hw) {
+    for (int bi = 0; bi < K; bi += 3)
+        for (int bj = bi; bj < K; bj += 3) {
+            const float *a0 = rows + (size_t)bi * hw, *a1 = a0 + hw, *a2 = a1 + hw;
+            const float *b0 = rows + (size_t)bj * hw, *b1 = b0 + hw, *b2 = b1 + hw;
+            v8 s[9];
+            for (int t = 0; t < 9; t++) s[t] = _mm256_setzero_ps();
+            for (int p = 0; p < hw; p += 8) {
+                v8 x0 = _mm256_loadu_ps(a0 + p), x1 = _mm256_loadu_ps(a1 + p), x2 = _mm256_loadu_ps(a2 + p);
+                v8 y0 = _mm256_loadu_ps(b0 + p), y1 = _mm256_loadu_ps(b1 + p), y2 = _mm256_loadu_ps(b2 + p);
+                s[0] = _mm256_fmadd_ps(x0, y0, s[0]); s[1] = _mm256_fmadd_ps(x0, y1, s[1]); s[2] = _mm256_fmadd_ps(x0, y2, s[2]);
+                s[3] = _mm256_fmadd_ps(x1, y0, s[3]); s[4] = _mm256_fmadd_ps(x1, y1, s[4]); s[5] = _mm256_fmadd_ps(x1, y2, s[5]);
+                s[6] = _mm256_fmadd_ps(x2, y0, s[6]); s[7] = _mm256_fmadd_ps(x2, y1, s[7]); s[8] = _mm256_fmadd_ps(x2, y2, s[8]);
+            }
+            for (int r = 0; r < 3; r++)
+                for (int q = 0; q < 3; q++) {
+                    float v = hsum(s[r * 3 + q]);
+                    gimg[(bi + r) * FG_J + bj + q] = v;
+                    gimg[(bj + q) * FG_J + bi + r] = v;
+                }
+        }
+}
+
+/* xq (h + 2, w + 2, 4): image x (c, h, w) with a border of zeros, pixel by pixel, each pixel's
+   c inputs padded to 4; a window row of 3 pixels is then one 8-float and one 4-float load. */
+static void pad_pixels(float *xq, const float *x, int c, int h, int w) {
+    int W = w + 2;
+    memset(xq, 0, sizeof(float) * (size_t)(h + 2) * W * 4);
+    for (int ci = 0; ci < c; ci++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) xq[((size_t)(y + 1) * W + xx + 1) * 4 + ci] = x[((size_t)ci * h + y) * w + xx];
+}
+
+/* pimg (k, FG_J) = the routed gradient's patch sums of one image, gathered from xq (in L1): per
+   channel, sums a0-a2 of window rows 0-2's first two pixels, b01 of rows 0 and 1's third pixel,
+   b2 of row 2's. Without branches: a position of 4 (no gradient) adds zero at the window's first
+   pixel. */
+static void routed_patches(float *pimg, const float *xq, const float *dy, const uint8_t *idx, int c, int k, int h,
+                           int w) {
+    int oh = h / 2, ow = w / 2, q_n = oh * ow, W = w + 2;
+    const int off[5] = {0, 4, 4 * W, 4 * W + 4, 0};
+    const float gate[5] = {1, 1, 1, 1, 0};
+    for (int cb = 0; cb < k / 8; cb++) {
+        const float *g = dy + (size_t)cb * q_n * 8;
+        const uint8_t *ix = idx + (size_t)cb * q_n * 8;
+        for (int l = 0; l < 8; l++) {
+            /* two sets of sums, for even and odd pooled pixels, so that the FMA's latency hides */
+            v8 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, b01 = a0, e0 = a0, e1 = a0, e2 = a0, f01 = a0;
+            __m128 b2 = _mm_setzero_ps(), f2 = b2;
+            for (int q = 0; q < q_n; q++) {
+                int pos = ix[(size_t)q * 8 + l], oy = q / ow, ox = q - oy * ow;
+                const float *r = xq + (size_t)(2 * oy * W + 2 * ox) * 4 + off[pos];
+                v8 gv = _mm256_set1_ps(g[(size_t)q * 8 + l] * gate[pos]);
+                if (q & 1) {
+                    e0 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r), e0);
+                    e1 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 4 * W), e1);
+                    e2 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 8 * W), e2);
+                    f01 = _mm256_fmadd_ps(gv, _mm256_loadu2_m128(r + 4 * W + 8, r + 8), f01);
+                    f2 = _mm_fmadd_ps(_mm256_castps256_ps128(gv), _mm_loadu_ps(r + 8 * W + 8), f2);
+                } else {
+                    a0 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r), a0);
+                    a1 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 4 * W), a1);
+                    a2 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 8 * W), a2);
+                    b01 = _mm256_fmadd_ps(gv, _mm256_loadu2_m128(r + 4 * W + 8, r + 8), b01);
+                    b2 = _mm_fmadd_ps(_mm256_castps256_ps128(gv), _mm_loadu_ps(r + 8 * W + 8), b2);
+                }
+            }
+            a0 = _mm256_add_ps(a0, e0); a1 = _mm256_add_ps(a1, e1); a2 = _mm256_add_ps(a2, e2);
+            b01 = _mm256_add_ps(b01, f01); b2 = _mm_add_ps(b2, f2);
+            float t[5][8], *d = pimg + (size_t)(cb * 8 + l) * FG_J;
+            _mm256_storeu_ps(t[0], a0); _mm256_storeu_ps(t[1], a1); _mm256_storeu_ps(t[2], a2);
+            _mm256_storeu_ps(t[3], b01); _mm_storeu_ps(t[4], b2);
+            for (int j = 0; j < FG_J; j++) d[j] = 0.0f;
+            for (int ci = 0; ci < c; ci++)
+                for (int ra = 0; ra < 3; ra++) {  /* patch entry (ci, ra, b) at ci 9 + ra 3 + b */
+                    float *e = d + ci * 9 + ra * 3;
+                    e[0] = t[ra][ci];
+                    e[1] = t[ra][4 + ci];
+                    e[2] = ra < 2 ? t[3][4 * ra + ci] : t[4][ci];
+                }
+        }
+    }
+}
+
+void fg_gram(FirstGrad *g, const float *x) {
+    int c = g->c, h = g->h, w = g->w, hw = h * w, K = 9 * c;
+    size_t na = acc_doubles(g), nw = work_floats(g), e1 = (size_t)FG_J * FG_J + FG_J;
+    for (int t = 0; t < g->nthr; t++) memset(g->acc + na * t, 0, sizeof(double) * e1);
+    #pragma omp parallel num_threads(g->nthr)
+    {
+        int t = omp_get_thread_num();
+        float *xp = g->work + nw * t, *rows = xp + pad_floats(g) + pix_floats(g), *gimg = rows + rows_floats(g);
+        double *aG = g->acc + na * t, *aS = aG + FG_J * FG_J;
+        #pragma omp for schedule(static)
+        for (int i = 0; i < g->n; i++) {
+            pad_image(xp, x + (size_t)i * c * hw, c, h, w);
+            patch_rows(rows, xp, c, h, w);
+            gram(gimg, rows, K, hw);
+            for (int a = 0; a < K; a++)
+                for (int b = 0; b < K; b++) aG[a * FG_J + b] += gimg[a * FG_J + b];
+            for (int j = 0; j < K; j++) {
+                const float *r = rows + (size_t)j * hw;
+                v8 s = _mm256_setzero_ps();
+                for (int p = 0; p < hw; p += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(r + p));
+                aS[j] += hsum(s);
+            }
+        }
+    }
+    reduce(g, 0, e1);
+}
+
+void fg_stats(const FirstGrad *g, const float *wt, double *s1, double *s2) {
+    int K = 9 * g->c;
+    for (int o = 0; o < g->k; o++) {
+        const float *wo = wt + (size_t)o * K;
+        double a = 0.0, b = 0.0;
+        for (int i = 0; i < K; i++) {
+            double gw = 0.0;
+            for (int j = 0; j < K; j++) gw += g->G[i * FG_J + j] * wo[j];
+            a += wo[i] * g->S[i];
+            b += wo[i] * gw;
+        }
+        s1[o] = a;
+        s2[o] = b;
+    }
+}
+
+/* The batch norm's two sums over one image's pooled values of channel block cb (q_n of them):
+   s1 += sum dy', s2 += sum dy' (xk - mean), per lane, dy' the gradient where the window passes one. */
+static void image_sums(double *s1, double *s2, const float *dy, const uint8_t *idx, const float *xk, v8 mu, int q_n) {
+    v8 r1 = _mm256_setzero_ps(), r2 = r1;
+    for (int q = 0; q < q_n; q++) {
+        v8 k = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(idx + (size_t)q * 8))));
+        v8 gv = _mm256_and_ps(_mm256_loadu_ps(dy + (size_t)q * 8), _mm256_cmp_ps(k, _mm256_set1_ps(4), _CMP_LT_OQ));
+        r1 = _mm256_add_ps(r1, gv);
+        r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(_mm256_loadu_ps(xk + (size_t)q * 8), mu), r2);
+    }
+    float f1[8], f2[8];
+    _mm256_storeu_ps(f1, r1);
+    _mm256_storeu_ps(f2, r2);
+    for (int l = 0; l < 8; l++) { s1[l] += f1[l]; s2[l] += f2[l]; }
+}
+
+void fg_moments(FirstGrad *g, const float *x, const float *dy, const uint8_t *idx, const float *mean,
+                const float *var, float eps) {
+    int c = g->c, k = g->k, h = g->h, w = g->w, hw = h * w, q_n = (h / 2) * (w / 2);
+    size_t na = acc_doubles(g), nw = work_floats(g), e0 = (size_t)FG_J * FG_J + FG_J;
+    size_t qk = (size_t)k * q_n;
+    for (int t = 0; t < g->nthr; t++) memset(g->acc + na * t + e0, 0, sizeof(double) * (na - e0));
+    #pragma omp parallel num_threads(g->nthr)
+    {
+        int t = omp_get_thread_num();
+        float *xq = g->work + nw * t + pad_floats(g), *pimg = xq + pix_floats(g) + rows_floats(g) + FG_J * FG_J;
+        double *aP = g->acc + na * t + e0, *a1 = aP + (size_t)k * FG_J, *a2 = a1 + k;
+        #pragma omp for schedule(static)
+        for (int i = 0; i < g->n; i++) {
+            pad_pixels(xq, x + (size_t)i * c * hw, c, h, w);
+            routed_patches(pimg, xq, dy + (size_t)i * qk, idx + (size_t)i * qk, c, k, h, w);
+            for (size_t e = 0; e < (size_t)k * FG_J; e++) aP[e] += pimg[e];
+            for (int cb = 0; cb < k / 8; cb++) {
+                size_t o = ((size_t)i * (k / 8) + cb) * q_n * 8;
+                image_sums(a1 + cb * 8, a2 + cb * 8, dy + o, idx + o, g->xk + o, _mm256_loadu_ps(mean + cb * 8), q_n);
+            }
+        }
+    }
+    reduce(g, e0, na);
+    for (int o = 0; o < k; o++) g->sdyx[o] *= 1.0 / sqrt((double)var[o] + eps);
+}
+
+void fg_weight_grad(const FirstGrad *g, float *dw, const float *wt, const float *mean, const float *var,
+                    const float *gamma, float eps, const double *sdy, const double *sdyx, double m) {
+    int K = 9 * g->c;
+    for (int o = 0; o < g->k; o++) {
+        double invstd = 1.0 / sqrt((double)var[o] + eps);
+        double ka = sdy[o] / m, kb = sdyx[o] * invstd / m, kc = gamma[o] * invstd;
+        const float *wo = wt + (size_t)o * K;
+        for (int j = 0; j < K; j++) {
+            double wg = 0.0;  /* sum_p y_o(p) col_j(p) */
+            for (int a = 0; a < K; a++) wg += (double)wo[a] * g->G[a * FG_J + j];
+            double v = g->P[(size_t)o * FG_J + j] - ka * g->S[j] - kb * (wg - (double)mean[o] * g->S[j]);
+            dw[(size_t)o * K + j] += (float)(kc * v);
+        }
+    }
+}
