@@ -59,6 +59,26 @@ static void one_shape(int n, int c, int k, int h, int w) {
     CHECK(em / mm < 1e-5 && ev / vm < 1e-5, "batch mean from the moments: worst %.1e of the largest, variance %.1e",
           em / mm, ev / vm);
     bnp_forward(pooled, idx, fg.xk, yb, mean, var, gamma, beta, 1e-5f, n, k, h, w);
+    /* the forward in one pass from the input: the same pooled values, positions and kept maxima
+       but where rounding decides between two window values within 1e-5 of each other */
+    if (fg_forward_supported(&fg)) {
+        float *y2 = malloc(sizeof(float) * np), *xk_ref = malloc(sizeof(float) * np);
+        uint8_t *idx2 = malloc(np);
+        memcpy(xk_ref, fg.xk, sizeof(float) * np);
+        fg_forward(&fg, y2, idx2, 1, x, wt, mean, var, gamma, beta, 1e-5f);
+        size_t differ = 0;
+        double ex = 0.0, xm = 0.0;
+        for (size_t e = 0; e < np; e++) {
+            if (idx2[e] != idx[e]) { differ++; continue; }
+            ex = fmax(ex, fabs(fg.xk[e] - xk_ref[e]));
+            xm = fmax(xm, fabs(xk_ref[e]));
+        }
+        double ey = worst_rel(y2, pooled, np);
+        CHECK(ey < 1e-5 && ex / xm < 1e-5 && differ <= np / 1000, "forward in one pass: pooled values worst %.1e of the "
+              "largest, kept maxima %.1e, %zu of %zu window positions differ", ey, ex / xm, differ, np);
+        memcpy(fg.xk, xk_ref, sizeof(float) * np);
+        free(y2); free(xk_ref); free(idx2);
+    }
     /* the reference: the input gradient, then the convolution's weight gradient */
     bnp_backward(dxb, dg, db, dyb, idx, yb, mean, var, gamma, 1e-5f, n, k, h, w, scr);
     from_blocked(dx, dxb, n, k, hw);

@@ -119,10 +119,9 @@ void bnp_forward(float *y, uint8_t *idx, float *xk, const float *x, const float 
                     xr = _mm256_blendv_ps(x0, xr, pos);
                     _mm256_storeu_ps(dst + ((size_t)oy * ow + ox) * 8, _mm256_max_ps(m, zero));
                     if (xk) _mm256_storeu_ps(xk + ((size_t)i * CB + cb) * oh * ow * 8 + ((size_t)oy * ow + ox) * 8, xr);
-                    float kf[8];
-                    _mm256_storeu_ps(kf, k);
-                    uint8_t *o = ix + ((size_t)oy * ow + ox) * 8;
-                    for (int l = 0; l < 8; l++) o[l] = (uint8_t)kf[l];
+                    __m256i ki = _mm256_cvtps_epi32(k);  /* 0-4 as 8 bytes */
+                    __m128i k16 = _mm_packus_epi32(_mm256_castsi256_si128(ki), _mm256_extracti128_si256(ki, 1));
+                    _mm_storel_epi64((__m128i *)(ix + ((size_t)oy * ow + ox) * 8), _mm_packus_epi16(k16, k16));
                 }
         }
 }

@@ -46,6 +46,8 @@ typedef struct {
     uint8_t *pidx;                          /* ... the pool's window positions */
     FirstGrad *fg;                          /* ... and the weight gradient of the first convolution before it
                                                (first_grad.c), whose output gradient is then never formed */
+    int fg_fwd;                             /* ... and its forward too: the convolution's output is never formed */
+    int in_bn;                              /* convolution: its forward runs in the batch norm after it (fg_fwd) */
     double *pscr;                           /* ... per-thread sums */
     /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
     dnnl_primitive_t fwd_sync, bwd_sync;
@@ -385,6 +387,12 @@ static void build_first_grad(NetExec *x, DState *s, int i) {
     }
     s->dn[i].fg = fg;
     snprintf(s->dn[i - 1].path[NN_PART_BWD_W], sizeof s->dn[0].path[0], "in %s's backward", d->name);
+    const char *off = getenv("NCELAB_FIRST_FWD");
+    if (fg_forward_supported(fg) && !(off && *off == '0')) {
+        s->dn[i].fg_fwd = 1;
+        s->dn[i - 1].in_bn = 1;
+        snprintf(s->dn[i - 1].path[NN_PART_FWD], sizeof s->dn[0].path[0], "in %s's forward", d->name);
+    }
 }
 
 static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
@@ -634,7 +642,9 @@ static void plan_arena(NetExec *x, DState *s) {
         if (v == net->features && de < 2 * n) de = 2 * n;     /* copied out after the forward */
         if (v == net->embeddings) { de = de > 2 * n ? de : 2 * n; gs = 2 * n - 1; }
         if (v == net->input) ds = -1;
-        items[ni++] = (PlanItem){ds, de, bytes, &s->data_off[v], 0};
+        int unformed = 0;  /* the output of a convolution that first_grad.c runs inside its batch norm */
+        for (int i = 0; i < n; i++) unformed |= s->dn[i].in_bn && net->nodes[i].out == v;
+        if (!unformed) items[ni++] = (PlanItem){ds, de, bytes, &s->data_off[v], 0};
         for (int i = 0; i < n && s->rec_bn[v]; i++)  /* the recomputed copy, right before its reader's backward */
             if (net->nodes[i].in == v) { items[ni++] = (PlanItem){bwd_t[i] - 1, bwd_t[i], bytes, &s->re_off[v], 0}; break; }
         int no_grad = 0;  /* the input of a batch norm that does its convolution's weight gradient */
@@ -841,6 +851,16 @@ static void first_grad_backward(NetExec *x, DState *s, int i, const double *sdy,
                    net->bn_eps, sdy, sdyxhat, n->count);
 }
 
+/* fg_forward for BN node i: the first convolution, the batch norm with statistics mean and var,
+   the ReLU and the pool into out (keep: training, the maxima kept for backward) */
+static void first_grad_forward(NetExec *x, DState *s, int i, float *out, int keep, const float *mean, const float *var) {
+    Net *net = x->net;
+    DNode *n = &s->dn[i];
+    const NnNode *cv = &net->nodes[i - 1];
+    fg_forward(n->fg, out, n->pidx, keep, mem_ptr(s->mem[cv->in]), net->params + net->views[cv->w].offset, mean, var,
+               mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps);
+}
+
 /* fg_moments for BN node i: the routed gradient's patch sums and the two sums of this batch */
 static void first_grad_moments(NetExec *x, DState *s, int i) {
     DNode *n = &s->dn[i];
@@ -977,6 +997,13 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
         NnNode *d = &net->nodes[i];
         DNode *n = &s->dn[i];
         if (n->skip) continue;
+        if (n->in_bn) {  /* first_grad.c runs it with the batch norm; in evaluation its output would be scanned:
+                            it is finite when its input and filters are */
+            if (!training && (nn_first_nonfinite(mem_ptr(s->mem[d->in]), (long)md_floats(&s->md[d->in])) >= 0 ||
+                              nn_first_nonfinite(net->params + net->views[d->w].offset, (long)net->views[d->w].size) >= 0))
+                return nc_fail(err, NC_ENUM, "layer %s (evaluation): the output is not finite (NaN or Inf)", d->name);
+            continue;
+        }
         prof_start(s);
         dnnl_memory_t in = s->mem[d->in], out = s->mem[n->out ? n->out : d->out];
         switch (d->op) {
@@ -1027,7 +1054,9 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                     rm[ch] = (1.0f - mo) * rm[ch] + mo * bm[ch];
                     rv[ch] = (1.0f - mo) * rv[ch] + mo * bv[ch] * corr;
                 }
-                if (n->pool)
+                if (n->fg_fwd)
+                    first_grad_forward(x, s, i, mem_ptr(out), 1, bm, bv);
+                else if (n->pool)
                     bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : NULL, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift),
                                 net->bn_eps, x->batch, vi->c, vi->h, vi->w);
                 if (n->add)
@@ -1037,6 +1066,9 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 dnnl_stream_wait(s->strm);
                 bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), mem_ptr(n->rmean), mem_ptr(n->rvar),
                             mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps, n->blk, x->batch, vi->c, vi->h * vi->w);
+            } else if (n->fg_fwd) {
+                dnnl_stream_wait(s->strm);
+                first_grad_forward(x, s, i, mem_ptr(out), 0, mem_ptr(n->rmean), mem_ptr(n->rvar));
             } else if (n->pool) {
                 dnnl_stream_wait(s->strm);
                 bnp_forward(mem_ptr(out), n->pidx, NULL, mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),

@@ -56,6 +56,7 @@ int fg_init(FirstGrad *g, int n, int c, int k, int h, int w) {
     g->sdyx = g->sdy + k;
     memset(g->G, 0, sizeof(double) * acc_doubles(g));
     g->xk = nc_malloc(sizeof(float) * (size_t)n * k * (h / 2) * (w / 2));
+    g->wtap = nc_malloc(sizeof(float) * 9 * c * k);
     return 0;
 }
 
@@ -63,6 +64,7 @@ void fg_free(FirstGrad *g) {
     free(g->work);
     free(g->acc);
     free(g->xk);
+    free(g->wtap);
     memset(g, 0, sizeof *g);
 }
 
@@ -217,6 +219,106 @@ void fg_gram(FirstGrad *g, const float *x) {
         }
     }
     reduce(g, 0, e1);
+}
+
+int fg_forward_supported(const FirstGrad *g) { return g->k % 16 == 0; }
+
+/* The batch norm's x vs + vb for channels ch..ch+7 (bnp_forward's form). */
+static void scale_shift(v8 *vs, v8 *vb, const float *mean, const float *var, const float *gamma, const float *beta,
+                        float eps, int ch) {
+    float sc[8], sh[8];
+    for (int l = 0; l < 8; l++) {
+        sc[l] = gamma[ch + l] / sqrtf(var[ch + l] + eps);
+        sh[l] = beta[ch + l] - mean[ch + l] * sc[l];
+    }
+    *vs = _mm256_loadu_ps(sc);
+    *vb = _mm256_loadu_ps(sh);
+}
+
+/* One pooled window of 8 channels from its four outputs a-d (pixels (0,0), (0,1), (1,0), (1,1)),
+   as bnp_forward does it: the first maximum of the normalised values, its position (4 when not
+   positive) and its output before the batch norm. */
+static inline void pool_window(float *y, uint8_t *ix, float *xk, v8 x0, v8 x1, v8 x2, v8 x3, v8 vs, v8 vb) {
+    v8 zero = _mm256_setzero_ps();
+    v8 a = _mm256_fmadd_ps(x0, vs, vb), b = _mm256_fmadd_ps(x1, vs, vb);
+    v8 cc = _mm256_fmadd_ps(x2, vs, vb), d = _mm256_fmadd_ps(x3, vs, vb);
+    v8 m = a, k = zero, xr = x0;
+    v8 gt = _mm256_cmp_ps(b, m, _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, b, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(1), gt); xr = _mm256_blendv_ps(xr, x1, gt);
+    gt = _mm256_cmp_ps(cc, m, _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, cc, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(2), gt); xr = _mm256_blendv_ps(xr, x2, gt);
+    gt = _mm256_cmp_ps(d, m, _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, d, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(3), gt); xr = _mm256_blendv_ps(xr, x3, gt);
+    v8 pos = _mm256_cmp_ps(m, zero, _CMP_GT_OQ);
+    k = _mm256_blendv_ps(_mm256_set1_ps(4), k, pos);
+    _mm256_storeu_ps(y, _mm256_max_ps(m, zero));
+    if (xk) _mm256_storeu_ps(xk, _mm256_blendv_ps(x0, xr, pos));
+    __m256i ki = _mm256_cvtps_epi32(k);  /* 0-4 as 8 bytes */
+    __m128i k16 = _mm_packus_epi32(_mm256_castsi256_si128(ki), _mm256_extracti128_si256(ki, 1));
+    _mm_storel_epi64((__m128i *)ix, _mm_packus_epi16(k16, k16));
+}
+
+/* The four outputs of the pooled window at px (its first pixel in xq) for the 16 channels whose
+   taps are at wv (tap t's 16 filters at wv + t k): s[p][j], pixel p, channels 8 j .. 8 j + 7. C,
+   the input channels, is a constant so that the 9 C taps unroll. */
+static inline __attribute__((always_inline)) void window_conv(v8 s[4][2], const float *px, const float *wv, int k,
+                                                              int W, const int C) {
+    for (int p = 0; p < 4; p++) s[p][0] = s[p][1] = _mm256_setzero_ps();
+    #pragma GCC unroll 27
+    for (int t = 0; t < 9 * C; t++) {
+        int ci = t % C, tap = t / C;
+        const float *r = px + ((tap / 3) * W + tap % 3) * 4 + ci;
+        v8 w0 = _mm256_loadu_ps(wv + (size_t)t * k), w1 = _mm256_loadu_ps(wv + (size_t)t * k + 8);
+        v8 b0 = _mm256_broadcast_ss(r), b1 = _mm256_broadcast_ss(r + 4);
+        v8 b2 = _mm256_broadcast_ss(r + 4 * W), b3 = _mm256_broadcast_ss(r + 4 * W + 4);
+        s[0][0] = _mm256_fmadd_ps(b0, w0, s[0][0]); s[0][1] = _mm256_fmadd_ps(b0, w1, s[0][1]);
+        s[1][0] = _mm256_fmadd_ps(b1, w0, s[1][0]); s[1][1] = _mm256_fmadd_ps(b1, w1, s[1][1]);
+        s[2][0] = _mm256_fmadd_ps(b2, w0, s[2][0]); s[2][1] = _mm256_fmadd_ps(b2, w1, s[2][1]);
+        s[3][0] = _mm256_fmadd_ps(b3, w0, s[3][0]); s[3][1] = _mm256_fmadd_ps(b3, w1, s[3][1]);
+    }
+}
+
+/* fg_forward's work on image i (its pixels already in xq), for C input channels. */
+static inline __attribute__((always_inline)) void forward_image(FirstGrad *g, float *y, uint8_t *idx, int keep,
+                                                                const float *xq, int i, const float *mean,
+                                                                const float *var, const float *gamma,
+                                                                const float *beta, float eps, const int C) {
+    int k = g->k, oh = g->h / 2, ow = g->w / 2, q_n = oh * ow, W = g->w + 2;
+    for (int cb = 0; cb < k / 8; cb += 2) {
+        v8 vs0, vb0, vs1, vb1, s[4][2];
+        scale_shift(&vs0, &vb0, mean, var, gamma, beta, eps, cb * 8);
+        scale_shift(&vs1, &vb1, mean, var, gamma, beta, eps, cb * 8 + 8);
+        size_t o0 = ((size_t)i * (k / 8) + cb) * q_n * 8, o1 = o0 + (size_t)q_n * 8;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                window_conv(s, xq + ((size_t)(2 * oy) * W + 2 * ox) * 4, g->wtap + cb * 8, k, W, C);
+                size_t q = ((size_t)oy * ow + ox) * 8;
+                pool_window(y + o0 + q, idx + o0 + q, keep ? g->xk + o0 + q : NULL, s[0][0], s[1][0], s[2][0], s[3][0],
+                            vs0, vb0);
+                pool_window(y + o1 + q, idx + o1 + q, keep ? g->xk + o1 + q : NULL, s[0][1], s[1][1], s[2][1], s[3][1],
+                            vs1, vb1);
+            }
+    }
+}
+
+void fg_forward(FirstGrad *g, float *y, uint8_t *idx, int keep, const float *x, const float *wt, const float *mean,
+                const float *var, const float *gamma, const float *beta, float eps) {
+    int c = g->c, k = g->k, hw = g->h * g->w;
+    size_t nw = work_floats(g);
+    for (int o = 0; o < k; o++)  /* wtap[t][o], t = (a 3 + b) c + ci: wt[o][ci][a][b] */
+        for (int ci = 0; ci < c; ci++)
+            for (int t = 0; t < 9; t++) g->wtap[(size_t)(t * c + ci) * k + o] = wt[((size_t)o * c + ci) * 9 + t];
+    #pragma omp parallel num_threads(g->nthr)
+    {
+        float *xq = g->work + nw * omp_get_thread_num() + pad_floats(g);
+        #pragma omp for schedule(static)
+        for (int i = 0; i < g->n; i++) {
+            pad_pixels(xq, x + (size_t)i * c * hw, c, g->h, g->w);
+            if (c == 3) forward_image(g, y, idx, keep, xq, i, mean, var, gamma, beta, eps, 3);
+            else if (c == 2) forward_image(g, y, idx, keep, xq, i, mean, var, gamma, beta, eps, 2);
+            else forward_image(g, y, idx, keep, xq, i, mean, var, gamma, beta, eps, 1);
+        }
+    }
 }
 
 void fg_stats(const FirstGrad *g, const float *wt, double *s1, double *s2) {

@@ -21,6 +21,7 @@ typedef struct {
     double *acc;         /* per thread: G (FG_J x FG_J), S (FG_J), P (k x FG_J), the two sums (2 k), in double */
     double *G, *S, *P;   /* the batch's moments, summed over the threads in order */
     double *sdy, *sdyx;  /* the batch norm's two sums over this batch (k each), as bnp_backward_sums's */
+    float *wtap;         /* fg_forward's filters tap by tap, (9 c, k) */
     float *xk;           /* (n, k, h/2, w/2) nChw8c: the convolution's output at each window's maximum,
                             kept by bnp_forward for the backward's sums */
 } FirstGrad;
@@ -40,6 +41,16 @@ void fg_gram(FirstGrad *g, const float *x);
 /* fg_stats: with y = W col the convolution's output for filters wt (k, c, 3, 3), the per-channel
    sums s1 = sum_p y(p) = W S and s2 = sum_p y(p)^2 = W G W^T (k doubles each), from fg_gram's. */
 void fg_stats(const FirstGrad *g, const float *wt, double *s1, double *s2);
+
+/* fg_forward_supported: whether fg_forward runs this layer (k a multiple of 16). */
+int fg_forward_supported(const FirstGrad *g);
+
+/* fg_forward: the convolution, batch norm (mean, var, gamma, beta, eps), ReLU and max pool in
+   one pass over the input x (n, c, h, w) with filters wt (k, c, 3, 3): y (n, k, h/2, w/2) and idx
+   as bnp_forward's, and g->xk when xk is non-zero; the convolution's output is never stored.
+   Each pooled window's four outputs are summed in registers, tap by tap. */
+void fg_forward(FirstGrad *g, float *y, uint8_t *idx, int xk, const float *x, const float *wt, const float *mean,
+                const float *var, const float *gamma, const float *beta, float eps);
 
 /* fg_moments: from the pooled gradient dy (n, k, h/2, w/2, nChw8c), the pool's window positions
    idx (bn_relu_pool.h) and g->xk, with the batch norm's mean and var: g->sdy and g->sdyx, the
