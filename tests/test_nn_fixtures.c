@@ -122,11 +122,27 @@ static void check_model(const char *file, const char *model, int c, int h, int w
         nnx_forward(x, input, 0, &err);
         cmp("eval_embeddings (running statistics)", nnx_embeddings(x), "eval_embeddings", 1e-4);
     }
-    /* optimisers: losses before each of opt_steps steps, from the initial weights */
+    /* optimisers: losses before each of opt_steps steps, from the initial weights. The convnet's
+       five SGD steps pass within rounding of a ReLU decision (bn3, third step): any change in the
+       order of a sum upstream can flip it, and conv1's weights then end 1.2e-3 off. So on oneDNN
+       these runs take the first layer as PyTorch computes it (NCELAB_FIRST_GRAD=0: the
+       convolution's output, then the batch norm's passes over it), and pin the optimisers and
+       the chain at 1e-4; first_grad.c's gradients are checked above at every fixture's step and
+       against that chain in test_nn_first_grad.c, and its five SGD steps' losses (which the flip
+       leaves within 3e-6) against PyTorch's at the end. */
+    NetExec *xo = x;
+    if (be == NN_BACKEND_DNNL && opt_steps) {
+        setenv("NCELAB_FIRST_GRAD", "0", 1);
+        if (nnx_create(&xo, &net, N, be, &err)) { CHECK(0, "%s", err.msg); xo = x; }
+        unsetenv("NCELAB_FIRST_GRAD");
+    }
     const char *opts[4] = {"sgd", "sgd_nesterov", "adamw", "lars"};
     const char *optn[4] = {"sgd", "sgd-nesterov", "adamw", "lars"};
     float lrs[4] = {0.1f, 0.1f, 1e-3f, 0.5f}, wds[4] = {5e-4f, 5e-4f, 0.01f, 1e-4f};
-    for (int o = 0; o < 4 && opt_steps; o++) {
+    for (int run = 0; run < 5 && opt_steps; run++) {
+        int o = run < 4 ? run : 0;  /* run 4: SGD again, with every fast kernel */
+        NetExec *xr = run < 4 ? xo : x;
+        if (run == 4 && xo == x) break;
         char nm[64];
         snprintf(nm, sizeof nm, "losses.%s", opts[o]);
         if (!st_find(&fx, nm)) continue;
@@ -143,22 +159,23 @@ static void check_model(const char *file, const char *model, int c, int h, int w
         float traj[8];
         for (int s = 0; s < opt_steps; s++) {
             memset(net.grads, 0, sizeof(float) * net.n_param_floats);
-            nnx_forward(x, input, 1, &err);
-            contrast_loss(NC_LOSS_INFONCE, nnx_embeddings(x), B, D, neg, k, NULL, 0, 0.5f, &traj[s], dz, &err);
-            nnx_backward(x, dz, &err);
+            nnx_forward(xr, input, 1, &err);
+            contrast_loss(NC_LOSS_INFONCE, nnx_embeddings(xr), B, D, neg, k, NULL, 0, 0.5f, &traj[s], dz, &err);
+            nnx_backward(xr, dz, &err);
             optim_step(&opt, lrs[o]);
         }
         char what[64];
-        snprintf(what, sizeof what, "%d-step losses, %s", opt_steps, opts[o]);
+        snprintf(what, sizeof what, "%d-step losses, %s%s", opt_steps, opts[o], run == 4 ? ", first layer from moments" : "");
         cmp(what, traj, nm, gtol > 1e-3 ? 1e-3 : 1e-4);
-        if (o == 0 && st_find(&fx, "weights_after.sgd.conv1.weight"))
+        if (run == 0 && st_find(&fx, "weights_after.sgd.conv1.weight"))
             cmp("conv1.weight after 5 SGD steps", net.params + net_param(&net, "conv1.weight")->offset,
                 "weights_after.sgd.conv1.weight", 1e-4);
-        if (o == 3 && st_find(&fx, "weights_after.lars.head.2.weight"))
+        if (run == 3 && st_find(&fx, "weights_after.lars.head.2.weight"))
             cmp("head.2.weight after 5 LARS steps", net.params + net_param(&net, "head.2.weight")->offset,
                 "weights_after.lars.head.2.weight", 1e-4);
         optim_free(&opt);
     }
+    if (xo != x) nnx_free(xo);
     free(dz);
     nnx_free(x);
     net_free(&net);

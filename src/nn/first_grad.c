@@ -37,7 +37,10 @@ int fg_supported(int c, int k, int h, int w) {
 /* per-thread sizes in floats (pad: the padded image, with 8 floats of slack for the row loads) */
 static size_t pad_floats(const FirstGrad *g) { return (size_t)g->c * (g->h + 2) * (g->w + 2) + 8; }
 static size_t pix_floats(const FirstGrad *g) { return (size_t)(g->h + 2) * (g->w + 2) * 4; }
-static size_t rows_floats(const FirstGrad *g) { return (size_t)9 * g->c * g->h * g->w; }
+static size_t rows_floats(const FirstGrad *g) {  /* the patches row by row, or the image padded wide */
+    size_t a = (size_t)9 * g->c * g->h * g->w, b = (size_t)g->c * (g->h + 2) * (g->w + 4) + 8;
+    return a > b ? a : b;
+}
 static size_t img_floats(const FirstGrad *g) { return (size_t)FG_J * FG_J + (size_t)g->k * FG_J; }
 static size_t work_floats(const FirstGrad *g) { return pad_floats(g) + pix_floats(g) + rows_floats(g) + img_floats(g); }
 static size_t acc_doubles(const FirstGrad *g) { return (size_t)FG_J * FG_J + FG_J + (size_t)g->k * (FG_J + 2); }
@@ -194,6 +197,69 @@ static void routed_patches(float *pimg, const float *xq, const float *dy, const 
     }
 }
 
+/* xs (c, h + 2, w + 4) and 8 floats of slack: image x with a border of zeros, two columns wide
+   left and right (row length w + 4; pixel (y, x) at row y + 1, column x + 2) */
+static void pad_wide(float *xs, const float *x, int c, int h, int w) {
+    int W = w + 4;
+    memset(xs, 0, sizeof(float) * ((size_t)c * (h + 2) * W + 8));
+    for (int ci = 0; ci < c; ci++)
+        for (int y = 0; y < h; y++) memcpy(xs + ((size_t)ci * (h + 2) + y + 1) * W + 2, x + ((size_t)ci * h + y) * w, sizeof(float) * w);
+}
+
+/* gimg (FG_J x FG_J) and simg (FG_J) of one image from xs (pad_wide), w a multiple of 8. Patch
+   entries (ci, a, b) and (cj, a2, b2) multiply rows y + a of channel ci and y + a2 of cj, shifted
+   by b and b2: for each pair of those rows the 3 x 3 entries over b, b2 are 5 correlations C_d
+   (d = b2 - b) over the real columns 1..w of the padded row, less the one column that b = 0
+   (column w) or b = 2 (column 1) leaves out of its window: 5 FMAs a vector of columns, not 9. */
+static void gram_rows(float *gimg, float *simg, const float *xs, int c, int h, int w) {
+    int W = w + 4;
+    for (int b1 = 0; b1 < 3 * c; b1++)
+        for (int b2 = b1; b2 < 3 * c; b2++) {
+            int ci = b1 / 3, a = b1 % 3, cj = b2 / 3, a2 = b2 % 3;
+            v8 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, e0 = s0, e2 = s0;
+            for (int y = 0; y < h; y++) {
+                const float *r1 = xs + ((size_t)ci * (h + 2) + y + a) * W, *r2 = xs + ((size_t)cj * (h + 2) + y + a2) * W;
+                for (int v = 2; v < w + 2; v += 8) {  /* padded columns v - 1 = 1..w */
+                    v8 p = _mm256_loadu_ps(r1 + v);
+                    s0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 2), s0);
+                    s1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 1), s1);
+                    s2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v), s2);
+                    s3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 1), s3);
+                    s4 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 2), s4);
+                }
+                /* lane d + 2: column w (b = 0 leaves it out) and column 1 (b = 2) against shift d */
+                e0 = _mm256_fmadd_ps(_mm256_broadcast_ss(r1 + w + 1), _mm256_loadu_ps(r2 + w - 1), e0);
+                e2 = _mm256_fmadd_ps(_mm256_broadcast_ss(r1 + 2), _mm256_loadu_ps(r2), e2);
+            }
+            float cd[5] = {hsum(s0), hsum(s1), hsum(s2), hsum(s3), hsum(s4)}, f0[8], f2[8];
+            _mm256_storeu_ps(f0, e0);
+            _mm256_storeu_ps(f2, e2);
+            for (int b = 0; b < 3; b++)
+                for (int bb = 0; bb < 3; bb++) {
+                    int d = bb - b;
+                    float v = cd[d + 2] - (b == 0 ? f0[d + 2] : 0.0f) - (b == 2 ? f2[d + 2] : 0.0f);
+                    int j1 = (ci * 3 + a) * 3 + b, j2 = (cj * 3 + a2) * 3 + bb;
+                    gimg[j1 * FG_J + j2] = v;
+                    gimg[j2 * FG_J + j1] = v;
+                }
+        }
+    for (int ci = 0; ci < c; ci++)  /* S: the window sums, each row's real columns less the one left out */
+        for (int a = 0; a < 3; a++) {
+            v8 rs = _mm256_setzero_ps();
+            float l0 = 0.0f, l2 = 0.0f;
+            for (int y = 0; y < h; y++) {
+                const float *r = xs + ((size_t)ci * (h + 2) + y + a) * W;
+                for (int v = 2; v < w + 2; v += 8) rs = _mm256_add_ps(rs, _mm256_loadu_ps(r + v));
+                l0 += r[w + 1];
+                l2 += r[2];
+            }
+            float t = hsum(rs);
+            simg[(ci * 3 + a) * 3 + 0] = t - l0;
+            simg[(ci * 3 + a) * 3 + 1] = t;
+            simg[(ci * 3 + a) * 3 + 2] = t - l2;
+        }
+}
+
 void fg_gram(FirstGrad *g, const float *x) {
     int c = g->c, h = g->h, w = g->w, hw = h * w, K = 9 * c;
     size_t na = acc_doubles(g), nw = work_floats(g), e1 = (size_t)FG_J * FG_J + FG_J;
@@ -202,20 +268,27 @@ void fg_gram(FirstGrad *g, const float *x) {
     {
         int t = omp_get_thread_num();
         float *xp = g->work + nw * t, *rows = xp + pad_floats(g) + pix_floats(g), *gimg = rows + rows_floats(g);
+        float simg[FG_J];
         double *aG = g->acc + na * t, *aS = aG + FG_J * FG_J;
         #pragma omp for schedule(static)
         for (int i = 0; i < g->n; i++) {
-            pad_image(xp, x + (size_t)i * c * hw, c, h, w);
-            patch_rows(rows, xp, c, h, w);
-            gram(gimg, rows, K, hw);
+            if (w % 8 == 0) {  /* the correlations, from the image padded wide (in rows' place) */
+                pad_wide(rows, x + (size_t)i * c * hw, c, h, w);
+                gram_rows(gimg, simg, rows, c, h, w);
+            } else {  /* the dot products of the patches laid out row by row */
+                pad_image(xp, x + (size_t)i * c * hw, c, h, w);
+                patch_rows(rows, xp, c, h, w);
+                gram(gimg, rows, K, hw);
+                for (int j = 0; j < K; j++) {
+                    const float *r = rows + (size_t)j * hw;
+                    v8 s = _mm256_setzero_ps();
+                    for (int p = 0; p < hw; p += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(r + p));
+                    simg[j] = hsum(s);
+                }
+            }
             for (int a = 0; a < K; a++)
                 for (int b = 0; b < K; b++) aG[a * FG_J + b] += gimg[a * FG_J + b];
-            for (int j = 0; j < K; j++) {
-                const float *r = rows + (size_t)j * hw;
-                v8 s = _mm256_setzero_ps();
-                for (int p = 0; p < hw; p += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(r + p));
-                aS[j] += hsum(s);
-            }
+            for (int j = 0; j < K; j++) aS[j] += simg[j];
         }
     }
     reduce(g, 0, e1);
