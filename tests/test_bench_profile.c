@@ -23,8 +23,9 @@ static const cJSON *find_row(const cJSON *rows, const char *name, const char *pa
     return NULL;
 }
 
-/* covered: node i of net has a forward row of its own, or is a ReLU / max pool / residual add
-   whose batch norm runs it (a row "bn+relu", "bn+relu+pool" or "bn+add+relu") */
+/* covered: node i of net has a forward row of its own, or is a ReLU / max pool / global average
+   pool / residual add whose batch norm runs it (a row "bn+relu", "bn+relu+pool",
+   "bn+relu+avgpool" or "bn+add+relu") */
 static int covered(const cJSON *rows, const Net *net, int i) {
     if (find_row(rows, net->nodes[i].name, "fwd")) return 1;
     char nm[80];
@@ -43,6 +44,10 @@ static int covered(const cJSON *rows, const Net *net, int i) {
         if (net->nodes[i].op == NN_RELU && back == 1 && (find_row(rows, nm, "fwd") || (strcat(nm, "+pool"), find_row(rows, nm, "fwd"))))
             return 1;
         if (net->nodes[i].op == NN_MAXPOOL && back == 2 && find_row(rows, nm, "fwd")) return 1;
+        char ga[80];
+        snprintf(ga, sizeof ga, "%s+relu+avgpool", net->nodes[i - back].name);
+        if (net->nodes[i].op == NN_RELU && back == 1 && find_row(rows, ga, "fwd")) return 1;
+        if (net->nodes[i].op == NN_GAP && back == 2 && find_row(rows, ga, "fwd")) return 1;
     }
     return 0;
 }

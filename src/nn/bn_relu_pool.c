@@ -2,7 +2,9 @@
 // activations instead of five, on oneDNN's nChw8c layout with AVX2/FMA. The convnet's first
 // block spends most of its time moving its 32 x H x W activations through memory; this keeps
 // one read for the statistics and one for normalise + ReLU + pool, and the same in backward.
-// The plain-loop layers (batchnorm.c, relu.c, maxpool.c) are its reference.
+// The plain-loop layers (batchnorm.c, relu.c, maxpool.c) are its reference. The same for a
+// global average pool after the ReLU (the convnet's last block): the pooled output is one value
+// per image and channel, and the ReLU's mask in backward is recomputed from x and the statistics.
 //
 // Max pooling routes the gradient to the first maximum of its window; after a ReLU that is the
 // first maximum of the pre-activations when it is positive, and nowhere otherwise. So the
@@ -22,6 +24,11 @@ int bnp_supported(int c, int h, int w) {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
     const char *off = getenv("NCELAB_FUSED_POOL");
     return !(off && *off == '0');
+}
+
+int bnp_gap_supported(int c) {
+    const char *off = getenv("NCELAB_FUSED_GAP");
+    return bnp_supported(c, 2, 2) && !(off && *off == '0');
 }
 
 /* Sums over one row are kept in float, across rows in double (a1, a2: 8 lanes). */
@@ -82,19 +89,27 @@ void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int
     v8 x0 = _mm256_loadu_ps(p0_), x1 = _mm256_loadu_ps(p0_ + 8);                    \
     v8 x2 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8), x3 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8 + 8)
 
+/* The batch norm of channel block cb as x vs + vb. */
+static void scale_shift(v8 *vs, v8 *vb, const float *mean, const float *var, const float *gamma, const float *beta,
+                        float eps, int cb) {
+    float sc[8], sh[8];
+    for (int l = 0; l < 8; l++) {
+        int ch = cb * 8 + l;
+        sc[l] = gamma[ch] / sqrtf(var[ch] + eps);
+        sh[l] = beta[ch] - mean[ch] * sc[l];
+    }
+    *vs = _mm256_loadu_ps(sc);
+    *vb = _mm256_loadu_ps(sh);
+}
+
 void bnp_forward(float *y, uint8_t *idx, float *xk, const float *x, const float *mean, const float *var, const float *gamma,
                  const float *beta, float eps, int n, int c, int h, int w) {
     int CB = c / 8, oh = h / 2, ow = w / 2;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
-            float sc[8], sh[8];
-            for (int l = 0; l < 8; l++) {
-                int ch = cb * 8 + l;
-                sc[l] = gamma[ch] / sqrtf(var[ch] + eps);
-                sh[l] = beta[ch] - mean[ch] * sc[l];
-            }
-            v8 vs = _mm256_loadu_ps(sc), vb = _mm256_loadu_ps(sh), zero = _mm256_setzero_ps();
+            v8 vs, vb, zero = _mm256_setzero_ps();
+            scale_shift(&vs, &vb, mean, var, gamma, beta, eps, cb);
             const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
             float *dst = y + ((size_t)i * CB + cb) * oh * ow * 8;
             uint8_t *ix = idx + ((size_t)i * CB + cb) * oh * ow * 8;
@@ -224,4 +239,118 @@ void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const
         dgamma[ch] = (float)sdyxhat[ch];
     }
     bnp_backward_dx(dx, dy, idx, x, mean, var, gamma, eps, sdy, sdyxhat, (double)n * h * w, n, c, h, w);
+}
+
+/* ---- with a global average pool ----
+   The pre-activation is gamma invstd (x - mean) + beta here, not x vs + vb: vb = beta - mean vs
+   cancels to about |mean| 6e-8 near zero, and a pre-activation that close to 0 then passes its
+   ReLU where PyTorch's (x - mean) invstd gamma + beta does not (a 5-step SGD fixture met one). */
+
+/* channel block cb's gamma invstd, mean and beta */
+static void scale_mean_beta(v8 *vs, v8 *mu, v8 *be, const float *mean, const float *var, const float *gamma,
+                            const float *beta, float eps, int cb) {
+    float sc[8];
+    for (int l = 0; l < 8; l++) sc[l] = gamma[cb * 8 + l] / sqrtf(var[cb * 8 + l] + eps);
+    *vs = _mm256_loadu_ps(sc);
+    *mu = _mm256_loadu_ps(mean + cb * 8);
+    *be = _mm256_loadu_ps(beta + cb * 8);
+}
+
+static inline v8 gap_pre(v8 xv, v8 vs, v8 mu, v8 be) { return _mm256_fmadd_ps(_mm256_sub_ps(xv, mu), vs, be); }
+
+void bnp_gap_forward(float *y, const float *x, const float *mean, const float *var, const float *gamma,
+                     const float *beta, float eps, int n, int c, int h, int w) {
+    int CB = c / 8, hw = h * w;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int cb = 0; cb < CB; cb++) {
+            v8 vs, mu, be, zero = _mm256_setzero_ps(), acc = zero;
+            scale_mean_beta(&vs, &mu, &be, mean, var, gamma, beta, eps, cb);
+            const float *src = x + ((size_t)i * CB + cb) * hw * 8;
+            for (int p = 0; p < hw; p++)
+                acc = _mm256_add_ps(acc, _mm256_max_ps(gap_pre(_mm256_loadu_ps(src + (size_t)p * 8), vs, mu, be), zero));
+            _mm256_storeu_ps(y + (size_t)i * c + cb * 8, _mm256_div_ps(acc, _mm256_set1_ps((float)hw)));
+        }
+}
+
+/* The gradient of the batch norm's output at x: g / hw where the ReLU passed x, else 0. */
+static inline v8 gap_routed(v8 gh, v8 xv, v8 vs, v8 mu, v8 be) {
+    return _mm256_and_ps(gh, _mm256_cmp_ps(gap_pre(xv, vs, mu, be), _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
+void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const float *x, const float *mean,
+                           const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h,
+                           int w, double *scratch) {
+    int CB = c / 8, T = omp_get_max_threads();
+    memset(scratch, 0, sizeof(double) * 2 * c * T);
+    #pragma omp parallel num_threads(T)
+    {
+        double *p1 = scratch + (size_t)omp_get_thread_num() * 2 * c, *p2 = p1 + c;
+        #pragma omp for schedule(static)
+        for (int i = 0; i < n; i++)
+            for (int cb = 0; cb < CB; cb++) {
+                const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
+                v8 vs, mu, be;
+                scale_mean_beta(&vs, &mu, &be, mean, var, gamma, beta, eps, cb);
+                v8 gh = _mm256_div_ps(_mm256_loadu_ps(g + (size_t)i * c + cb * 8), _mm256_set1_ps((float)(h * w)));
+                double a1[8] = {0}, a2[8] = {0};
+                for (int y = 0; y < h; y++) {  /* float sums over one row, double across rows */
+                    v8 r1 = _mm256_setzero_ps(), r2 = _mm256_setzero_ps();
+                    for (int xx = 0; xx < w; xx++) {
+                        v8 xv = _mm256_loadu_ps(src + ((size_t)y * w + xx) * 8), gv = gap_routed(gh, xv, vs, mu, be);
+                        r1 = _mm256_add_ps(r1, gv);
+                        r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(xv, mu), r2);
+                    }
+                    add_row(a1, a2, r1, r2);
+                }
+                for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
+            }
+    }
+    for (int ch = 0; ch < c; ch++) {
+        double s1, s2;
+        thread_sums(&s1, &s2, scratch, T, c, ch);
+        sdy[ch] = s1;
+        sdyxhat[ch] = s2 * (1.0 / sqrt((double)var[ch] + eps));
+    }
+}
+
+void bnp_gap_backward_dx(float *dx, const float *g, const float *x, const float *mean, const float *var,
+                         const float *gamma, const float *beta, float eps, const double *sdy, const double *sdyxhat,
+                         double m, int n, int c, int h, int w) {
+    int CB = c / 8, hw = h * w;
+    float ka[1024], kb[1024], kc[1024];  /* dx = kc (dy - ka - (x - mean) kb) */
+    for (int ch = 0; ch < c; ch++) {
+        double invstd = 1.0 / sqrt((double)var[ch] + eps);
+        ka[ch] = (float)(sdy[ch] / m);
+        kb[ch] = (float)(sdyxhat[ch] * invstd / m);
+        kc[ch] = (float)(gamma[ch] * invstd);
+    }
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int cb = 0; cb < CB; cb++) {
+            const float *src = x + ((size_t)i * CB + cb) * hw * 8;
+            float *out = dx + ((size_t)i * CB + cb) * hw * 8;
+            v8 vs, mu, be, va = _mm256_loadu_ps(ka + cb * 8);
+            v8 vk = _mm256_loadu_ps(kb + cb * 8), vc = _mm256_loadu_ps(kc + cb * 8);
+            scale_mean_beta(&vs, &mu, &be, mean, var, gamma, beta, eps, cb);
+            v8 gh = _mm256_div_ps(_mm256_loadu_ps(g + (size_t)i * c + cb * 8), _mm256_set1_ps((float)hw));
+            for (int p = 0; p < hw; p++) {
+                v8 xv = _mm256_loadu_ps(src + (size_t)p * 8);
+                v8 t = _mm256_sub_ps(gap_routed(gh, xv, vs, mu, be), va);
+                t = _mm256_fnmadd_ps(_mm256_sub_ps(xv, mu), vk, t);
+                _mm256_storeu_ps(out + (size_t)p * 8, _mm256_mul_ps(t, vc));
+            }
+        }
+}
+
+void bnp_gap_backward(float *dx, float *dgamma, float *dbeta, const float *g, const float *x, const float *mean,
+                      const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h, int w,
+                      double *scratch) {
+    double sdy[1024], sdyxhat[1024];
+    bnp_gap_backward_sums(sdy, sdyxhat, g, x, mean, var, gamma, beta, eps, n, c, h, w, scratch);
+    for (int ch = 0; ch < c; ch++) {
+        dbeta[ch] = (float)sdy[ch];
+        dgamma[ch] = (float)sdyxhat[ch];
+    }
+    bnp_gap_backward_dx(dx, g, x, mean, var, gamma, beta, eps, sdy, sdyxhat, (double)n * h * w, n, c, h, w);
 }

@@ -1,5 +1,6 @@
 // bn_relu_pool.h -- batch norm (training statistics or given ones), ReLU and 2x2 max pooling with
-// stride 2 fused, on oneDNN's nChw8c layout (AVX2/FMA). Reference: batchnorm.c, relu.c, maxpool.c.
+// stride 2 (or a global average pool) fused, on oneDNN's nChw8c layout (AVX2/FMA). Reference:
+// batchnorm.c, relu.c, maxpool.c, avgpool.c.
 #ifndef NCELAB_NN_BN_RELU_POOL_H
 #define NCELAB_NN_BN_RELU_POOL_H
 
@@ -38,5 +39,23 @@ void bnp_backward_dx(float *dx, const float *dy, const uint8_t *idx, const float
 void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const uint8_t *idx, const float *x,
                   const float *mean, const float *var, const float *gamma, float eps, int n, int c, int h, int w,
                   double *scratch);
+
+/* The same with a global average pool instead of the max pool: y (n, c), plain, = the mean over
+   h w of relu(gamma (x - mean) / sqrt(var + eps) + beta); g (n, c) its gradient, and the ReLU's
+   mask recomputed from x and the statistics (the forward's operations, so its bits). Any h and w;
+   c % 8 == 0 and c <= 1024 (bnp_gap_supported; NCELAB_FUSED_GAP=0 or NCELAB_FUSED_POOL=0 turns it
+   off). */
+int bnp_gap_supported(int c);
+void bnp_gap_forward(float *y, const float *x, const float *mean, const float *var, const float *gamma,
+                     const float *beta, float eps, int n, int c, int h, int w);
+void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const float *x, const float *mean,
+                           const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h,
+                           int w, double *scratch);
+void bnp_gap_backward_dx(float *dx, const float *g, const float *x, const float *mean, const float *var,
+                         const float *gamma, const float *beta, float eps, const double *sdy, const double *sdyxhat,
+                         double m, int n, int c, int h, int w);
+void bnp_gap_backward(float *dx, float *dgamma, float *dbeta, const float *g, const float *x, const float *mean,
+                      const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h, int w,
+                      double *scratch);
 
 #endif

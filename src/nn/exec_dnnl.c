@@ -43,11 +43,12 @@ typedef struct {
     int add;                                /* BN: the residual add it runs, then the ReLU after (bn_add_relu.c), or 0 */
     int res;                                /* ... the add's other operand, r in max(0, bn(x) + r) */
     char path[NN_PART_N][40];               /* what runs each part (nnx_profile_node) */
-    uint8_t *pidx;                          /* ... the pool's window positions */
     FirstGrad *fg;                          /* ... and the weight gradient of the first convolution before it
                                                (first_grad.c), whose output gradient is then never formed */
     int fg_fwd;                             /* ... and its forward too: the convolution's output is never formed */
     int in_bn;                              /* convolution: its forward runs in the batch norm after it (fg_fwd) */
+    uint8_t *pidx;                          /* ... the pool's window positions (a max pool) */
+    int gap;                                /* BN with pool: the pool is a global average pool */
     double *pscr;                           /* ... per-thread sums */
     /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
     dnnl_primitive_t fwd_sync, bwd_sync;
@@ -427,6 +428,20 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
         build_first_grad(x, s, i);
     }
+    /* ... or a global average pool (the convnet's last block): the pooled (n, c) output only, the
+       ReLU's mask recomputed in backward; (n, c, 1, 1) as nChw8c has the bytes of plain (n, c) */
+    if (np && np->op == NN_GAP && np->in == nx->out && s->consumers[nx->out] == 1 && bnp_gap_supported(c) &&
+        dnnl_memory_desc_equal(&blocked, md)) {
+        int64_t dp[4];
+        value_dims(x, np->out, dp);
+        memset(&s->md[n->out], 0, sizeof s->md[n->out]);
+        n->pool = i + 2;
+        n->gap = 1;
+        s->dn[i + 2].skip = 1;
+        n->out = np->out;
+        md_plain(&s->md[n->out], 4, dp, c % 16 ? dnnl_nchw : dnnl_aBcd8b);
+        n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+    }
     /* BN + a residual add that reads this BN's output alone + the ReLU that reads the sum alone:
        one kernel on nChw8c or nChw16c, when the add's other operand has the same layout */
     NnNode *na = !n->fused_relu && !n->pool && nx && nx->op == NN_ADD ? nx : NULL;
@@ -472,8 +487,9 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     n->rmean = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat]);
     n->rvar = mem_new(s, &vmd, net->stats + net->stat_offset[d->stat] + c);
     if (n->pool) {  /* bn_relu_pool.c does the rest: no oneDNN primitives */
-        snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "fused bn+relu+pool nChw8c");
-        snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], n->fg ? "bn+relu+pool, conv moments" : "fused bn+relu+pool nChw8c");
+        const char *what = n->gap ? "fused bn+relu+gap nChw8c" : "fused bn+relu+pool nChw8c";
+        snprintf(n->path[NN_PART_FWD], sizeof n->path[0], "%s", what);
+        snprintf(n->path[NN_PART_BWD_DATA], sizeof n->path[0], "%s", n->fg ? "bn+relu+pool, conv moments" : what);
         dnnl_primitive_desc_destroy(fpd);
         return NC_OK;
     }
@@ -890,7 +906,11 @@ static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, Nc
         for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
     } else if (n->pool) {
         dnnl_stream_wait(s->strm);
-        bnp_backward_sums(buf, buf + c, dy, n->pidx, in, mean, var, net->bn_eps, x->batch, c, vi->h, vi->w, n->pscr);
+        if (n->gap)
+            bnp_gap_backward_sums(buf, buf + c, dy, in, mean, var, gamma, mem_ptr(n->shift), net->bn_eps, x->batch, c,
+                                  vi->h, vi->w, n->pscr);
+        else
+            bnp_backward_sums(buf, buf + c, dy, n->pidx, in, mean, var, net->bn_eps, x->batch, c, vi->h, vi->w, n->pscr);
         for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
     } else {
         a[9].memory = n->ws_sync;
@@ -902,6 +922,9 @@ static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, Nc
     if (rc) return rc;
     if (n->fg)
         first_grad_backward(x, s, i, buf, buf + c);
+    else if (n->gap)
+        bnp_gap_backward_dx(dx, dy, in, mean, var, gamma, mem_ptr(n->shift), net->bn_eps, buf, buf + c, n->count,
+                            x->batch, c, vi->h, vi->w);
     else if (n->pool)
         bnp_backward_dx(dx, dy, n->pidx, in, mean, var, gamma, net->bn_eps, buf, buf + c, n->count, x->batch, c, vi->h,
                         vi->w);
@@ -1056,9 +1079,12 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 }
                 if (n->fg_fwd)
                     first_grad_forward(x, s, i, mem_ptr(out), 1, bm, bv);
+                else if (n->gap)
+                    bnp_gap_forward(mem_ptr(out), mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps,
+                                    x->batch, vi->c, vi->h, vi->w);
                 else if (n->pool)
-                    bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : NULL, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift),
-                                net->bn_eps, x->batch, vi->c, vi->h, vi->w);
+                    bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : NULL, mem_ptr(in), bm, bv, mem_ptr(n->scale),
+                                mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
                 if (n->add)
                     bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), bm, bv, mem_ptr(n->scale),
                                 mem_ptr(n->shift), net->bn_eps, n->blk, x->batch, vi->c, vi->h * vi->w);
@@ -1069,6 +1095,10 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
             } else if (n->fg_fwd) {
                 dnnl_stream_wait(s->strm);
                 first_grad_forward(x, s, i, mem_ptr(out), 0, mem_ptr(n->rmean), mem_ptr(n->rvar));
+            } else if (n->gap) {
+                dnnl_stream_wait(s->strm);
+                bnp_gap_forward(mem_ptr(out), mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
+                                mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
             } else if (n->pool) {
                 dnnl_stream_wait(s->strm);
                 bnp_forward(mem_ptr(out), n->pidx, NULL, mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
@@ -1213,6 +1243,12 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                     dscale[ch] = (float)n->fg->sdyx[ch];
                 }
                 first_grad_backward(x, s, i, n->fg->sdy, n->fg->sdyx);
+            } else if (n->gap) {
+                const NnVal *vi = &net->vals[d->in];
+                dnnl_stream_wait(s->strm);
+                bnp_gap_backward(mem_ptr(grad_target(s, d->in)), mem_ptr(n->dscale), mem_ptr(n->dshift), mem_ptr(gout),
+                                 mem_ptr(in), mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale), mem_ptr(n->shift),
+                                 net->bn_eps, x->batch, vi->c, vi->h, vi->w, n->pscr);
             } else if (n->pool) {
                 const NnVal *vi = &net->vals[d->in];
                 dnnl_stream_wait(s->strm);

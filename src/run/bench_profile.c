@@ -33,7 +33,8 @@ static void category(char *out, size_t cap, const Net *net, int i, int last, int
         break;
     case NN_BN:
         snprintf(out, cap, "%s", last == i                                ? "bn"
-                                 : net->nodes[last].op == NN_MAXPOOL      ? "bn+relu+pool"
+                                 : net->nodes[last].op == NN_MAXPOOL ||
+                                   net->nodes[last].op == NN_GAP          ? "bn+relu+pool"
                                  : net->nodes[i + 1].op == NN_ADD         ? "bn+add+relu"
                                                                           : "bn+relu");
         break;
@@ -110,11 +111,12 @@ void prof_begin(ProfRun *pr, BenchProfile *p, const Net *net, NetExec *x, const 
         NnNodeProfile np;
         nnx_profile_node(x, i, &np);
         if (np.runs_as != i) continue;  /* counted in the batch norm it is fused into */
-        char name[64];  /* "layer1.0.bn1+relu", "bn1+relu+pool", "layer1.0.bn2+add+relu" */
+        char name[64];  /* "layer1.0.bn1+relu", "bn1+relu+pool", "bn3+relu+avgpool", "layer1.0.bn2+add+relu" */
         snprintf(name, sizeof name, "%s", net->nodes[i].name);
         for (int j = i + 1; j <= np.last; j++) {
             int op = net->nodes[j].op;
-            strncat(name, op == NN_RELU ? "+relu" : op == NN_ADD ? "+add" : "+pool", sizeof name - strlen(name) - 1);
+            strncat(name, op == NN_RELU ? "+relu" : op == NN_ADD ? "+add" : op == NN_MAXPOOL ? "+pool" : "+avgpool",
+                    sizeof name - strlen(name) - 1);
         }
         for (int part = 0; part < NN_PART_N; part++) {
             if (!has_part(net, i, part)) continue;
