@@ -46,6 +46,30 @@ static void thread_sums(double *s1, double *s2, const double *scratch, int T, in
     for (int t = 0; t < T; t++) { *s1 += scratch[(size_t)t * 2 * c + ch]; *s2 += scratch[(size_t)t * 2 * c + c + ch]; }
 }
 
+/* The backward's two sums from the threads' partials: sdy, and sdyxhat (the partial sums are of
+   dy' (x - mean); times invstd). */
+static void backward_sums_done(double *sdy, double *sdyxhat, const double *scratch, int T, int c, const float *var,
+                               float eps) {
+    for (int ch = 0; ch < c; ch++) {
+        double s1, s2;
+        thread_sums(&s1, &s2, scratch, T, c, ch);
+        sdy[ch] = s1;
+        sdyxhat[ch] = s2 * (1.0 / sqrt((double)var[ch] + eps));
+    }
+}
+
+/* The input gradient's per-channel coefficients, dx = kc (dy' - ka - (x - mean) kb), from the two
+   sums over the m values the statistics came from. */
+static void dx_coefficients(float *ka, float *kb, float *kc, const float *var, const float *gamma, float eps,
+                            const double *sdy, const double *sdyxhat, double m, int c) {
+    for (int ch = 0; ch < c; ch++) {
+        double invstd = 1.0 / sqrt((double)var[ch] + eps);
+        ka[ch] = (float)(sdy[ch] / m);
+        kb[ch] = (float)(sdyxhat[ch] * invstd / m);
+        kc[ch] = (float)(gamma[ch] * invstd);
+    }
+}
+
 /* Per-channel sums over (n, h, w) of the thread's images, shifted by the first pixel of each
    channel against cancellation: s1 = sum (x - s), s2 = sum (x - s)^2, in double. */
 void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int w, double *scratch) {
@@ -184,12 +208,7 @@ void bnp_backward_sums(double *sdy, double *sdyxhat, const float *dy, const uint
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
     }
-    for (int ch = 0; ch < c; ch++) {
-        double s1, s2;
-        thread_sums(&s1, &s2, scratch, T, c, ch);
-        sdy[ch] = s1;
-        sdyxhat[ch] = s2 * (1.0 / sqrt((double)var[ch] + eps));
-    }
+    backward_sums_done(sdy, sdyxhat, scratch, T, c, var, eps);
 }
 
 void bnp_backward_dx(float *dx, const float *dy, const uint8_t *idx, const float *x, const float *mean,
@@ -197,12 +216,7 @@ void bnp_backward_dx(float *dx, const float *dy, const uint8_t *idx, const float
                      double m, int n, int c, int h, int w) {
     int CB = c / 8, oh = h / 2, ow = w / 2;
     float ka[1024], kb[1024], kc[1024];  /* dx = kc (dy - ka - (x - mean) kb) */
-    for (int ch = 0; ch < c; ch++) {
-        double invstd = 1.0 / sqrt((double)var[ch] + eps);
-        ka[ch] = (float)(sdy[ch] / m);
-        kb[ch] = (float)(sdyxhat[ch] * invstd / m);
-        kc[ch] = (float)(gamma[ch] * invstd);
-    }
+    dx_coefficients(ka, kb, kc, var, gamma, eps, sdy, sdyxhat, m, c);
     #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
@@ -306,12 +320,7 @@ void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const f
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
     }
-    for (int ch = 0; ch < c; ch++) {
-        double s1, s2;
-        thread_sums(&s1, &s2, scratch, T, c, ch);
-        sdy[ch] = s1;
-        sdyxhat[ch] = s2 * (1.0 / sqrt((double)var[ch] + eps));
-    }
+    backward_sums_done(sdy, sdyxhat, scratch, T, c, var, eps);
 }
 
 void bnp_gap_backward_dx(float *dx, const float *g, const float *x, const float *mean, const float *var,
@@ -319,12 +328,7 @@ void bnp_gap_backward_dx(float *dx, const float *g, const float *x, const float 
                          double m, int n, int c, int h, int w) {
     int CB = c / 8, hw = h * w;
     float ka[1024], kb[1024], kc[1024];  /* dx = kc (dy - ka - (x - mean) kb) */
-    for (int ch = 0; ch < c; ch++) {
-        double invstd = 1.0 / sqrt((double)var[ch] + eps);
-        ka[ch] = (float)(sdy[ch] / m);
-        kb[ch] = (float)(sdyxhat[ch] * invstd / m);
-        kc[ch] = (float)(gamma[ch] * invstd);
-    }
+    dx_coefficients(ka, kb, kc, var, gamma, eps, sdy, sdyxhat, m, c);
     #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
