@@ -86,7 +86,9 @@ int main(void) {
           (int)strcspn(cli_err, "\n"), cli_err);
     check_json(json, 1);
     rc = cli_run("bench --comm --model convnet");
-    CHECK(rc == 2 && strstr(cli_err, "--comm"), "--comm with --model is refused: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+    int refused = rc == 2 && strstr(cli_err, "--comm");
+    CHECK(refused, "--comm with --model is refused: %.*s", (int)strcspn(cli_err, "\n"), cli_err);
+    if (!refused) printf("      exit %d, stderr:\n%.2000s\n", rc, cli_err);  /* all of it: a sanitizer's report follows */
 
     const char *mpiexec = getenv("NCELAB_MPIEXEC");
     if (!mpiexec) {
