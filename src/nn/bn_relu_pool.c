@@ -10,6 +10,7 @@
 // first maximum of the pre-activations when it is positive, and nowhere otherwise. So the
 // forward pass keeps one byte per pooled value: the window position 0-3, or 4 for none.
 #include "bn_relu_pool.h"
+#include "bnp_window.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -113,54 +114,23 @@ void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int
     v8 x0 = _mm256_loadu_ps(p0_), x1 = _mm256_loadu_ps(p0_ + 8);                    \
     v8 x2 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8), x3 = _mm256_loadu_ps(p0_ + (size_t)(w) * 8 + 8)
 
-/* The batch norm of channel block cb as x vs + vb. */
-static void scale_shift(v8 *vs, v8 *vb, const float *mean, const float *var, const float *gamma, const float *beta,
-                        float eps, int cb) {
-    float sc[8], sh[8];
-    for (int l = 0; l < 8; l++) {
-        int ch = cb * 8 + l;
-        sc[l] = gamma[ch] / sqrtf(var[ch] + eps);
-        sh[l] = beta[ch] - mean[ch] * sc[l];
-    }
-    *vs = _mm256_loadu_ps(sc);
-    *vb = _mm256_loadu_ps(sh);
-}
-
 void bnp_forward(float *y, uint8_t *idx, float *xk, const float *x, const float *mean, const float *var, const float *gamma,
                  const float *beta, float eps, int n, int c, int h, int w) {
     int CB = c / 8, oh = h / 2, ow = w / 2;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
-            v8 vs, vb, zero = _mm256_setzero_ps();
-            scale_shift(&vs, &vb, mean, var, gamma, beta, eps, cb);
+            v8 vs, vb;
+            bnp_scale_shift(&vs, &vb, mean, var, gamma, beta, eps, cb);
             const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
             float *dst = y + ((size_t)i * CB + cb) * oh * ow * 8;
             uint8_t *ix = idx + ((size_t)i * CB + cb) * oh * ow * 8;
             for (int oy = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++) {
                     WINDOW(src, oy, ox, w);
-                    v8 a = _mm256_fmadd_ps(x0, vs, vb), b = _mm256_fmadd_ps(x1, vs, vb);
-                    v8 cc = _mm256_fmadd_ps(x2, vs, vb), d = _mm256_fmadd_ps(x3, vs, vb);
-                    /* first maximum: a later value wins only when strictly larger */
-                    v8 m = a, k = zero, xr = x0;
-                    v8 gt = _mm256_cmp_ps(b, m, _CMP_GT_OQ);
-                    m = _mm256_blendv_ps(m, b, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(1), gt);
-                    xr = _mm256_blendv_ps(xr, x1, gt);
-                    gt = _mm256_cmp_ps(cc, m, _CMP_GT_OQ);
-                    m = _mm256_blendv_ps(m, cc, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(2), gt);
-                    xr = _mm256_blendv_ps(xr, x2, gt);
-                    gt = _mm256_cmp_ps(d, m, _CMP_GT_OQ);
-                    m = _mm256_blendv_ps(m, d, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(3), gt);
-                    xr = _mm256_blendv_ps(xr, x3, gt);
-                    v8 pos = _mm256_cmp_ps(m, zero, _CMP_GT_OQ);
-                    k = _mm256_blendv_ps(_mm256_set1_ps(4), k, pos);
-                    xr = _mm256_blendv_ps(x0, xr, pos);
-                    _mm256_storeu_ps(dst + ((size_t)oy * ow + ox) * 8, _mm256_max_ps(m, zero));
-                    if (xk) _mm256_storeu_ps(xk + ((size_t)i * CB + cb) * oh * ow * 8 + ((size_t)oy * ow + ox) * 8, xr);
-                    __m256i ki = _mm256_cvtps_epi32(k);  /* 0-4 as 8 bytes */
-                    __m128i k16 = _mm_packus_epi32(_mm256_castsi256_si128(ki), _mm256_extracti128_si256(ki, 1));
-                    _mm_storel_epi64((__m128i *)(ix + ((size_t)oy * ow + ox) * 8), _mm_packus_epi16(k16, k16));
+                    size_t o = ((size_t)oy * ow + ox) * 8;
+                    bnp_pool_window(dst + o, ix + o, xk ? xk + ((size_t)i * CB + cb) * oh * ow * 8 + o : NULL, x0, x1, x2, x3,
+                                    vs, vb);
                 }
         }
 }

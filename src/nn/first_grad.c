@@ -16,6 +16,8 @@
 // pixels padded to 4 inputs; both fit in L2, the latter in L1.
 #include "first_grad.h"
 
+#include "bnp_window.h"
+
 #include "ncelab/core.h"
 
 #include <immintrin.h>
@@ -296,41 +298,6 @@ void fg_gram(FirstGrad *g, const float *x) {
 
 int fg_forward_supported(const FirstGrad *g) { return g->k % 16 == 0; }
 
-/* The batch norm's x vs + vb for channels ch..ch+7 (bnp_forward's form). */
-static void scale_shift(v8 *vs, v8 *vb, const float *mean, const float *var, const float *gamma, const float *beta,
-                        float eps, int ch) {
-    float sc[8], sh[8];
-    for (int l = 0; l < 8; l++) {
-        sc[l] = gamma[ch + l] / sqrtf(var[ch + l] + eps);
-        sh[l] = beta[ch + l] - mean[ch + l] * sc[l];
-    }
-    *vs = _mm256_loadu_ps(sc);
-    *vb = _mm256_loadu_ps(sh);
-}
-
-/* One pooled window of 8 channels from its four outputs a-d (pixels (0,0), (0,1), (1,0), (1,1)),
-   as bnp_forward does it: the first maximum of the normalised values, its position (4 when not
-   positive) and its output before the batch norm. */
-static inline void pool_window(float *y, uint8_t *ix, float *xk, v8 x0, v8 x1, v8 x2, v8 x3, v8 vs, v8 vb) {
-    v8 zero = _mm256_setzero_ps();
-    v8 a = _mm256_fmadd_ps(x0, vs, vb), b = _mm256_fmadd_ps(x1, vs, vb);
-    v8 cc = _mm256_fmadd_ps(x2, vs, vb), d = _mm256_fmadd_ps(x3, vs, vb);
-    v8 m = a, k = zero, xr = x0;
-    v8 gt = _mm256_cmp_ps(b, m, _CMP_GT_OQ);
-    m = _mm256_blendv_ps(m, b, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(1), gt); xr = _mm256_blendv_ps(xr, x1, gt);
-    gt = _mm256_cmp_ps(cc, m, _CMP_GT_OQ);
-    m = _mm256_blendv_ps(m, cc, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(2), gt); xr = _mm256_blendv_ps(xr, x2, gt);
-    gt = _mm256_cmp_ps(d, m, _CMP_GT_OQ);
-    m = _mm256_blendv_ps(m, d, gt); k = _mm256_blendv_ps(k, _mm256_set1_ps(3), gt); xr = _mm256_blendv_ps(xr, x3, gt);
-    v8 pos = _mm256_cmp_ps(m, zero, _CMP_GT_OQ);
-    k = _mm256_blendv_ps(_mm256_set1_ps(4), k, pos);
-    _mm256_storeu_ps(y, _mm256_max_ps(m, zero));
-    if (xk) _mm256_storeu_ps(xk, _mm256_blendv_ps(x0, xr, pos));
-    __m256i ki = _mm256_cvtps_epi32(k);  /* 0-4 as 8 bytes */
-    __m128i k16 = _mm_packus_epi32(_mm256_castsi256_si128(ki), _mm256_extracti128_si256(ki, 1));
-    _mm_storel_epi64((__m128i *)ix, _mm_packus_epi16(k16, k16));
-}
-
 /* The four outputs of the pooled window at px (its first pixel in xq) for the 16 channels whose
    taps are at wv (tap t's 16 filters at wv + t k): s[p][j], pixel p, channels 8 j .. 8 j + 7. C,
    the input channels, is a constant so that the 9 C taps unroll. */
@@ -359,16 +326,16 @@ static inline __attribute__((always_inline)) void forward_image(FirstGrad *g, fl
     int k = g->k, oh = g->h / 2, ow = g->w / 2, q_n = oh * ow, W = g->w + 2;
     for (int cb = 0; cb < k / 8; cb += 2) {
         v8 vs0, vb0, vs1, vb1, s[4][2];
-        scale_shift(&vs0, &vb0, mean, var, gamma, beta, eps, cb * 8);
-        scale_shift(&vs1, &vb1, mean, var, gamma, beta, eps, cb * 8 + 8);
+        bnp_scale_shift(&vs0, &vb0, mean, var, gamma, beta, eps, cb);
+        bnp_scale_shift(&vs1, &vb1, mean, var, gamma, beta, eps, cb + 1);
         size_t o0 = ((size_t)i * (k / 8) + cb) * q_n * 8, o1 = o0 + (size_t)q_n * 8;
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
                 window_conv(s, xq + ((size_t)(2 * oy) * W + 2 * ox) * 4, g->wtap + cb * 8, k, W, C);
                 size_t q = ((size_t)oy * ow + ox) * 8;
-                pool_window(y + o0 + q, idx + o0 + q, keep ? g->xk + o0 + q : NULL, s[0][0], s[1][0], s[2][0], s[3][0],
+                bnp_pool_window(y + o0 + q, idx + o0 + q, keep ? g->xk + o0 + q : NULL, s[0][0], s[1][0], s[2][0], s[3][0],
                             vs0, vb0);
-                pool_window(y + o1 + q, idx + o1 + q, keep ? g->xk + o1 + q : NULL, s[0][1], s[1][1], s[2][1], s[3][1],
+                bnp_pool_window(y + o1 + q, idx + o1 + q, keep ? g->xk + o1 + q : NULL, s[0][1], s[1][1], s[2][1], s[3][1],
                             vs1, vb1);
             }
     }
