@@ -142,10 +142,48 @@ static void gram(float *gimg, const float *rows, int K, int hw) {
    c inputs padded to 4; a window row of 3 pixels is then one 8-float and one 4-float load. */
 static void pad_pixels(float *xq, const float *x, int c, int h, int w) {
     int W = w + 2;
-    memset(xq, 0, sizeof(float) * (size_t)(h + 2) * W * 4);
-    for (int ci = 0; ci < c; ci++)
-        for (int y = 0; y < h; y++)
-            for (int xx = 0; xx < w; xx++) xq[((size_t)(y + 1) * W + xx + 1) * 4 + ci] = x[((size_t)ci * h + y) * w + xx];
+    size_t rowf = (size_t)W * 4;
+    memset(xq, 0, sizeof(float) * rowf);                          /* the border rows */
+    memset(xq + (h + 1) * rowf, 0, sizeof(float) * rowf);
+    const v8 zero = _mm256_setzero_ps();
+    for (int y = 0; y < h; y++) {
+        float *d = xq + (y + 1) * rowf;
+        const float *x0 = x + (size_t)y * w, *x1 = x0 + (size_t)h * w, *x2 = x1 + (size_t)h * w;
+        _mm_storeu_ps(d, _mm_setzero_ps());                          /* the border columns */
+        _mm_storeu_ps(d + (size_t)(w + 1) * 4, _mm_setzero_ps());
+        int xx = 0;
+        for (; xx + 8 <= w; xx += 8) {  /* 8 pixels: the c rows' 8 floats transposed into 8 pixels of 4 */
+            v8 c0 = _mm256_loadu_ps(x0 + xx), c1 = c > 1 ? _mm256_loadu_ps(x1 + xx) : zero;
+            v8 c2 = c > 2 ? _mm256_loadu_ps(x2 + xx) : zero;
+            v8 t0 = _mm256_unpacklo_ps(c0, c1), t1 = _mm256_unpackhi_ps(c0, c1);
+            v8 t2 = _mm256_unpacklo_ps(c2, zero), t3 = _mm256_unpackhi_ps(c2, zero);
+            v8 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);  /* pixels 0, 4 and 1, 5 */
+            v8 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);  /* 2, 6 and 3, 7 */
+            float *p = d + (size_t)(xx + 1) * 4;
+            _mm256_storeu_ps(p, _mm256_permute2f128_ps(u0, u1, 0x20));
+            _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+            _mm256_storeu_ps(p + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+            _mm256_storeu_ps(p + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+        }
+        for (; xx < w; xx++) {
+            float *p = d + (size_t)(xx + 1) * 4;
+            p[0] = x0[xx]; p[1] = c > 1 ? x1[xx] : 0.0f; p[2] = c > 2 ? x2[xx] : 0.0f; p[3] = 0.0f;
+        }
+    }
+}
+
+/* One pooled pixel's share of routed_patches: gradient gq times the patch at position pos (4: none)
+   of the window whose first pixel is at r0 in xq, added to the five sums. */
+static inline __attribute__((always_inline)) void route_one(v8 *s0, v8 *s1, v8 *s2, v8 *s01, __m128 *s2b,
+                                                            const float *r0, const int *off, const float *gate,
+                                                            int pos, float gq, int W) {
+    const float *r = r0 + off[pos];
+    v8 gv = _mm256_set1_ps(gq * gate[pos]);
+    *s0 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r), *s0);
+    *s1 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 4 * W), *s1);
+    *s2 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 8 * W), *s2);
+    *s01 = _mm256_fmadd_ps(gv, _mm256_loadu2_m128(r + 4 * W + 8, r + 8), *s01);
+    *s2b = _mm_fmadd_ps(_mm256_castps256_ps128(gv), _mm_loadu_ps(r + 8 * W + 8), *s2b);
 }
 
 /* pimg (k, FG_J) = the routed gradient's patch sums of one image, gathered from xq (in L1): per
@@ -164,23 +202,18 @@ static void routed_patches(float *pimg, const float *xq, const float *dy, const 
             /* two sets of sums, for even and odd pooled pixels, so that the FMA's latency hides */
             v8 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, b01 = a0, e0 = a0, e1 = a0, e2 = a0, f01 = a0;
             __m128 b2 = _mm_setzero_ps(), f2 = b2;
-            for (int q = 0; q < q_n; q++) {
-                int pos = ix[(size_t)q * 8 + l], oy = q / ow, ox = q - oy * ow;
-                const float *r = xq + (size_t)(2 * oy * W + 2 * ox) * 4 + off[pos];
-                v8 gv = _mm256_set1_ps(g[(size_t)q * 8 + l] * gate[pos]);
-                if (q & 1) {
-                    e0 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r), e0);
-                    e1 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 4 * W), e1);
-                    e2 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 8 * W), e2);
-                    f01 = _mm256_fmadd_ps(gv, _mm256_loadu2_m128(r + 4 * W + 8, r + 8), f01);
-                    f2 = _mm_fmadd_ps(_mm256_castps256_ps128(gv), _mm_loadu_ps(r + 8 * W + 8), f2);
-                } else {
-                    a0 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r), a0);
-                    a1 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 4 * W), a1);
-                    a2 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 8 * W), a2);
-                    b01 = _mm256_fmadd_ps(gv, _mm256_loadu2_m128(r + 4 * W + 8, r + 8), b01);
-                    b2 = _mm_fmadd_ps(_mm256_castps256_ps128(gv), _mm_loadu_ps(r + 8 * W + 8), b2);
+            /* window (oy, ox) is pooled pixel q = oy ow + ox: loops over oy and ox, not q / ow
+               (an integer division every window took about half the time) */
+            for (int oy = 0; oy < oh; oy++) {
+                const float *row = xq + (size_t)2 * oy * W * 4;
+                const uint8_t *iq = ix + (size_t)oy * ow * 8 + l;
+                const float *gq = g + (size_t)oy * ow * 8 + l;
+                int ox = 0;
+                for (; ox + 1 < ow; ox += 2) {  /* even and odd pooled pixels in their own sums */
+                    route_one(&a0, &a1, &a2, &b01, &b2, row + 8 * ox, off, gate, iq[8 * ox], gq[8 * ox], W);
+                    route_one(&e0, &e1, &e2, &f01, &f2, row + 8 * ox + 8, off, gate, iq[8 * ox + 8], gq[8 * ox + 8], W);
                 }
+                if (ox < ow) route_one(&a0, &a1, &a2, &b01, &b2, row + 8 * ox, off, gate, iq[8 * ox], gq[8 * ox], W);
             }
             a0 = _mm256_add_ps(a0, e0); a1 = _mm256_add_ps(a1, e1); a2 = _mm256_add_ps(a2, e2);
             b01 = _mm256_add_ps(b01, f01); b2 = _mm_add_ps(b2, f2);
@@ -298,19 +331,23 @@ void fg_gram(FirstGrad *g, const float *x) {
 
 int fg_forward_supported(const FirstGrad *g) { return g->k % 16 == 0; }
 
-/* The four outputs of the pooled window at px (its first pixel in xq) for the 16 channels whose
-   taps are at wv (tap t's 16 filters at wv + t k): s[p][j], pixel p, channels 8 j .. 8 j + 7. C,
-   the input channels, is a constant so that the 9 C taps unroll. */
-static inline __attribute__((always_inline)) void window_conv(v8 s[4][2], const float *px, const float *wv, int k,
-                                                              int W, const int C) {
+/* The four outputs of the pooled window at px (its first pixel in xq, rows W4 floats apart) for
+   the 16 channels whose taps are at wv (tap t's 16 filters at wv + 16 t): s[p][j], pixel p,
+   channels 8 j .. 8 j + 7. C, the input channels, is a constant so that the 9 C taps unroll;
+   with the window's 4 rows in registers and the filters 16 floats a tap, every load is at a
+   constant offset (filters k floats a tap and rows at run-time offsets made the compiler keep
+   27 offsets on the stack: a third more loads). */
+static inline __attribute__((always_inline)) void window_conv(v8 s[4][2], const float *px, const float *wv, int W4,
+                                                              const int C) {
+    const float *rw[4] = {px, px + W4, px + 2 * W4, px + 3 * W4};
     for (int p = 0; p < 4; p++) s[p][0] = s[p][1] = _mm256_setzero_ps();
     #pragma GCC unroll 27
     for (int t = 0; t < 9 * C; t++) {
-        int ci = t % C, tap = t / C;
-        const float *r = px + ((tap / 3) * W + tap % 3) * 4 + ci;
-        v8 w0 = _mm256_loadu_ps(wv + (size_t)t * k), w1 = _mm256_loadu_ps(wv + (size_t)t * k + 8);
+        int ci = t % C, tap = t / C, a = tap / 3, b = tap % 3;
+        const float *r = rw[a] + b * 4 + ci, *rn = rw[a + 1] + b * 4 + ci;
+        v8 w0 = _mm256_loadu_ps(wv + 16 * t), w1 = _mm256_loadu_ps(wv + 16 * t + 8);
         v8 b0 = _mm256_broadcast_ss(r), b1 = _mm256_broadcast_ss(r + 4);
-        v8 b2 = _mm256_broadcast_ss(r + 4 * W), b3 = _mm256_broadcast_ss(r + 4 * W + 4);
+        v8 b2 = _mm256_broadcast_ss(rn), b3 = _mm256_broadcast_ss(rn + 4);
         s[0][0] = _mm256_fmadd_ps(b0, w0, s[0][0]); s[0][1] = _mm256_fmadd_ps(b0, w1, s[0][1]);
         s[1][0] = _mm256_fmadd_ps(b1, w0, s[1][0]); s[1][1] = _mm256_fmadd_ps(b1, w1, s[1][1]);
         s[2][0] = _mm256_fmadd_ps(b2, w0, s[2][0]); s[2][1] = _mm256_fmadd_ps(b2, w1, s[2][1]);
@@ -331,7 +368,7 @@ static inline __attribute__((always_inline)) void forward_image(FirstGrad *g, fl
         size_t o0 = ((size_t)i * (k / 8) + cb) * q_n * 8, o1 = o0 + (size_t)q_n * 8;
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
-                window_conv(s, xq + ((size_t)(2 * oy) * W + 2 * ox) * 4, g->wtap + cb * 8, k, W, C);
+                window_conv(s, xq + ((size_t)(2 * oy) * W + 2 * ox) * 4, g->wtap + (size_t)cb * 8 * 9 * C, 4 * W, C);
                 size_t q = ((size_t)oy * ow + ox) * 8;
                 bnp_pool_window(y + o0 + q, idx + o0 + q, keep ? g->xk + o0 + q : NULL, s[0][0], s[1][0], s[2][0], s[3][0],
                             vs0, vb0);
@@ -345,9 +382,10 @@ void fg_forward(FirstGrad *g, float *y, uint8_t *idx, int keep, const float *x, 
                 const float *var, const float *gamma, const float *beta, float eps) {
     int c = g->c, k = g->k, hw = g->h * g->w;
     size_t nw = work_floats(g);
-    for (int o = 0; o < k; o++)  /* wtap[t][o], t = (a 3 + b) c + ci: wt[o][ci][a][b] */
+    for (int o = 0; o < k; o++)  /* wtap[o / 16][t][o % 16], t = (a 3 + b) c + ci: wt[o][ci][a][b] */
         for (int ci = 0; ci < c; ci++)
-            for (int t = 0; t < 9; t++) g->wtap[(size_t)(t * c + ci) * k + o] = wt[((size_t)o * c + ci) * 9 + t];
+            for (int t = 0; t < 9; t++)
+                g->wtap[((size_t)(o / 16) * 9 * c + t * c + ci) * 16 + o % 16] = wt[((size_t)o * c + ci) * 9 + t];
     #pragma omp parallel num_threads(g->nthr)
     {
         float *xq = g->work + nw * omp_get_thread_num() + pad_floats(g);

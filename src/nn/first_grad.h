@@ -21,7 +21,7 @@ typedef struct {
     double *acc;         /* per thread: G (FG_J x FG_J), S (FG_J), P (k x FG_J), the two sums (2 k), in double */
     double *G, *S, *P;   /* the batch's moments, summed over the threads in order */
     double *sdy, *sdyx;  /* the batch norm's two sums over this batch (k each), as bnp_backward_sums's */
-    float *wtap;         /* fg_forward's filters tap by tap, (9 c, k) */
+    float *wtap;         /* fg_forward's filters tap by tap in blocks of 16 filters, (k / 16, 9 c, 16) */
     float *xk;           /* (n, k, h/2, w/2) nChw8c: the convolution's output at each window's maximum,
                             kept by bnp_forward for the backward's sums */
 } FirstGrad;
