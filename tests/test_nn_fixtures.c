@@ -125,16 +125,20 @@ static void check_model(const char *file, const char *model, int c, int h, int w
     /* optimisers: losses before each of opt_steps steps, from the initial weights. The convnet's
        five SGD steps pass within rounding of a ReLU decision (bn3, third step): any change in the
        order of a sum upstream can flip it, and conv1's weights then end 1.2e-3 off. So on oneDNN
-       these runs take the first layer as PyTorch computes it (NCELAB_FIRST_GRAD=0: the
-       convolution's output, then the batch norm's passes over it), and pin the optimisers and
-       the chain at 1e-4; first_grad.c's gradients are checked above at every fixture's step and
-       against that chain in test_nn_first_grad.c, and its five SGD steps' losses (which the flip
-       leaves within 3e-6) against PyTorch's at the end. */
+       these runs take the batch norms as PyTorch computes them (NCELAB_FIRST_GRAD=0: the first
+       convolution's output, then the batch norm's passes over it; NCELAB_CONV_STATS=0: the
+       statistics from a pass over each Winograd convolution's output, not from its output
+       transform's sums), and pin the optimisers and the chain at 1e-4; the fast paths'
+       gradients are checked above at every fixture's step (and in test_nn_first_grad.c and
+       test_nn_wino.c against their references), and their five SGD steps' losses (which the
+       flip leaves within 3e-6) against PyTorch's at the end. */
     NetExec *xo = x;
     if (be == NN_BACKEND_DNNL && opt_steps) {
         setenv("NCELAB_FIRST_GRAD", "0", 1);
+        setenv("NCELAB_CONV_STATS", "0", 1);
         if (nnx_create(&xo, &net, N, be, &err)) { CHECK(0, "%s", err.msg); xo = x; }
         unsetenv("NCELAB_FIRST_GRAD");
+        unsetenv("NCELAB_CONV_STATS");
     }
     const char *opts[4] = {"sgd", "sgd_nesterov", "adamw", "lars"};
     const char *optn[4] = {"sgd", "sgd-nesterov", "adamw", "lars"};
@@ -165,7 +169,7 @@ static void check_model(const char *file, const char *model, int c, int h, int w
             optim_step(&opt, lrs[o]);
         }
         char what[64];
-        snprintf(what, sizeof what, "%d-step losses, %s%s", opt_steps, opts[o], run == 4 ? ", first layer from moments" : "");
+        snprintf(what, sizeof what, "%d-step losses, %s%s", opt_steps, opts[o], run == 4 ? ", every fast kernel" : "");
         cmp(what, traj, nm, gtol > 1e-3 ? 1e-3 : 1e-4);
         if (run == 0 && st_find(&fx, "weights_after.sgd.conv1.weight"))
             cmp("conv1.weight after 5 SGD steps", net.params + net_param(&net, "conv1.weight")->offset,

@@ -11,6 +11,7 @@
 #include "ncelab/rng.h"
 #include "../src/nn/conv_wino.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,39 @@ static void same_bits_any_block(const WinoConv *wc, const float *xb, const float
     free(dw2);
 }
 
+/* wino_forward_sums: the output of wino_forward bit for bit, and the sums of y - shift and
+   (y - shift)^2 against sums in double over that output (y, plain); shift near the channel's
+   mean (as a batch norm's running mean is) or 0. */
+static void check_sums(WinoConv *wc, const float *xb, const float *yb, const float *y) {
+    int k = wc->k;
+    long m = (long)wc->n * wc->h * wc->w;
+    size_t ny = (size_t)m * k;
+    float *y2 = malloc(sizeof(float) * ny), *shift = malloc(sizeof(float) * k);
+    double *s1 = malloc(sizeof(double) * k), *s2 = malloc(sizeof(double) * k);
+    double *part = malloc(sizeof(double) * 2 * k * wc->nthr);
+    for (int o = 0; o < k; o++) {  /* near the mean, or 0 for half the channels */
+        double mu = 0.0;
+        for (long p = 0; p < m; p++) mu += y[(size_t)(p / (wc->h * wc->w) * k + o) * wc->h * wc->w + p % (wc->h * wc->w)];
+        shift[o] = o % 2 ? 0.0f : (float)(mu / m + 0.1);
+    }
+    memset(y2, 0x7f, sizeof(float) * ny);
+    wino_forward_sums(wc, xb, y2, shift, s1, s2, part);
+    CHECK(memcmp(y2, yb, sizeof(float) * ny) == 0, "  forward with the sums: the output of the forward, bit for bit");
+    double e1 = 0.0, e2 = 0.0;
+    for (int o = 0; o < k; o++) {
+        double r1 = 0.0, r2 = 0.0, a1 = 0.0;
+        for (long p = 0; p < m; p++) {
+            double v = (double)y[(size_t)(p / (wc->h * wc->w) * k + o) * wc->h * wc->w + p % (wc->h * wc->w)] - shift[o];
+            r1 += v; r2 += v * v; a1 += fabs(v);
+        }
+        e1 = fmax(e1, fabs(s1[o] - r1) / a1);
+        e2 = fmax(e2, fabs(s2[o] - r2) / r2);
+    }
+    CHECK(e1 < 1e-6 && e2 < 1e-6, "  the sums of y - shift and its square: worst error %.1e of the sum of |y - shift|, "
+          "%.1e of the sum of squares", e1, e2);
+    free(y2); free(shift); free(s1); free(s2); free(part);
+}
+
 static void one_shape(int n, int c, int k, int h, int w) {
     ConvShape s = {n, c, h, w, k, 3, 1, 1, h, w};
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * h * w, nw = (size_t)k * c * 9;
@@ -84,6 +118,7 @@ static void one_shape(int n, int c, int k, int h, int w) {
         wino_weights(&wc, wt, WINO_FWD);
         wino_forward(&wc, xb, yb);
         from_blocked(y, yb, n, k, h * w);
+        check_sums(&wc, xb, yb, y);
         memset(dxb, 0x7f, sizeof(float) * nx);  /* every element must be written */
         wino_weights(&wc, wt, WINO_BWD_DATA);
         wino_backward_data(&wc, dyb, dxb, 0);

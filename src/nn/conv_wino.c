@@ -150,13 +150,21 @@ static void input_tile(const WinoConv *wc, const float *x, int cn, int ld, Tile 
     }
 }
 
-/* y tile (kn channels) = A^T M A from M[xi][tl][k] (acc 1: y tile += it), clipped to the image. */
-static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int tb, Tile tt, float *y, int acc) {
+/* The per-channel sums a forward pass adds its output to (wino_forward_sums): shift (k floats)
+   and this thread's s1, s2 (k doubles each); NULL in every other pass. */
+typedef struct { const float *shift; double *s1, *s2; } OutSums;
+
+/* y tile (kn channels) = A^T M A from M[xi][tl][k] (acc 1: y tile += it), clipped to the image;
+   with os, the tile's sums of y - shift and (y - shift)^2 in float, added to os's in double. */
+static inline __attribute__((always_inline)) void output_tile_sums(const WinoConv *wc, const float *M, int kn, int tl,
+                                                                   int tb, Tile tt, float *y, int acc,
+                                                                   const OutSums *os) {
     int ld = row_stride(wc, kn);
     int H = wc->h, W = wc->w, KB = kn / 8;
     for (int kb = 0; kb < KB; kb++) {
         float *base = y + (size_t)(tt.n * KB + kb) * H * W * 8;
-        v8 m[6], tr[6][4], col[6], out[4];
+        v8 m[6], tr[6][4], col[6], out[4], t1 = _mm256_setzero_ps(), t2 = t1, sh = t1;
+        if (os) sh = _mm256_loadu_ps(os->shift + kb * 8);
         for (int i = 0; i < 6; i++) {
             for (int j = 0; j < 6; j++) m[j] = _mm256_loadu_ps(M + ((size_t)(i * 6 + j) * tb + tl) * ld + kb * 8);
             at4(tr[i], m);
@@ -170,9 +178,31 @@ static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int 
                 if (tt.y0 + a >= H) continue;
                 float *p = base + ((size_t)(tt.y0 + a) * W + xx) * 8;
                 _mm256_storeu_ps(p, acc ? _mm256_add_ps(_mm256_loadu_ps(p), out[a]) : out[a]);
+                if (os) {
+                    v8 v = _mm256_sub_ps(out[a], sh);
+                    t1 = _mm256_add_ps(t1, v);
+                    t2 = _mm256_fmadd_ps(v, v, t2);
+                }
             }
         }
+        if (os) {
+            double *d1 = os->s1 + kb * 8, *d2 = os->s2 + kb * 8;
+            _mm256_storeu_pd(d1, _mm256_add_pd(_mm256_loadu_pd(d1), _mm256_cvtps_pd(_mm256_castps256_ps128(t1))));
+            _mm256_storeu_pd(d1 + 4, _mm256_add_pd(_mm256_loadu_pd(d1 + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(t1, 1))));
+            _mm256_storeu_pd(d2, _mm256_add_pd(_mm256_loadu_pd(d2), _mm256_cvtps_pd(_mm256_castps256_ps128(t2))));
+            _mm256_storeu_pd(d2 + 4, _mm256_add_pd(_mm256_loadu_pd(d2 + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(t2, 1))));
+        }
     }
+}
+
+/* output_tile_sums without and with the sums, each compiled on its own */
+static void output_tile(const WinoConv *wc, const float *M, int kn, int tl, int tb, Tile tt, float *y, int acc) {
+    output_tile_sums(wc, M, kn, tl, tb, tt, y, acc, NULL);
+}
+
+static void output_tile_os(const WinoConv *wc, const float *M, int kn, int tl, int tb, Tile tt, float *y,
+                           const OutSums *os) {
+    output_tile_sums(wc, M, kn, tl, tb, tt, y, 0, os);
 }
 
 /* Y[xi][tl][k] = A g A^T for the 4x4 output-gradient tile (zero outside). */
@@ -362,7 +392,17 @@ void wino_weights(WinoConv *wc, const float *w, WinoPass pass) {
 /* dst (cout channels) = src (cin channels) conv the filters whose transforms are U (36, cin, cout). */
 /* The global mode of wino_conv: all tiles transformed, then per (point, block of 96 tiles) the
    product with every filter, then all tiles transformed back. */
-static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc) {
+/* The sums of thread tid (sums: wino_forward_sums's part), or NULL. */
+static OutSums *thread_sums(OutSums *os, const float *shift, double *part, int tid, int cout) {
+    if (!part) return NULL;
+    os->shift = shift;
+    os->s1 = part + (size_t)tid * 2 * cout;
+    os->s2 = os->s1 + cout;
+    return os;
+}
+
+static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc,
+                             const float *shift, double *part) {
     int T = (int)wc->tiles, nb = (T + 95) / 96, lv = row_stride(wc, cin), lm = row_stride(wc, cout);
     float *V = wc->scratch, *M = V + (size_t)NXI * T * lv;
     #pragma omp parallel num_threads(wc->nthr)
@@ -379,13 +419,19 @@ static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, co
                     kern_any(t1 - t < 6 ? t1 - t : 6, cin, Vx + (size_t)t * lv, lv, 1, Ux + (size_t)kb * cin, 16,
                              Mx + (size_t)t * lm + kb, lm, 0);
         }
+        OutSums ts, *os = thread_sums(&ts, shift, part, omp_get_thread_num(), cout);
         #pragma omp for schedule(static)
-        for (int t = 0; t < T; t++) output_tile(wc, M, cout, t, T, tile_at(wc, t), dst, acc);
+        for (int t = 0; t < T; t++) {
+            if (os) output_tile_os(wc, M, cout, t, T, tile_at(wc, t), dst, os);
+            else output_tile(wc, M, cout, t, T, tile_at(wc, t), dst, acc);
+        }
     }
 }
 
-static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc) {
-    if (wc->global) { wino_conv_global(wc, U, cin, cout, src, dst, acc); return; }
+static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc,
+                      const float *shift, double *part) {
+    if (part) memset(part, 0, sizeof(double) * 2 * cout * wc->nthr);
+    if (wc->global) { wino_conv_global(wc, U, cin, cout, src, dst, acc, shift, part); return; }
     long nblk = (wc->tiles + wc->tb - 1) / wc->tb;
     int tb = tb_planes(wc);
     #pragma omp parallel for schedule(static) num_threads(wc->nthr)
@@ -403,14 +449,30 @@ static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const flo
                     kern_any(tn - t < 6 ? tn - t : 6, cin, Vx + (size_t)t * cin, cin, 1, Ux + (size_t)kb * cin, 16,
                              Mx + (size_t)t * cout + kb, cout, 0);
         }
-        for (int tl = 0; tl < tn; tl++) output_tile(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, acc);
+        OutSums ts, *os = thread_sums(&ts, shift, part, omp_get_thread_num(), cout);
+        for (int tl = 0; tl < tn; tl++) {
+            if (os) output_tile_os(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, os);
+            else output_tile(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, acc);
+        }
     }
 }
 
-void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u, wc->c, wc->k, x, y, 0); }
+void wino_forward(WinoConv *wc, const float *x, float *y) { wino_conv(wc, wc->u, wc->c, wc->k, x, y, 0, NULL, NULL); }
+
+void wino_forward_sums(WinoConv *wc, const float *x, float *y, const float *shift, double *s1, double *s2,
+                       double *part) {
+    int k = wc->k;
+    wino_conv(wc, wc->u, wc->c, k, x, y, 0, shift, part);
+    for (int ch = 0; ch < k; ch++) {  /* the threads' sums in thread order */
+        double a = 0.0, b = 0.0;
+        for (int t = 0; t < wc->nthr; t++) { a += part[(size_t)t * 2 * k + ch]; b += part[(size_t)t * 2 * k + k + ch]; }
+        s1[ch] = a;
+        s2[ch] = b;
+    }
+}
 
 void wino_backward_data(WinoConv *wc, const float *dy, float *dx, int acc) {
-    wino_conv(wc, wc->u, wc->k, wc->c, dy, dx, acc);
+    wino_conv(wc, wc->u, wc->k, wc->c, dy, dx, acc, NULL, NULL);
 }
 
 /* D[xi] (C, K) = sum over all tiles of V[xi]^T Y[xi], one sum for the batch: per block of wtb

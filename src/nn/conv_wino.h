@@ -63,6 +63,14 @@ void wino_weights_ref(WinoConv *wc, const float *w, WinoPass pass);
 /* wino_forward: y (n, k, h, w) = x (n, c, h, w) conv w, both nChw8c; wc->u from WINO_FWD. */
 void wino_forward(WinoConv *wc, const float *x, float *y);
 
+/* wino_forward_sums: wino_forward (the same y), and the per-channel sums over the batch of y - shift
+   (s1) and (y - shift)^2 (s2), k doubles each, for a batch norm that reads y: each tile's sums in
+   float, each thread's in double, the threads' added in thread order (the bits depend on the
+   thread count). shift (k floats): a guess of the mean, against cancellation in s2 - s1^2 / m.
+   part: 2 k wc->nthr doubles of scratch. */
+void wino_forward_sums(WinoConv *wc, const float *x, float *y, const float *shift, double *s1, double *s2,
+                       double *part);
+
 /* wino_backward_data: dx (n, c, h, w) = the gradient from dy (n, k, h, w) (acc 0), or that
    gradient added to dx (acc 1: dx[i] + the float acc 0 would have written, so its bits);
    wc->u from WINO_BWD_DATA. */

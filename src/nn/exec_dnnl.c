@@ -50,6 +50,10 @@ typedef struct {
     uint8_t *pidx;                          /* ... the pool's window positions (a max pool) */
     int gap;                                /* BN with pool: the pool is a global average pool */
     double *pscr;                           /* ... per-thread sums */
+    double *csum;                           /* ... its batch sums [y - shift (c), (y - shift)^2 (c)] from the
+                                               Winograd forward before it (wino_forward_sums), or NULL */
+    int sums_bn;                            /* Winograd convolution: the BN whose csum its training forward
+                                               writes, or 0 */
     /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
     dnnl_primitive_t fwd_sync, bwd_sync;
     dnnl_memory_t ws_sync;                  /* its ReLU workspace (n->ws when the layouts agree) */
@@ -441,6 +445,15 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         n->out = np->out;
         md_plain(&s->md[n->out], 4, dp, c % 16 ? dnnl_nchw : dnnl_aBcd8b);
         n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+    }
+    /* The pool's batch statistics from the sums the Winograd forward before it takes of its output
+       tiles as it writes them (wino_forward_sums), not from a pass over the output; shifted by the
+       running mean against cancellation. NCELAB_CONV_STATS=0 reads the output (bnp_stats). */
+    const char *cst = getenv("NCELAB_CONV_STATS");
+    if (n->pool && !n->fg && i > 0 && net->nodes[i - 1].op == NN_CONV && net->nodes[i - 1].out == d->in &&
+        s->dn[i - 1].wino && !(cst && *cst == '0')) {
+        n->csum = nc_malloc(sizeof(double) * 2 * c);
+        s->dn[i - 1].sums_bn = i;
     }
     /* BN + a residual add that reads this BN's output alone + the ReLU that reads the sum alone:
        one kernel on nChw8c or nChw16c, when the add's other operand has the same layout */
@@ -958,18 +971,32 @@ static int bn_add_backward(NetExec *x, DState *s, int i, NcError *err) {
     return NC_OK;
 }
 
+/* A batch's mean and variance (c channels, m values each) from its sums of y - shift and
+   (y - shift)^2 (wino_forward_sums). */
+static void stats_from_sums(float *mean, float *var, const double *sums, const float *shift, double m, int c) {
+    for (int ch = 0; ch < c; ch++) {
+        double mu = sums[ch] / m, v = sums[c + ch] / m - mu * mu;
+        mean[ch] = (float)(shift[ch] + mu);
+        var[ch] = (float)(v > 0 ? v : 0);
+    }
+}
+
 /* A convolution on our own kernels (Winograd, conv_wino.c; stride 2 by polyphase Winograd,
    conv_wino_s2.c, or as GEMMs, conv_gemm.c),
    w and dw its plain (k, c, 3, 3) weights and their gradient: the filters transformed or packed
    for the pass, then the pass. */
-static void own_conv_fwd(DState *s, int i, const float *w, const float *x, float *y) {
+static void own_conv_fwd(DState *s, int i, const float *w, const float *x, float *y, int sums) {
     DNode *n = &s->dn[i];
     dnnl_stream_wait(s->strm);
     if (n->wino) wino_weights(n->wino, w, WINO_FWD);
     else if (n->ws2) ws2_weights(n->ws2, w, WS2_FWD);
     else cgemm_weights(n->cg, w, CGEMM_FWD);
     prof_lap(s, i, NN_PART_REORDER);
-    if (n->wino) wino_forward(n->wino, x, y);
+    if (sums) {  /* and the batch norm's sums, shifted by its running mean */
+        DNode *b = &s->dn[n->sums_bn];
+        int k = n->wino->k;
+        wino_forward_sums(n->wino, x, y, mem_ptr(b->rmean), b->csum, b->csum + k, b->pscr);
+    } else if (n->wino) wino_forward(n->wino, x, y);
     else if (n->ws2) ws2_forward(n->ws2, x, y);
     else cgemm_forward(n->cg, x, y);
 }
@@ -1032,7 +1059,8 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
         switch (d->op) {
         case NN_CONV: {
             if (n->wino || n->cg) {
-                own_conv_fwd(s, i, net->params + net->views[d->w].offset, mem_ptr(in), mem_ptr(out));
+                own_conv_fwd(s, i, net->params + net->views[d->w].offset, mem_ptr(in), mem_ptr(out),
+                             training && n->sums_bn && !x->sync);
                 break;
             }
             if (n->re_fwd) reorder(s, n->re_fwd, n->w_plain, n->w_fwd);
@@ -1057,7 +1085,10 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                     }
                 } else if (n->pool) {
                     dnnl_stream_wait(s->strm);
-                    bnp_stats(mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(in), x->batch, vi->c, vi->h, vi->w, n->pscr);
+                    if (n->csum)
+                        stats_from_sums(mem_ptr(n->mean), mem_ptr(n->var), n->csum, mem_ptr(n->rmean), n->count, vi->c);
+                    else
+                        bnp_stats(mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(in), x->batch, vi->c, vi->h, vi->w, n->pscr);
                 } else {
                     exec(s, n->fwd, n->fused_relu ? 7 : 6, a);
                 }
@@ -1448,6 +1479,7 @@ static void dnnl_destroy(NetExec *x) {
                               n->ws_sync != n->ws ? n->ws_sync : NULL, n->ws_re};
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
         free(n->wino);
+        free(n->csum);
         free(n->cg);
         free(n->ws2);
         free(n->pidx);
