@@ -100,15 +100,20 @@ static void one_shape(int n, int c, int k, int h, int w) {
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * h * w, nw = (size_t)k * c * 9;
     float *x = malloc(sizeof(float) * nx), *wt = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * ny);
     float *y_ref = calloc(ny, sizeof(float)), *dx_ref = calloc(nx, sizeof(float)), *dw_ref = calloc(nw, sizeof(float));
-    float *xb = malloc(sizeof(float) * nx), *dyb = malloc(sizeof(float) * ny), *yb = malloc(sizeof(float) * ny);
-    float *dxb = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *dx = malloc(sizeof(float) * nx);
+    float *xb = malloc(sizeof(float) * nx), *dyb = malloc(sizeof(float) * ny), *yb = NULL, *dxb = NULL;
+    float *y = malloc(sizeof(float) * ny), *dx = malloc(sizeof(float) * nx);
+    /* 32-byte aligned, as the executor's arena is: the outputs the layer streams (non-temporal
+       stores, above NCELAB_WINO_STREAM_MB) need it */
+    if (posix_memalign((void **)&yb, 64, sizeof(float) * ny) || posix_memalign((void **)&dxb, 64, sizeof(float) * nx))
+        abort();
     float *dw = malloc(sizeof(float) * nw);
     fill(x, nx); fill(wt, nw); fill(dy, ny);
     conv2d_forward(y_ref, x, wt, NULL, &s);
     conv2d_backward(dx_ref, dw_ref, NULL, dy, x, wt, &s);
     WinoConv wc;
-    CHECK(wino_init(&wc, n, c, k, h, w) == 0, "winograd set up for n=%d c=%d k=%d %dx%d (%s mode)", n, c, k, h, w,
-          wc.global ? "global" : wc.wtb ? "tiles, weight gradient in shared blocks" : "tiles");
+    CHECK(wino_init(&wc, n, c, k, h, w) == 0, "winograd set up for n=%d c=%d k=%d %dx%d (%s mode%s)", n, c, k, h, w,
+          wc.global ? "global" : wc.wtb ? "tiles, weight gradient in shared blocks" : "tiles",
+          wc.stream_fwd ? ", outputs by non-temporal stores" : "");
     if (wc.n) {
         float *scratch = malloc(sizeof(float) * wino_scratch_floats(&wc)), *wbuf = malloc(sizeof(float) * wino_wbuf_floats(&wc));
         wino_set_work(&wc, scratch, wbuf);
@@ -175,5 +180,10 @@ int main(void) {
     one_shape(8, 64, 128, 8, 8);    /* the convnet's conv3 in the fixtures: 64 x 128, tiles mode */
     one_shape(3, 256, 256, 4, 4);   /* the global mode (c k > 128 x 128): ResNet-18's last stage */
     one_shape(2, 128, 256, 6, 6);   /* the global mode with clipped tiles */
+    setenv("NCELAB_WINO_STREAM_MB", "0", 1);  /* the outputs by non-temporal stores, in both modes */
+    one_shape(3, 32, 16, 7, 7);
+    one_shape(2, 32, 64, 16, 16);
+    one_shape(2, 128, 256, 6, 6);
+    unsetenv("NCELAB_WINO_STREAM_MB");
     return check_done();
 }

@@ -16,6 +16,9 @@ typedef struct {
                                  mode: all tiles; 0: each thread sums its own tb-tile blocks;
                                  NCELAB_WINO_WTB=N sets it in the tiles mode where it is not 0) */
     int nthr;
+    int stream_fwd;           /* 1: the forward's output is written past the caches (non-temporal
+                                 stores: it is above 4 MiB, NCELAB_WINO_STREAM_MB), when 32-byte aligned */
+    int stream_bwd;           /* 1: so is the backward data pass's input gradient (when overwritten) */
     int global;               /* 1: all tiles at once (tb = tiles; large c k), 0: blocks of tb */
     size_t per_thread;        /* floats of scratch per thread (global: the one set) */
     float *scratch;           /* per thread (global: shared): V and M, each (36, tb, max(c, k)) */
