@@ -80,12 +80,12 @@ static void one_shape(int n, int c, int k, int h, int w) {
         free(y2); free(xk_ref); free(idx2);
     }
     /* the reference: the input gradient, then the convolution's weight gradient */
-    bnp_backward(dxb, dg, db, dyb, idx, yb, mean, var, gamma, 1e-5f, n, k, h, w, scr);
+    bnp_backward(dxb, dg, db, dyb, idx, yb, NULL, mean, var, gamma, 1e-5f, n, k, h, w, scr);
     from_blocked(dx, dxb, n, k, hw);
     conv2d_backward(NULL, dw_ref, NULL, dx, x, wt, &cs);
     /* first_grad.c, adding to what dw holds */
     for (size_t i = 0; i < nw; i++) before[i] = dw[i] = (float)rng_normal(&rng);
-    bnp_backward_sums(sdy, sdyx, dyb, idx, yb, mean, var, 1e-5f, n, k, h, w, scr);
+    bnp_backward_sums(sdy, sdyx, dyb, idx, yb, NULL, mean, var, 1e-5f, n, k, h, w, scr);
     fg_moments(&fg, x, dyb, idx, mean, var, 1e-5f);
     double e1 = 0.0, e2 = 0.0, m1 = 0.0, m2 = 0.0;
     for (int o = 0; o < k; o++) {

@@ -46,8 +46,20 @@ static void one_shape(int n, int c, int h, int w) {
     bnp_stats(mean, var, xb, n, c, h, w, scr);
     bnp_forward(yb, idx, NULL, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
     from_blocked(y, yb, n, c, oh * ow);
-    bnp_backward(dxb, dg, db, dyb, idx, xb, mean, var, gamma, 1e-5f, n, c, h, w, scr);
+    bnp_backward(dxb, dg, db, dyb, idx, xb, NULL, mean, var, gamma, 1e-5f, n, c, h, w, scr);
     from_blocked(dx, dxb, n, c, hw);
+    {   /* the sums from the inputs kept at the maxima: the bits of the sums picked from x */
+        float *xk = malloc(sizeof(float) * ny), *yk = malloc(sizeof(float) * ny), *dxk = malloc(sizeof(float) * nx);
+        float dgk[64], dbk[64];
+        uint8_t *idk = malloc(ny);
+        bnp_forward(yk, idk, xk, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
+        bnp_backward(dxk, dgk, dbk, dyb, idk, xb, xk, mean, var, gamma, 1e-5f, n, c, h, w, scr);
+        CHECK(memcmp(yk, yb, sizeof(float) * ny) == 0 && memcmp(idk, idx, ny) == 0 &&
+              memcmp(dxk, dxb, sizeof(float) * nx) == 0 && memcmp(dgk, dg, sizeof(float) * c) == 0 &&
+              memcmp(dbk, db, sizeof(float) * c) == 0,
+              "backward with the inputs kept at the maxima: the same bits (output, positions, dx, dgamma, dbeta)");
+        free(xk); free(yk); free(dxk); free(idk);
+    }
     double em = worst_rel(mean, mean_ref, c), ev = worst_rel(var, var_ref, c), ey = worst_rel(y, y_ref, ny);
     double ex = worst_rel(dx, dx_ref, nx), eg = worst_rel(dg, dg_ref, c), eb = worst_rel(db, db_ref, c);
     CHECK(em < 1e-6 && ev < 1e-4, "n=%d c=%d %dx%d: batch mean worst %.1e, variance %.1e", n, c, h, w, em, ev);

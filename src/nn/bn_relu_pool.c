@@ -144,8 +144,36 @@ static inline v8 load_idx(const uint8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
+/* bnp_backward_sums's sums of one image's channel block cb into a1, a2 (8 lanes each), the input
+   at each window's maximum read from xk (kept: xk's block) or picked from x's window (src): the
+   same value, so the same bits. */
+static inline __attribute__((always_inline)) void window_sums(double *a1, double *a2, const float *src,
+                                                              const float *xkb, const float *g, const uint8_t *ix,
+                                                              v8 mu, int oh, int ow, int w, const int kept) {
+    for (int oy = 0; oy < oh; oy++) {
+        v8 r1 = _mm256_setzero_ps(), r2 = _mm256_setzero_ps();
+        for (int ox = 0; ox < ow; ox++) {
+            size_t o = ((size_t)oy * ow + ox) * 8;
+            v8 gv = _mm256_loadu_ps(g + o), k = load_idx(ix + o), xs;
+            if (kept) {
+                xs = _mm256_loadu_ps(xkb + o);
+            } else {
+                WINDOW(src, oy, ox, w);
+                xs = _mm256_blendv_ps(x0, x1, _mm256_cmp_ps(k, _mm256_set1_ps(1), _CMP_EQ_OQ));
+                xs = _mm256_blendv_ps(xs, x2, _mm256_cmp_ps(k, _mm256_set1_ps(2), _CMP_EQ_OQ));
+                xs = _mm256_blendv_ps(xs, x3, _mm256_cmp_ps(k, _mm256_set1_ps(3), _CMP_EQ_OQ));
+            }
+            gv = _mm256_and_ps(gv, _mm256_cmp_ps(k, _mm256_set1_ps(4), _CMP_LT_OQ));
+            r1 = _mm256_add_ps(r1, gv);
+            r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(xs, mu), r2);
+        }
+        add_row(a1, a2, r1, r2);
+    }
+}
+
 void bnp_backward_sums(double *sdy, double *sdyxhat, const float *dy, const uint8_t *idx, const float *x,
-                       const float *mean, const float *var, float eps, int n, int c, int h, int w, double *scratch) {
+                       const float *xk, const float *mean, const float *var, float eps, int n, int c, int h, int w,
+                       double *scratch) {
     int CB = c / 8, oh = h / 2, ow = w / 2, T = omp_get_max_threads();
     memset(scratch, 0, sizeof(double) * 2 * c * T);
     /* sum dy and sum dy (x - mean) over the positions the gradient reaches, per thread */
@@ -155,26 +183,12 @@ void bnp_backward_sums(double *sdy, double *sdyxhat, const float *dy, const uint
         #pragma omp for schedule(static)
         for (int i = 0; i < n; i++)
             for (int cb = 0; cb < CB; cb++) {
+                size_t bo = ((size_t)i * CB + cb) * oh * ow * 8;
                 const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
-                const float *g = dy + ((size_t)i * CB + cb) * oh * ow * 8;
-                const uint8_t *ix = idx + ((size_t)i * CB + cb) * oh * ow * 8;
                 v8 mu = _mm256_loadu_ps(mean + cb * 8);
                 double a1[8] = {0}, a2[8] = {0};
-                for (int oy = 0; oy < oh; oy++) {
-                    v8 r1 = _mm256_setzero_ps(), r2 = _mm256_setzero_ps();
-                    for (int ox = 0; ox < ow; ox++) {
-                        WINDOW(src, oy, ox, w);
-                        size_t o = ((size_t)oy * ow + ox) * 8;
-                        v8 gv = _mm256_loadu_ps(g + o), k = load_idx(ix + o);
-                        v8 xs = _mm256_blendv_ps(x0, x1, _mm256_cmp_ps(k, _mm256_set1_ps(1), _CMP_EQ_OQ));
-                        xs = _mm256_blendv_ps(xs, x2, _mm256_cmp_ps(k, _mm256_set1_ps(2), _CMP_EQ_OQ));
-                        xs = _mm256_blendv_ps(xs, x3, _mm256_cmp_ps(k, _mm256_set1_ps(3), _CMP_EQ_OQ));
-                        gv = _mm256_and_ps(gv, _mm256_cmp_ps(k, _mm256_set1_ps(4), _CMP_LT_OQ));
-                        r1 = _mm256_add_ps(r1, gv);
-                        r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(xs, mu), r2);
-                    }
-                    add_row(a1, a2, r1, r2);
-                }
+                if (xk) window_sums(a1, a2, src, xk + bo, dy + bo, idx + bo, mu, oh, ow, w, 1);
+                else window_sums(a1, a2, src, NULL, dy + bo, idx + bo, mu, oh, ow, w, 0);
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
     }
@@ -214,10 +228,10 @@ void bnp_backward_dx(float *dx, const float *dy, const uint8_t *idx, const float
 }
 
 void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const uint8_t *idx, const float *x,
-                  const float *mean, const float *var, const float *gamma, float eps, int n, int c, int h, int w,
-                  double *scratch) {
+                  const float *xk, const float *mean, const float *var, const float *gamma, float eps, int n, int c,
+                  int h, int w, double *scratch) {
     double sdy[1024], sdyxhat[1024];
-    bnp_backward_sums(sdy, sdyxhat, dy, idx, x, mean, var, eps, n, c, h, w, scratch);
+    bnp_backward_sums(sdy, sdyxhat, dy, idx, x, xk, mean, var, eps, n, c, h, w, scratch);
     for (int ch = 0; ch < c; ch++) {
         dbeta[ch] = (float)sdy[ch];
         dgamma[ch] = (float)sdyxhat[ch];

@@ -26,19 +26,23 @@ void bnp_forward(float *y, uint8_t *idx, float *xk, const float *x, const float 
    bnp_backward_sums: sdy = sum dy' and sdyxhat = sum dy' xhat (c doubles each), dy' the gradient
    of the batch norm's output (dy routed through the pool and the ReLU), xhat = (x - mean) invstd;
    they are also this batch's dbeta and dgamma. scratch as for bnp_stats.
+   The gradient flows only at each window's maximum: with xk (bnp_forward's, or NULL) the sums
+   read the input there from xk, a quarter of x, else they pick it from x; the bits are the same.
    bnp_backward_dx: dx (n, c, h, w), overwritten, = gamma invstd / m (m dy' - sdy - xhat sdyxhat)
    with the sums over all m values that mean and var were taken over. */
 void bnp_backward_sums(double *sdy, double *sdyxhat, const float *dy, const uint8_t *idx, const float *x,
-                       const float *mean, const float *var, float eps, int n, int c, int h, int w, double *scratch);
+                       const float *xk, const float *mean, const float *var, float eps, int n, int c, int h, int w,
+                       double *scratch);
 void bnp_backward_dx(float *dx, const float *dy, const uint8_t *idx, const float *x, const float *mean,
                      const float *var, const float *gamma, float eps, const double *sdy, const double *sdyxhat,
                      double m, int n, int c, int h, int w);
 
 /* bnp_backward: dx (n, c, h, w), dgamma and dbeta (c), all overwritten, from dy (n, c, h/2, w/2),
-   for batch statistics mean and var (training mode). scratch as for bnp_stats. */
+   for batch statistics mean and var (training mode); xk as for bnp_backward_sums. scratch as for
+   bnp_stats. */
 void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const uint8_t *idx, const float *x,
-                  const float *mean, const float *var, const float *gamma, float eps, int n, int c, int h, int w,
-                  double *scratch);
+                  const float *xk, const float *mean, const float *var, const float *gamma, float eps, int n, int c,
+                  int h, int w, double *scratch);
 
 /* The same with a global average pool instead of the max pool: y (n, c), plain, = the mean over
    h w of relu(gamma (x - mean) / sqrt(var + eps) + beta); g (n, c) its gradient, and the ReLU's

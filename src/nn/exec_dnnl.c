@@ -48,6 +48,8 @@ typedef struct {
     int fg_fwd;                             /* ... and its forward too: the convolution's output is never formed */
     int in_bn;                              /* convolution: its forward runs in the batch norm after it (fg_fwd) */
     uint8_t *pidx;                          /* ... the pool's window positions (a max pool) */
+    float *xk;                              /* ... and its input at each window's maximum, all that the
+                                               backward's sums read of it (not with fg: fg->xk) */
     int gap;                                /* BN with pool: the pool is a global average pool */
     double *pscr;                           /* ... per-thread sums */
     double *csum;                           /* ... its batch sums [y - shift (c), (y - shift)^2 (c)] from the
@@ -431,6 +433,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         n->pidx = nc_malloc((size_t)x->batch * c * dp[2] * dp[3]);
         n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
         build_first_grad(x, s, i);
+        if (!n->fg) n->xk = nc_malloc(sizeof(float) * (size_t)x->batch * c * dp[2] * dp[3]);
     }
     /* ... or a global average pool (the convnet's last block): the pooled (n, c) output only, the
        ReLU's mask recomputed in backward; (n, c, 1, 1) as nChw8c has the bytes of plain (n, c) */
@@ -923,7 +926,8 @@ static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, Nc
             bnp_gap_backward_sums(buf, buf + c, dy, in, mean, var, gamma, mem_ptr(n->shift), net->bn_eps, x->batch, c,
                                   vi->h, vi->w, n->pscr);
         else
-            bnp_backward_sums(buf, buf + c, dy, n->pidx, in, mean, var, net->bn_eps, x->batch, c, vi->h, vi->w, n->pscr);
+            bnp_backward_sums(buf, buf + c, dy, n->pidx, in, n->xk, mean, var, net->bn_eps, x->batch, c, vi->h, vi->w,
+                              n->pscr);
         for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
     } else {
         a[9].memory = n->ws_sync;
@@ -1114,7 +1118,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                     bnp_gap_forward(mem_ptr(out), mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps,
                                     x->batch, vi->c, vi->h, vi->w);
                 else if (n->pool)
-                    bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : NULL, mem_ptr(in), bm, bv, mem_ptr(n->scale),
+                    bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : n->xk, mem_ptr(in), bm, bv, mem_ptr(n->scale),
                                 mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
                 if (n->add)
                     bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), bm, bv, mem_ptr(n->scale),
@@ -1284,8 +1288,8 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                 const NnVal *vi = &net->vals[d->in];
                 dnnl_stream_wait(s->strm);
                 bnp_backward(mem_ptr(grad_target(s, d->in)), mem_ptr(n->dscale), mem_ptr(n->dshift), mem_ptr(gout),
-                             n->pidx, mem_ptr(in), mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale), net->bn_eps,
-                             x->batch, vi->c, vi->h, vi->w, n->pscr);
+                             n->pidx, mem_ptr(in), n->xk, mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale),
+                             net->bn_eps, x->batch, vi->c, vi->h, vi->w, n->pscr);
             } else {
                 exec(s, n->bwd_data, n->fused_relu ? 10 : 9, a);
             }
@@ -1458,6 +1462,9 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
         if (n->pidx) {
             const NnVal *vo = &net->vals[net->nodes[n->pool].out];
             k = nnx_mem_row(rows, cap, k, nm, "bn+relu+pool window indices", (size_t)x->batch * vo->c * vo->h * vo->w);
+            if (n->xk || n->fg)
+                k = nnx_mem_row(rows, cap, k, nm, "bn+relu+pool inputs at the maxima",
+                                sizeof(float) * x->batch * vo->c * vo->h * vo->w);
         }
     }
     return nnx_mem_row(rows, cap, k, "oneDNN", "scratchpad (largest primitive's)", pad);
@@ -1483,6 +1490,7 @@ static void dnnl_destroy(NetExec *x) {
         free(n->cg);
         free(n->ws2);
         free(n->pidx);
+        free(n->xk);
         free(n->pscr);
         if (n->fg) fg_free(n->fg);
         free(n->fg);
