@@ -840,6 +840,16 @@ static void blocked_dx_correct(float *dx, const float *x, const float *mean, con
         }
 }
 
+/* A batch's mean and variance (c channels, m values each) from its sums [y - shift (c),
+   (y - shift)^2 (c)] (wino_forward_sums; shift NULL: 0, plain sums). */
+static void stats_from_sums(float *mean, float *var, const double *sums, const float *shift, double m, int c) {
+    for (int ch = 0; ch < c; ch++) {
+        double mu = sums[ch] / m, v = sums[c + ch] / m - mu * mu;
+        mean[ch] = (float)(shift ? shift[ch] + mu : mu);
+        var[ch] = (float)(v > 0 ? v : 0);
+    }
+}
+
 /* Training statistics from [sum x (c), sum x^2 (c), m], all-reduced over every replica's batch
    when training is synchronised: n->mean, n->var (biased) and n->count from the totals. */
 static int bn_batch_stats(NetExec *x, DState *s, int i, NcError *err) {
@@ -862,12 +872,7 @@ static int bn_batch_stats(NetExec *x, DState *s, int i, NcError *err) {
     int rc = x->sync ? nnx_sync_sum(x, 2 * c + 1, err) : NC_OK;
     if (rc) return rc;
     double m = buf[2 * c];
-    float *mean = mem_ptr(n->mean), *var = mem_ptr(n->var);
-    for (int ch = 0; ch < c; ch++) {
-        double mu = buf[ch] / m, v = buf[c + ch] / m - mu * mu;
-        mean[ch] = (float)mu;
-        var[ch] = (float)(v > 0 ? v : 0);
-    }
+    stats_from_sums(mem_ptr(n->mean), mem_ptr(n->var), buf, NULL, m, c);
     n->count = m;
     return NC_OK;
 }
@@ -975,15 +980,6 @@ static int bn_add_backward(NetExec *x, DState *s, int i, NcError *err) {
     return NC_OK;
 }
 
-/* A batch's mean and variance (c channels, m values each) from its sums of y - shift and
-   (y - shift)^2 (wino_forward_sums). */
-static void stats_from_sums(float *mean, float *var, const double *sums, const float *shift, double m, int c) {
-    for (int ch = 0; ch < c; ch++) {
-        double mu = sums[ch] / m, v = sums[c + ch] / m - mu * mu;
-        mean[ch] = (float)(shift[ch] + mu);
-        var[ch] = (float)(v > 0 ? v : 0);
-    }
-}
 
 /* A convolution on our own kernels (Winograd, conv_wino.c; stride 2 by polyphase Winograd,
    conv_wino_s2.c, or as GEMMs, conv_gemm.c),
