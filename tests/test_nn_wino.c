@@ -2,7 +2,8 @@
 // conv2d.c: forward, backward data and backward weights on several shapes, including images
 // whose sides are not multiples of the 4x4 tile, in the tiles and the global mode; the AVX2
 // weight transform and the weight gradient's last step against their scalar references.
-// The weight gradient in shared blocks against itself in other block sizes, bit for bit.
+// The weight gradient in shared blocks, and in each thread's chunks of tiles, against itself in
+// other block sizes, bit for bit.
 // Prints the worst error of each comparison.
 #define _POSIX_C_SOURCE 200809L
 #include "blocked_util.h"
@@ -40,23 +41,29 @@ static void check_weights(WinoConv *wc, const float *wt) {
 }
 
 /* NCHW <-> nChw8c */
-/* The shared-block weight gradient sums every element over the tiles in order, one chain of FMAs:
-   blocks of 16 tiles and of 160 (a GEMM call of 128 tiles and one of 32) give the bits of wc's. */
-static void same_bits_any_block(const WinoConv *wc, const float *xb, const float *dyb, const float *dw) {
+/* The weight gradient sums every element over the tiles in order, one chain of FMAs (per thread
+   in the tiles mode): other block sizes give the bits of wc's. Shared blocks (env
+   NCELAB_WINO_WTB) of 16 tiles and of 160 (a GEMM call of 128 tiles and one of 32); in the tiles
+   mode each thread's tiles (NCELAB_WINO_TBW) tb at a time with 4-row GEMMs, or 5 at a time with
+   6-row ones. */
+static void same_bits_any_block(const WinoConv *wc, const float *xb, const float *dyb, const float *dw, const char *env) {
     size_t nw = (size_t)wc->k * wc->c * 9;
     float *dw2 = malloc(sizeof(float) * nw);
-    static const char *blocks[] = {"16", "160"};
+    char tb[16];
+    snprintf(tb, sizeof tb, "%d", wc->tb);
+    const char *shared[] = {"16", "160"}, *own[] = {tb, "5"}, **blocks = wc->wtb ? shared : own;
     for (int b = 0; b < 2; b++) {
         WinoConv w2;
-        setenv("NCELAB_WINO_WTB", blocks[b], 1);
+        setenv(env, blocks[b], 1);
         int ok = wino_init(&w2, wc->n, wc->c, wc->k, wc->h, wc->w) == 0;
-        unsetenv("NCELAB_WINO_WTB");
+        unsetenv(env);
         if (!ok) { CHECK(0, "  set up with blocks of %s tiles", blocks[b]); continue; }
         float *scratch = malloc(sizeof(float) * wino_scratch_floats(&w2)), *wbuf = malloc(sizeof(float) * wino_wbuf_floats(&w2));
         wino_set_work(&w2, scratch, wbuf);
         wino_backward_weights(&w2, xb, dyb, dw2, 0);
-        CHECK(memcmp(dw2, dw, sizeof(float) * nw) == 0, "  weight gradient in blocks of %d tiles (%ld tiles): the bits of "
-              "blocks of %d (worst difference %.2e)", w2.wtb, w2.tiles, wc->wtb, worst_rel(dw2, dw, nw));
+        CHECK(memcmp(dw2, dw, sizeof(float) * nw) == 0, "  weight gradient in %s blocks of %d tiles (%ld tiles): the bits of "
+              "blocks of %d (worst difference %.2e)", wc->wtb ? "shared" : "each thread's", wc->wtb ? w2.wtb : w2.tbw,
+              w2.tiles, wc->wtb ? wc->wtb : wc->tbw, worst_rel(dw2, dw, nw));
         free(scratch); free(wbuf);
     }
     free(dw2);
@@ -151,7 +158,8 @@ static void one_shape(int n, int c, int k, int h, int w) {
               "the overwritten one (worst error %.2e)", worst_rel(g, g_ref, nw));
         free(g); free(g_ref);
         free(dw_sref);
-        if (wc.wtb && !wc.global) same_bits_any_block(&wc, xb, dyb, dw);
+        if (wc.wtb && !wc.global) same_bits_any_block(&wc, xb, dyb, dw, "NCELAB_WINO_WTB");
+        if (!wc.wtb && wc.tbw != wc.tb) same_bits_any_block(&wc, xb, dyb, dw, "NCELAB_WINO_TBW");
         double ey = worst_rel(y, y_ref, ny), ex = worst_rel(dx, dx_ref, nx), ew = worst_rel(dw, dw_ref, nw);
         CHECK(ey < 2e-5, "forward, n=%d c=%d k=%d %dx%d: worst error %.2e of the largest output", n, c, k, h, w, ey);
         CHECK(ex < 2e-5, "backward data: worst error %.2e of the largest input gradient", ex);
@@ -177,7 +185,8 @@ int main(void) {
     one_shape(5, 64, 32, 14, 14);   /* several tile blocks per thread */
     one_shape(3, 128, 128, 28, 28); /* 128 x 128: the weight gradient in shared blocks (96 + 51 tiles) */
     one_shape(1, 512, 32, 20, 20);  /* shared blocks, 32 filters: a GEMM job narrower than 64 */
-    one_shape(8, 64, 128, 8, 8);    /* the convnet's conv3 in the fixtures: 64 x 128, tiles mode */
+    one_shape(8, 64, 128, 8, 8);    /* the convnet's conv3 in the fixtures: 64 x 128, tiles mode, sums of 1.2 MB */
+    one_shape(40, 64, 128, 8, 8);   /* the same over 160 tiles: two chunks for each thread */
     one_shape(3, 256, 256, 4, 4);   /* the global mode (c k > 128 x 128): ResNet-18's last stage */
     one_shape(2, 128, 256, 6, 6);   /* the global mode with clipped tiles */
     setenv("NCELAB_WINO_STREAM_MB", "0", 1);  /* the outputs by non-temporal stores, in both modes */

@@ -15,6 +15,8 @@ typedef struct {
     int wtb;                  /* tiles per block of the weight gradient shared by the threads (global
                                  mode: all tiles; 0: each thread sums its own tb-tile blocks;
                                  NCELAB_WINO_WTB=N sets it in the tiles mode where it is not 0) */
+    int tbw;                  /* tiles mode without wtb: tiles a thread transforms at a time for its
+                                 weight-gradient sums (NCELAB_WINO_TBW=N sets it) */
     int nthr;
     int stream_fwd;           /* 1: the forward's output is written past the caches (non-temporal
                                  stores: it is above 4 MiB, NCELAB_WINO_STREAM_MB), when 32-byte aligned */
