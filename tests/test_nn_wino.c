@@ -78,7 +78,7 @@ static void check_sums(WinoConv *wc, const float *xb, const float *yb, const flo
     size_t ny = (size_t)m * k;
     float *y2 = malloc(sizeof(float) * ny), *shift = malloc(sizeof(float) * k);
     double *s1 = malloc(sizeof(double) * k), *s2 = malloc(sizeof(double) * k);
-    double *part = malloc(sizeof(double) * 2 * k * wc->nthr);
+    double *part = malloc(sizeof(double) * wino_sums_doubles(wc));
     for (int o = 0; o < k; o++) {  /* near the mean, or 0 for half the channels */
         double mu = 0.0;
         for (long p = 0; p < m; p++) mu += y[(size_t)(p / (wc->h * wc->w) * k + o) * wc->h * wc->w + p % (wc->h * wc->w)];

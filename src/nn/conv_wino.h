@@ -70,9 +70,11 @@ void wino_forward(WinoConv *wc, const float *x, float *y);
 
 /* wino_forward_sums: wino_forward (the same y), and the per-channel sums over the batch of y - shift
    (s1) and (y - shift)^2 (s2), k doubles each, for a batch norm that reads y: each tile's sums in
-   float, each thread's in double, the threads' added in thread order (the bits depend on the
-   thread count). shift (k floats): a guess of the mean, against cancellation in s2 - s1^2 / m.
-   part: 2 k wc->nthr doubles of scratch. */
+   float, each part's in double, the parts' added in order. The parts are the blocks of tb tiles
+   in the tiles mode (the bits depend on tb alone), the threads in the global mode (on the thread
+   count). shift (k floats): a guess of the mean, against cancellation in s2 - s1^2 / m.
+   part: wino_sums_doubles(wc) doubles of scratch. */
+size_t wino_sums_doubles(const WinoConv *wc);
 void wino_forward_sums(WinoConv *wc, const float *x, float *y, const float *shift, double *s1, double *s2,
                        double *part);
 

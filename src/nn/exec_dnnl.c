@@ -54,6 +54,7 @@ typedef struct {
     double *pscr;                           /* ... per-thread sums */
     double *csum;                           /* ... its batch sums [y - shift (c), (y - shift)^2 (c)] from the
                                                Winograd forward before it (wino_forward_sums), or NULL */
+    double *cpart;                          /* ... and the parts of those sums (wino_sums_doubles) */
     int sums_bn;                            /* Winograd convolution: the BN whose csum its training forward
                                                writes, or 0 */
     /* synchronised batch norm (nnx_set_sync): the BN with given statistics (the all-reduced ones) */
@@ -456,6 +457,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     if (n->pool && !n->fg && i > 0 && net->nodes[i - 1].op == NN_CONV && net->nodes[i - 1].out == d->in &&
         s->dn[i - 1].wino && !(cst && *cst == '0')) {
         n->csum = nc_malloc(sizeof(double) * 2 * c);
+        n->cpart = nc_malloc(sizeof(double) * wino_sums_doubles(s->dn[i - 1].wino));
         s->dn[i - 1].sums_bn = i;
     }
     /* BN + a residual add that reads this BN's output alone + the ReLU that reads the sum alone:
@@ -995,7 +997,7 @@ static void own_conv_fwd(DState *s, int i, const float *w, const float *x, float
     if (sums) {  /* and the batch norm's sums, shifted by its running mean */
         DNode *b = &s->dn[n->sums_bn];
         int k = n->wino->k;
-        wino_forward_sums(n->wino, x, y, mem_ptr(b->rmean), b->csum, b->csum + k, b->pscr);
+        wino_forward_sums(n->wino, x, y, mem_ptr(b->rmean), b->csum, b->csum + k, b->cpart);
     } else if (n->wino) wino_forward(n->wino, x, y);
     else if (n->ws2) ws2_forward(n->ws2, x, y);
     else cgemm_forward(n->cg, x, y);
@@ -1483,6 +1485,7 @@ static void dnnl_destroy(NetExec *x) {
         for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) if (ms[j]) dnnl_memory_destroy(ms[j]);
         free(n->wino);
         free(n->csum);
+        free(n->cpart);
         free(n->cg);
         free(n->ws2);
         free(n->pidx);
