@@ -174,7 +174,7 @@ static Block block_at(const GemmConv *g, int b) {
 
 void cgemm_forward(GemmConv *g, const float *x, float *y) {
     int nb = n_blocks(g);
-    #pragma omp parallel for schedule(static) num_threads(g->nthr)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(g->nthr)
     for (int b = 0; b < nb; b++) {
         Block k = block_at(g, b);
         patches(g, (float *)x, k.i0, k.i1, k.col, 0);
@@ -214,7 +214,7 @@ void cgemm_backward_weights(GemmConv *g, const float *x, const float *dy, float 
 
 void cgemm_backward_data(GemmConv *g, const float *dy, float *dx, int acc) {
     int nb = n_blocks(g);
-    #pragma omp parallel for schedule(static) num_threads(g->nthr)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(g->nthr)
     for (int b = 0; b < nb; b++) {
         Block k = block_at(g, b);
         pixels(g, (float *)dy, k.i0, k.i1, k.mat, 1);

@@ -369,12 +369,12 @@ static void conv_pass(Ws2Conv *wc, int bwd, const float *src, float *dst, int ac
         int sn = (int)(T - s0 < tb ? T - s0 : tb);
         #pragma omp parallel num_threads(wc->nthr)
         {
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(dynamic, 16)
             for (int t = 0; t < sn; t++) {
                 if (bwd) grad_in_tile(wc, src, cin, lv, tile_at(wc, s0 + t), V, t, tb);
                 else input_tile(wc, src, cin, lv, tile_at(wc, s0 + t), V, t, tb);
             }
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(dynamic, 1)
             for (int p = 0; p < NPT; p++) {
                 const float *Vp = V + (size_t)p * tb * lv, *Up = wc->u + plane_of(p) * plane;
                 float *Mp = M + (size_t)p * tb * lm;
@@ -383,7 +383,7 @@ static void conv_pass(Ws2Conv *wc, int bwd, const float *src, float *dst, int ac
                         kern_any(sn - t < 6 ? sn - t : 6, cin, Vp + (size_t)t * lv, lv, 1, Up + (size_t)kb * cin, 16,
                                  Mp + (size_t)t * lm + kb, lm, 0);
             }
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(dynamic, 16)
             for (int t = 0; t < sn; t++) {
                 if (bwd) grad_out_tile(wc, M, cout, lm, t, tb, tile_at(wc, s0 + t), dst, acc);
                 else output_tile(wc, M, cout, lm, t, tb, tile_at(wc, s0 + t), dst);
@@ -419,7 +419,7 @@ static void weight_sums(Ws2Conv *wc, const float *x, const float *dy) {
         int sn = (int)(T - s0 < tb ? T - s0 : tb);
         #pragma omp parallel num_threads(wc->nthr)
         {
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(dynamic, 16)
             for (int t = 0; t < sn; t++) {
                 Tile tt = tile_at(wc, s0 + t);
                 input_tile(wc, x, C, lv, tt, V, t, tb);

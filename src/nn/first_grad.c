@@ -389,7 +389,7 @@ void fg_forward(FirstGrad *g, float *y, uint8_t *idx, int keep, const float *x, 
     #pragma omp parallel num_threads(g->nthr)
     {
         float *xq = g->work + nw * omp_get_thread_num() + pad_floats(g);
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 1)
         for (int i = 0; i < g->n; i++) {
             pad_pixels(xq, x + (size_t)i * c * hw, c, g->h, g->w);
             if (c == 3) forward_image(g, y, idx, keep, xq, i, mean, var, gamma, beta, eps, 3);
