@@ -541,13 +541,13 @@ static void backward_weights_blocks(WinoConv *wc, const float *x, const float *d
         int sn = (int)(T - s0 < tb ? T - s0 : tb);
         #pragma omp parallel num_threads(wc->nthr)
         {
-            #pragma omp for schedule(dynamic, 8)
+            #pragma omp for schedule(static)
             for (int t = 0; t < sn; t++) {
                 Tile tt = tile_at(wc, s0 + t);
                 input_tile(wc, x, C, lv, tt, V, t, tb);
                 grad_tile(wc, dy, K, ly, tt, Y, t, tb);
             }
-            #pragma omp for schedule(dynamic, 1)
+            #pragma omp for schedule(static)
             for (int job = 0; job < NXI * nkg; job++) {
                 int xi = job / nkg, k0 = job % nkg * WKG, k1 = k0 + WKG < K ? k0 + WKG : K;
                 const float *Vx = V + (size_t)xi * tb * lv, *Yx = Y + (size_t)xi * tb * ly;
