@@ -1,6 +1,7 @@
 // test_loss_gemm.c -- the GEMM path of the contrastive loss (k >= CONTRAST_GEMM_MIN_K) against the
 // plain loops (contrast_loss_part_ref, itself checked against finite differences and PyTorch):
 // InfoNCE and NCE, negatives from the batch and from a queue, whole batches and ranks' parts.
+// The random negatives drawn on the threads against the same draws anchor by anchor.
 #include "check.h"
 #include "loss_util.h"
 #include "ncelab/loss.h"
@@ -9,7 +10,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* contrast_random_negatives at the bench's shape (anchors spread over the threads) against a
+   partial Fisher-Yates anchor by anchor on the documented streams (seed, step, anchor): the same
+   negatives, k distinct rows per anchor, never the anchor or its positive. */
+static void check_random_negatives(void) {
+    enum { B = 256, k = 255 };
+    int32_t *neg = malloc(sizeof(int32_t) * B * k), scratch[2 * B], pool[2 * B];
+    contrast_random_negatives(neg, B, k, 1, 7, scratch);
+    int same = 1, valid = 1;
+    for (int i = 0; i < B; i++) {
+        Rng r;
+        rng_init(&r, 1, 7, (uint32_t)i, 0x4e4547u);
+        int m = 0;
+        unsigned char seen[2 * B] = {0};
+        for (int j = 0; j < 2 * B; j++)
+            if (j != i && j != B + i) pool[m++] = j;
+        for (int j = 0; j < k; j++) {
+            int t = j + (int)rng_below(&r, (uint64_t)(m - j)), tmp = pool[j];
+            pool[j] = pool[t];
+            pool[t] = tmp;
+            int32_t v = neg[(size_t)i * k + j];
+            same &= v == pool[j];
+            valid &= v >= 0 && v < 2 * B && v != i && v != B + i && !seen[v];
+            if (v >= 0 && v < 2 * B) seen[v] = 1;
+        }
+    }
+    CHECK(same, "random negatives (B %d, k %d) on the threads: the draws of each anchor's own stream", B, k);
+    CHECK(valid, "random negatives: %d distinct rows per anchor, never the anchor or its positive", k);
+    free(neg);
+}
+
 int main(void) {
+    check_random_negatives();
     enum { B = 48, D = 32, Q = 300 };
     static float z[2 * B * D], q[Q * D], g1[2 * B * D], g2[2 * B * D];
     unit_rows(z, 2 * B, D, 1);

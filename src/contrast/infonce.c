@@ -207,19 +207,34 @@ int contrast_loss_part_ref(NcLoss type, const float *z, int B, int D, const int3
     return loss_part(type, z, B, D, neg, k, queue, Q, T, a0, a1, loss, dz, 0, NULL, err);
 }
 
+/* anchor i's k negatives into neg, by a partial Fisher-Yates in scratch (2B ints) */
+static void anchor_negatives(int32_t *neg, int B, int k, uint64_t seed, uint32_t step, int i, int32_t *scratch) {
+    Rng r;
+    rng_init(&r, seed, step, (uint32_t)i, 0x4e4547u);
+    int m = 0;
+    for (int j = 0; j < 2 * B; j++)
+        if (j != i && j != B + i) scratch[m++] = j;
+    for (int j = 0; j < k; j++) {  /* partial Fisher-Yates */
+        int t = j + (int)rng_below(&r, (uint64_t)(m - j));
+        int32_t tmp = scratch[j];
+        scratch[j] = scratch[t];
+        scratch[t] = tmp;
+        neg[(size_t)i * k + j] = scratch[j];
+    }
+}
+
+/* Each anchor has its own random stream, so the anchors are spread over the threads (each with
+   2B ints of stack) when 2B is at most 8192 and the batch is large enough to pay; the same
+   negatives either way. */
 void contrast_random_negatives(int32_t *neg, int B, int k, uint64_t seed, uint32_t step, int32_t *scratch) {
-    for (int i = 0; i < B; i++) {
-        Rng r;
-        rng_init(&r, seed, step, (uint32_t)i, 0x4e4547u);
-        int m = 0;
-        for (int j = 0; j < 2 * B; j++)
-            if (j != i && j != B + i) scratch[m++] = j;
-        for (int j = 0; j < k; j++) {  /* partial Fisher-Yates */
-            int t = j + (int)rng_below(&r, (uint64_t)(m - j));
-            int32_t tmp = scratch[j];
-            scratch[j] = scratch[t];
-            scratch[t] = tmp;
-            neg[(size_t)i * k + j] = scratch[j];
-        }
+    if (B > 4096 || (size_t)B * k < 16384) {
+        for (int i = 0; i < B; i++) anchor_negatives(neg, B, k, seed, step, i, scratch);
+        return;
+    }
+    #pragma omp parallel
+    {
+        int32_t local[8192];
+        #pragma omp for schedule(static)
+        for (int i = 0; i < B; i++) anchor_negatives(neg, B, k, seed, step, i, local);
     }
 }

@@ -34,7 +34,8 @@ static void fwd_block(float *y, const float *x, const float *r, const float *sc,
 void bar_forward(float *y, const float *x, const float *r, const float *mean, const float *var, const float *gamma,
                  const float *beta, float eps, int B, int n, int c, int hw) {
     int CB = c / B;
-    #pragma omp parallel for collapse(2) schedule(dynamic, 8)
+    /* in 64 chunks taken as threads free up, as bn_relu_pool.c's passes */
+    #pragma omp parallel for collapse(2) schedule(dynamic, (n * CB + 63) / 64)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
             float sc[16], sh[16];
@@ -110,7 +111,7 @@ void bar_backward_dx(float *dx, float *dr, const float *dy, const float *y, cons
                      const float *var, const float *gamma, float eps, const double *sdy, const double *sdyxhat,
                      double m, int B, int n, int c, int hw) {
     int CB = c / B;
-    #pragma omp parallel for collapse(2) schedule(dynamic, 8)
+    #pragma omp parallel for collapse(2) schedule(dynamic, (n * CB + 63) / 64)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
             float ka[16], kb[16], kc[16];
