@@ -52,9 +52,10 @@ int fg_init(FirstGrad *g, int n, int c, int k, int h, int w) {
     if (!fg_supported(c, k, h, w)) return -1;
     g->n = n; g->c = c; g->k = k; g->h = h; g->w = w;
     g->nthr = omp_get_max_threads();
+    g->nparts = n < FG_PARTS ? n : FG_PARTS;
     g->work = nc_malloc(sizeof(float) * work_floats(g) * g->nthr);
-    g->acc = nc_malloc(sizeof(double) * acc_doubles(g) * (g->nthr + 1));
-    g->G = g->acc + acc_doubles(g) * g->nthr;  /* the totals: laid out as each thread's sums */
+    g->acc = nc_malloc(sizeof(double) * acc_doubles(g) * (g->nparts + 1));
+    g->G = g->acc + acc_doubles(g) * g->nparts;  /* the totals: laid out as each part's sums */
     g->S = g->G + FG_J * FG_J;
     g->P = g->S + FG_J;
     g->sdy = g->P + (size_t)k * FG_J;
@@ -73,15 +74,19 @@ void fg_free(FirstGrad *g) {
     memset(g, 0, sizeof *g);
 }
 
-/* The threads' sums of elements [e0, e1) of acc, in thread order, into the totals. */
+/* The parts' sums of elements [e0, e1) of acc, in part order, into the totals. */
 static void reduce(FirstGrad *g, size_t e0, size_t e1) {
     size_t na = acc_doubles(g);
     for (size_t e = e0; e < e1; e++) {
         double v = 0.0;
-        for (int t = 0; t < g->nthr; t++) v += g->acc[na * t + e];
+        for (int p = 0; p < g->nparts; p++) v += g->acc[na * p + e];
         g->G[e] = v;
     }
 }
+
+/* The images of part p: a fixed share of the batch, so that the sums do not depend on which
+   thread takes the part (the parts are taken as threads free up). */
+static int part_begin(const FirstGrad *g, int p) { return (int)((long)g->n * p / g->nparts); }
 
 /* xp (c, h + 2, w + 2): image x with a border of zeros */
 static void pad_image(float *xp, const float *x, int c, int h, int w) {
@@ -298,32 +303,34 @@ static void gram_rows(float *gimg, float *simg, const float *xs, int c, int h, i
 void fg_gram(FirstGrad *g, const float *x) {
     int c = g->c, h = g->h, w = g->w, hw = h * w, K = 9 * c;
     size_t na = acc_doubles(g), nw = work_floats(g), e1 = (size_t)FG_J * FG_J + FG_J;
-    for (int t = 0; t < g->nthr; t++) memset(g->acc + na * t, 0, sizeof(double) * e1);
+    for (int p = 0; p < g->nparts; p++) memset(g->acc + na * p, 0, sizeof(double) * e1);
     #pragma omp parallel num_threads(g->nthr)
     {
         int t = omp_get_thread_num();
         float *xp = g->work + nw * t, *rows = xp + pad_floats(g) + pix_floats(g), *gimg = rows + rows_floats(g);
         float simg[FG_J];
-        double *aG = g->acc + na * t, *aS = aG + FG_J * FG_J;
-        #pragma omp for schedule(static)
-        for (int i = 0; i < g->n; i++) {
-            if (w % 8 == 0) {  /* the correlations, from the image padded wide (in rows' place) */
-                pad_wide(rows, x + (size_t)i * c * hw, c, h, w);
-                gram_rows(gimg, simg, rows, c, h, w);
-            } else {  /* the dot products of the patches laid out row by row */
-                pad_image(xp, x + (size_t)i * c * hw, c, h, w);
-                patch_rows(rows, xp, c, h, w);
-                gram(gimg, rows, K, hw);
-                for (int j = 0; j < K; j++) {
-                    const float *r = rows + (size_t)j * hw;
-                    v8 s = _mm256_setzero_ps();
-                    for (int p = 0; p < hw; p += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(r + p));
-                    simg[j] = hsum(s);
+        #pragma omp for schedule(dynamic, 1)
+        for (int pt = 0; pt < g->nparts; pt++) {
+            double *aG = g->acc + na * pt, *aS = aG + FG_J * FG_J;
+            for (int i = part_begin(g, pt); i < part_begin(g, pt + 1); i++) {
+                if (w % 8 == 0) {  /* the correlations, from the image padded wide (in rows' place) */
+                    pad_wide(rows, x + (size_t)i * c * hw, c, h, w);
+                    gram_rows(gimg, simg, rows, c, h, w);
+                } else {  /* the dot products of the patches laid out row by row */
+                    pad_image(xp, x + (size_t)i * c * hw, c, h, w);
+                    patch_rows(rows, xp, c, h, w);
+                    gram(gimg, rows, K, hw);
+                    for (int j = 0; j < K; j++) {
+                        const float *r = rows + (size_t)j * hw;
+                        v8 s = _mm256_setzero_ps();
+                        for (int p = 0; p < hw; p += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(r + p));
+                        simg[j] = hsum(s);
+                    }
                 }
+                for (int a = 0; a < K; a++)
+                    for (int b = 0; b < K; b++) aG[a * FG_J + b] += gimg[a * FG_J + b];
+                for (int j = 0; j < K; j++) aS[j] += simg[j];
             }
-            for (int a = 0; a < K; a++)
-                for (int b = 0; b < K; b++) aG[a * FG_J + b] += gimg[a * FG_J + b];
-            for (int j = 0; j < K; j++) aS[j] += simg[j];
         }
     }
     reduce(g, 0, e1);
@@ -436,20 +443,22 @@ void fg_moments(FirstGrad *g, const float *x, const float *dy, const uint8_t *id
     int c = g->c, k = g->k, h = g->h, w = g->w, hw = h * w, q_n = (h / 2) * (w / 2);
     size_t na = acc_doubles(g), nw = work_floats(g), e0 = (size_t)FG_J * FG_J + FG_J;
     size_t qk = (size_t)k * q_n;
-    for (int t = 0; t < g->nthr; t++) memset(g->acc + na * t + e0, 0, sizeof(double) * (na - e0));
+    for (int p = 0; p < g->nparts; p++) memset(g->acc + na * p + e0, 0, sizeof(double) * (na - e0));
     #pragma omp parallel num_threads(g->nthr)
     {
         int t = omp_get_thread_num();
         float *xq = g->work + nw * t + pad_floats(g), *pimg = xq + pix_floats(g) + rows_floats(g) + FG_J * FG_J;
-        double *aP = g->acc + na * t + e0, *a1 = aP + (size_t)k * FG_J, *a2 = a1 + k;
-        #pragma omp for schedule(static)
-        for (int i = 0; i < g->n; i++) {
-            pad_pixels(xq, x + (size_t)i * c * hw, c, h, w);
-            routed_patches(pimg, xq, dy + (size_t)i * qk, idx + (size_t)i * qk, c, k, h, w);
-            for (size_t e = 0; e < (size_t)k * FG_J; e++) aP[e] += pimg[e];
-            for (int cb = 0; cb < k / 8; cb++) {
-                size_t o = ((size_t)i * (k / 8) + cb) * q_n * 8;
-                image_sums(a1 + cb * 8, a2 + cb * 8, dy + o, idx + o, g->xk + o, _mm256_loadu_ps(mean + cb * 8), q_n);
+        #pragma omp for schedule(dynamic, 1)
+        for (int pt = 0; pt < g->nparts; pt++) {
+            double *aP = g->acc + na * pt + e0, *a1 = aP + (size_t)k * FG_J, *a2 = a1 + k;
+            for (int i = part_begin(g, pt); i < part_begin(g, pt + 1); i++) {
+                pad_pixels(xq, x + (size_t)i * c * hw, c, h, w);
+                routed_patches(pimg, xq, dy + (size_t)i * qk, idx + (size_t)i * qk, c, k, h, w);
+                for (size_t e = 0; e < (size_t)k * FG_J; e++) aP[e] += pimg[e];
+                for (int cb = 0; cb < k / 8; cb++) {
+                    size_t o = ((size_t)i * (k / 8) + cb) * q_n * 8;
+                    image_sums(a1 + cb * 8, a2 + cb * 8, dy + o, idx + o, g->xk + o, _mm256_loadu_ps(mean + cb * 8), q_n);
+                }
             }
         }
     }

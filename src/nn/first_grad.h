@@ -10,16 +10,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FG_J 32  /* a patch's 9 c <= 27 inputs, padded */
+#define FG_J 32      /* a patch's 9 c <= 27 inputs, padded */
+#define FG_PARTS 16  /* the batch's moments are summed in 16 parts of images (fewer for smaller batches),
+                        taken by the threads as they free up, then added in part order: the bits
+                        depend on neither the thread count nor which thread took a part */
 
 /* A layer's plan and work (fg_init allocates it, fg_free frees it). */
 typedef struct {
     int n, c, k, h, w;   /* input (n, c, h, w) NCHW; convolution output (n, k, h, w) nChw8c, pooled (h/2, w/2) */
     int nthr;
+    int nparts;          /* min(n, FG_PARTS) */
     float *work;         /* per thread: the padded image, its pixels padded to 4 inputs, its patches row by
                             row (9 c, h w), one image's moments in float (G, P) */
-    double *acc;         /* per thread: G (FG_J x FG_J), S (FG_J), P (k x FG_J), the two sums (2 k), in double */
-    double *G, *S, *P;   /* the batch's moments, summed over the threads in order */
+    double *acc;         /* per part: G (FG_J x FG_J), S (FG_J), P (k x FG_J), the two sums (2 k), in double */
+    double *G, *S, *P;   /* the batch's moments, summed over the parts in order */
     double *sdy, *sdyx;  /* the batch norm's two sums over this batch (k each), as bnp_backward_sums's */
     float *wtap;         /* fg_forward's filters tap by tap in blocks of 16 filters, (k / 16, 9 c, 16) */
     float *xk;           /* (n, k, h/2, w/2) nChw8c: the convolution's output at each window's maximum,
