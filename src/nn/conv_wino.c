@@ -473,31 +473,68 @@ static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, co
     }
 }
 
+/* Prefetching into L2 the images a thread's next tiles read while it multiplies the current
+   ones, a 36th of them per transform point. */
+typedef struct { const char *p, *end; size_t step; } Prefetch;
+
+/* pf = the images of src (cin channels) that tiles [t0, t1) read; nothing when t0 >= t1 */
+static Prefetch prefetch_tiles(const WinoConv *wc, const float *src, int cin, long t0, long t1) {
+    Prefetch pf = {NULL, NULL, 0};
+    if (t1 > wc->tiles) t1 = wc->tiles;
+    if (t0 >= t1) return pf;
+    long per = (long)wc->tiles_y * wc->tiles_x;
+    size_t img = (size_t)cin * wc->h * wc->w;
+    pf.p = (const char *)(src + (size_t)(t0 / per) * img);
+    pf.end = (const char *)(src + (size_t)((t1 - 1) / per + 1) * img);
+    pf.step = ((size_t)(pf.end - pf.p) / NXI + 63) / 64 * 64;
+    return pf;
+}
+
+/* the next 36th */
+static inline void prefetch_step(Prefetch *pf) {
+    if (!pf->p) return;
+    const char *e = pf->p + pf->step < pf->end ? pf->p + pf->step : pf->end;
+    for (; pf->p < e; pf->p += 64) _mm_prefetch(pf->p, _MM_HINT_T1);
+}
+
+/* The tiles mode: each thread takes blocks of tb tiles as it frees up (a shared counter), one block
+   ahead, and while it multiplies a block it prefetches the images the next one reads: the input
+   transform then finds them in L2 instead of waiting on memory for each 6x6 patch. */
 static void wino_conv(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc,
                       const float *shift, double *part) {
     if (part) memset(part, 0, sizeof(double) * 2 * cout * sum_parts(wc));
     if (wc->global) { wino_conv_global(wc, U, cin, cout, src, dst, acc, shift, part); return; }
-    long nblk = tile_blocks(wc);
+    long nblk = tile_blocks(wc), next = 0;
     int tb = tb_planes(wc);
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(wc->nthr)
-    for (long blk = 0; blk < nblk; blk++) {
+    #pragma omp parallel num_threads(wc->nthr)
+    {
         float *V = wc->scratch + (size_t)omp_get_thread_num() * wc->per_thread;
         float *M = V + (size_t)NXI * tb * cin;
-        long t0 = blk * wc->tb;
-        int tn = (int)(wc->tiles - t0 < wc->tb ? wc->tiles - t0 : wc->tb);
-        for (int tl = 0; tl < tn; tl++) input_tile(wc, src, cin, cin, tile_at(wc, t0 + tl), V, tl, tb);
-        for (int xi = 0; xi < NXI; xi++) {
-            const float *Vx = V + (size_t)xi * tb * cin, *Ux = U + xi * wino_plane(wc);
-            float *Mx = M + (size_t)xi * tb * cout;
-            for (int kb = 0; kb < cout; kb += 16)
-                for (int t = 0; t < tn; t += 6)
-                    kern_any(tn - t < 6 ? tn - t : 6, cin, Vx + (size_t)t * cin, cin, 1, Ux + (size_t)kb * cin, 16,
-                             Mx + (size_t)t * cout + kb, cout, 0);
-        }
-        OutSums ts, *os = part_sums(&ts, shift, part, blk, cout);  /* the block's own sums */
-        for (int tl = 0; tl < tn; tl++) {
-            if (os) output_tile_os(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, acc, os);
-            else output_tile(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, acc);
+        long blk, nb;
+        #pragma omp atomic capture
+        blk = next++;
+        while (blk < nblk) {
+            #pragma omp atomic capture
+            nb = next++;
+            Prefetch pf = prefetch_tiles(wc, src, cin, nb * wc->tb, (nb + 1) * wc->tb);
+            long t0 = blk * wc->tb;
+            int tn = (int)(wc->tiles - t0 < wc->tb ? wc->tiles - t0 : wc->tb);
+            for (int tl = 0; tl < tn; tl++) input_tile(wc, src, cin, cin, tile_at(wc, t0 + tl), V, tl, tb);
+            for (int xi = 0; xi < NXI; xi++) {
+                prefetch_step(&pf);
+                const float *Vx = V + (size_t)xi * tb * cin, *Ux = U + xi * wino_plane(wc);
+                float *Mx = M + (size_t)xi * tb * cout;
+                for (int kb = 0; kb < cout; kb += 16)
+                    for (int t = 0; t < tn; t += 6)
+                        kern_any(tn - t < 6 ? tn - t : 6, cin, Vx + (size_t)t * cin, cin, 1, Ux + (size_t)kb * cin, 16,
+                                 Mx + (size_t)t * cout + kb, cout, 0);
+            }
+            OutSums ts, *os = part_sums(&ts, shift, part, blk, cout);  /* the block's own sums */
+            for (int tl = 0; tl < tn; tl++) {
+                if (os) output_tile_os(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, acc, os);
+                else output_tile(wc, M, cout, tl, tb, tile_at(wc, t0 + tl), dst, acc);
+            }
+            blk = nb;
         }
         if (acc == 2) _mm_sfence();  /* the non-temporal stores visible before the threads join */
     }
@@ -654,12 +691,16 @@ static void backward_weights_tiles(WinoConv *wc, const float *x, const float *dy
         float *D = wc->dw_acc + (size_t)tid * dsz;
         for (long t0 = lo; t0 < hi; t0 += tbw) {
             int tn = (int)(hi - t0 < tbw ? hi - t0 : tbw);
+            long n1 = t0 + tn + tbw < hi ? t0 + tn + tbw : hi;  /* the next chunk's tiles: their images */
+            Prefetch px = prefetch_tiles(wc, x, C, t0 + tn, n1), pd = prefetch_tiles(wc, dy, K, t0 + tn, n1);
             for (int tl = 0; tl < tn; tl++) {
                 Tile tt = tile_at(wc, t0 + tl);
                 input_tile(wc, x, C, C, tt, V, tl, tb);
                 grad_tile(wc, dy, K, K, tt, Y, tl, tb);
             }
             for (int xi = 0; xi < NXI; xi++) {
+                prefetch_step(&px);
+                prefetch_step(&pd);
                 const float *Vx = V + (size_t)xi * tb * C, *Yx = Y + (size_t)xi * tb * K;
                 float *Dx = D + dsum_at(wc, xi, 0, 0);
                 if (tbw == wc->tb)
