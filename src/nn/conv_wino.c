@@ -474,7 +474,10 @@ static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, co
 }
 
 /* Prefetching into L2 the images a thread's next tiles read while it multiplies the current
-   ones, a 36th of them per transform point. */
+   ones, a 36th of them per transform point, when they are at most PREFETCH_MAX bytes (the
+   convnet's 16 x 16 images: 1.5-2 images of 32-64 KB; ResNet-18's first stage would bring
+   256-512 KB of 32 x 32 images into the L2 its block works in). */
+#define PREFETCH_MAX (256 << 10)
 typedef struct { const char *p, *end; size_t step; } Prefetch;
 
 /* pf = the images of src (cin channels) that tiles [t0, t1) read; nothing when t0 >= t1 */
@@ -486,6 +489,7 @@ static Prefetch prefetch_tiles(const WinoConv *wc, const float *src, int cin, lo
     size_t img = (size_t)cin * wc->h * wc->w;
     pf.p = (const char *)(src + (size_t)(t0 / per) * img);
     pf.end = (const char *)(src + (size_t)((t1 - 1) / per + 1) * img);
+    if (pf.end - pf.p > PREFETCH_MAX) return (Prefetch){NULL, NULL, 0};  /* whole images would evict the block */
     pf.step = ((size_t)(pf.end - pf.p) / NXI + 63) / 64 * 64;
     return pf;
 }
