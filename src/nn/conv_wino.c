@@ -12,7 +12,9 @@
 // gradient uses the transposed algorithm F(3x3, 4x4) on the same points:
 //   dW = G^T [sum_t (A dY_t A^T) . (B^T d_t B)] G,
 // so the input transform of step 1 is shared and the sums over tiles are GEMMs again.
-// Blocks are spread over threads in a fixed order, so results depend only on the thread count.
+// The forward and backward data passes hand blocks to the threads as they free up (a block's
+// results, its batch-norm sums too, are its own); the weight gradient's per-thread sums take
+// fixed shares of the tiles: results depend at most on the thread count.
 // Above 128 x 128 channels every block would re-read megabytes of U: there (the global mode)
 // steps 1-3 each run over all tiles of the batch at once, the products split by point and
 // block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
