@@ -442,9 +442,10 @@ static long sum_parts(const WinoConv *wc) { return wc->global ? wc->nthr : tile_
 size_t wino_sums_doubles(const WinoConv *wc) { return (size_t)2 * wc->k * sum_parts(wc); }
 
 /* The loops whose results do not depend on which thread runs an iteration are scheduled
-   dynamically: on a shared host one of the two threads is often slowed for a while, and with
-   static halves the other then waits at the end of every pass (the convnet's forward and
-   backward data 3-14% less in medians of interleaved runs, the same bits). */
+   dynamically, here and in the tiles mode: on a shared host one of the two threads is often
+   slowed for a while, and with static halves the other then waits at the end of every pass
+   (the convnet's forward and backward data, tiles mode: 3-14% less in medians of interleaved
+   runs, the same bits). */
 static void wino_conv_global(WinoConv *wc, const float *U, int cin, int cout, const float *src, float *dst, int acc,
                              const float *shift, double *part) {
     int T = (int)wc->tiles, nb = (T + 95) / 96, lv = row_stride(wc, cin), lm = row_stride(wc, cout);
@@ -499,7 +500,7 @@ static Prefetch prefetch_tiles(const WinoConv *wc, const float *src, int cin, lo
 /* the next 36th */
 static inline void prefetch_step(Prefetch *pf) {
     if (!pf->p) return;
-    const char *e = pf->p + pf->step < pf->end ? pf->p + pf->step : pf->end;
+    const char *e = (size_t)(pf->end - pf->p) > pf->step ? pf->p + pf->step : pf->end;
     for (; pf->p < e; pf->p += 64) _mm_prefetch(pf->p, _MM_HINT_T1);
 }
 
