@@ -44,7 +44,10 @@ static size_t rows_floats(const FirstGrad *g) {  /* the patches row by row, or t
     return a > b ? a : b;
 }
 static size_t img_floats(const FirstGrad *g) { return (size_t)FG_J * FG_J + (size_t)g->k * FG_J; }
-static size_t work_floats(const FirstGrad *g) { return pad_floats(g) + pix_floats(g) + rows_floats(g) + img_floats(g); }
+static size_t tab_floats(const FirstGrad *g) { return (size_t)16 * (g->h / 2) * (g->w / 2); }  /* routed_patches' table */
+static size_t work_floats(const FirstGrad *g) {
+    return pad_floats(g) + pix_floats(g) + rows_floats(g) + img_floats(g) + tab_floats(g);
+}
 static size_t acc_doubles(const FirstGrad *g) { return (size_t)FG_J * FG_J + FG_J + (size_t)g->k * (FG_J + 2); }
 
 int fg_init(FirstGrad *g, int n, int c, int k, int h, int w) {
@@ -177,13 +180,10 @@ static void pad_pixels(float *xq, const float *x, int c, int h, int w) {
     }
 }
 
-/* One pooled pixel's share of routed_patches: gradient gq times the patch at position pos (4: none)
-   of the window whose first pixel is at r0 in xq, added to the five sums. */
+/* One pooled pixel's share of routed_patches: gradient gv times the patch whose first pixel is at
+   r in xq, added to the five sums. */
 static inline __attribute__((always_inline)) void route_one(v8 *s0, v8 *s1, v8 *s2, v8 *s01, __m128 *s2b,
-                                                            const float *r0, const int *off, const float *gate,
-                                                            int pos, float gq, int W) {
-    const float *r = r0 + off[pos];
-    v8 gv = _mm256_set1_ps(gq * gate[pos]);
+                                                            const float *r, v8 gv, int W) {
     *s0 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r), *s0);
     *s1 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 4 * W), *s1);
     *s2 = _mm256_fmadd_ps(gv, _mm256_loadu_ps(r + 8 * W), *s2);
@@ -191,37 +191,56 @@ static inline __attribute__((always_inline)) void route_one(v8 *s0, v8 *s1, v8 *
     *s2b = _mm_fmadd_ps(_mm256_castps256_ps128(gv), _mm_loadu_ps(r + 8 * W + 8), *s2b);
 }
 
-/* pimg (k, FG_J) = the routed gradient's patch sums of one image, gathered from xq (in L1): per
-   channel, sums a0-a2 of window rows 0-2's first two pixels, b01 of rows 0 and 1's third pixel,
-   b2 of row 2's. Without branches: a position of 4 (no gradient) adds zero at the window's first
-   pixel. */
-static void routed_patches(float *pimg, const float *xq, const float *dy, const uint8_t *idx, int c, int k, int h,
-                           int w) {
+/* One image's share of fg_moments, channel block by channel block (8 channels):
+   - first a pass over the block's pooled pixels q, 8 channels at once: the batch norm's two sums
+     s1 += sum dy', s2 += sum dy' (xk - mean) per lane (dy' the gradient where the window passes
+     one), and a table of each (q, channel)'s patch offset in xq and its gradient dy' (offset 0
+     and gradient 0 where none passes);
+   - then per channel the routed gradient's patch sums from the table, gathered from xq (in L1):
+     sums a0-a2 of window rows 0-2's first two pixels, b01 of rows 0 and 1's third pixel, b2 of
+     row 2's, into pimg (k, FG_J).
+   The table takes the index arithmetic and the loads it depends on out of the gather loop; the
+   sums are those of the separate passes, in their order (the same bits). */
+static void routed_patches(float *pimg, double *s1, double *s2, int32_t *toff, float *tg, const float *xq,
+                           const float *dy, const uint8_t *idx, const float *xk, const float *mean, int c, int k,
+                           int h, int w) {
     int oh = h / 2, ow = w / 2, q_n = oh * ow, W = w + 2;
-    const int off[5] = {0, 4, 4 * W, 4 * W + 4, 0};
-    const float gate[5] = {1, 1, 1, 1, 0};
+    const __m256i one = _mm256_set1_epi32(1), four = _mm256_set1_epi32(4), row = _mm256_set1_epi32(4 * W);
     for (int cb = 0; cb < k / 8; cb++) {
-        const float *g = dy + (size_t)cb * q_n * 8;
-        const uint8_t *ix = idx + (size_t)cb * q_n * 8;
+        size_t o = (size_t)cb * q_n * 8;
+        const float *g = dy + o, *xb = xk + o;
+        const uint8_t *ix = idx + o;
+        v8 r1 = _mm256_setzero_ps(), r2 = r1, mu = _mm256_loadu_ps(mean + cb * 8);
+        for (int oy = 0, q = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++, q++) {
+                __m256i pos = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(ix + (size_t)q * 8)));
+                __m256i live = _mm256_cmpgt_epi32(four, pos);  /* position 4: no gradient */
+                v8 gv = _mm256_and_ps(_mm256_loadu_ps(g + (size_t)q * 8), _mm256_castsi256_ps(live));
+                r1 = _mm256_add_ps(r1, gv);
+                r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(_mm256_loadu_ps(xb + (size_t)q * 8), mu), r2);
+                /* the window's first pixel (2 oy, 2 ox), then pos's column (pos & 1) and row (pos >> 1) */
+                __m256i off = _mm256_add_epi32(_mm256_slli_epi32(_mm256_and_si256(pos, one), 2),
+                                               _mm256_mullo_epi32(_mm256_srli_epi32(pos, 1), row));
+                off = _mm256_and_si256(_mm256_add_epi32(off, _mm256_set1_epi32((2 * oy * W + 2 * ox) * 4)), live);
+                _mm256_storeu_si256((__m256i *)(toff + (size_t)q * 8), off);
+                _mm256_storeu_ps(tg + (size_t)q * 8, gv);
+            }
+        float f1[8], f2[8];
+        _mm256_storeu_ps(f1, r1);
+        _mm256_storeu_ps(f2, r2);
+        for (int l = 0; l < 8; l++) { s1[cb * 8 + l] += f1[l]; s2[cb * 8 + l] += f2[l]; }
         for (int l = 0; l < 8; l++) {
             /* two sets of sums, for even and odd pooled pixels, so that the FMA's latency hides */
             v8 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, b01 = a0, e0 = a0, e1 = a0, e2 = a0, f01 = a0;
-            __m128 b2 = _mm_setzero_ps(), f2 = b2;
-            /* window (oy, ox) is pooled pixel q = oy ow + ox: loops over oy and ox, not q / ow
-               (an integer division every window took about half the time) */
-            for (int oy = 0; oy < oh; oy++) {
-                const float *row = xq + (size_t)2 * oy * W * 4;
-                const uint8_t *iq = ix + (size_t)oy * ow * 8 + l;
-                const float *gq = g + (size_t)oy * ow * 8 + l;
-                int ox = 0;
-                for (; ox + 1 < ow; ox += 2) {  /* even and odd pooled pixels in their own sums */
-                    route_one(&a0, &a1, &a2, &b01, &b2, row + 8 * ox, off, gate, iq[8 * ox], gq[8 * ox], W);
-                    route_one(&e0, &e1, &e2, &f01, &f2, row + 8 * ox + 8, off, gate, iq[8 * ox + 8], gq[8 * ox + 8], W);
-                }
-                if (ox < ow) route_one(&a0, &a1, &a2, &b01, &b2, row + 8 * ox, off, gate, iq[8 * ox], gq[8 * ox], W);
+            __m128 b2 = _mm_setzero_ps(), fb2 = b2;
+            int q = 0;
+            for (; q + 1 < q_n; q += 2) {
+                route_one(&a0, &a1, &a2, &b01, &b2, xq + toff[q * 8 + l], _mm256_broadcast_ss(tg + q * 8 + l), W);
+                route_one(&e0, &e1, &e2, &f01, &fb2, xq + toff[q * 8 + 8 + l], _mm256_broadcast_ss(tg + q * 8 + 8 + l), W);
             }
+            if (q < q_n) route_one(&a0, &a1, &a2, &b01, &b2, xq + toff[q * 8 + l], _mm256_broadcast_ss(tg + q * 8 + l), W);
             a0 = _mm256_add_ps(a0, e0); a1 = _mm256_add_ps(a1, e1); a2 = _mm256_add_ps(a2, e2);
-            b01 = _mm256_add_ps(b01, f01); b2 = _mm_add_ps(b2, f2);
+            b01 = _mm256_add_ps(b01, f01); b2 = _mm_add_ps(b2, fb2);
             float t[5][8], *d = pimg + (size_t)(cb * 8 + l) * FG_J;
             _mm256_storeu_ps(t[0], a0); _mm256_storeu_ps(t[1], a1); _mm256_storeu_ps(t[2], a2);
             _mm256_storeu_ps(t[3], b01); _mm_storeu_ps(t[4], b2);
@@ -422,22 +441,6 @@ void fg_stats(const FirstGrad *g, const float *wt, double *s1, double *s2) {
     }
 }
 
-/* The batch norm's two sums over one image's pooled values of channel block cb (q_n of them):
-   s1 += sum dy', s2 += sum dy' (xk - mean), per lane, dy' the gradient where the window passes one. */
-static void image_sums(double *s1, double *s2, const float *dy, const uint8_t *idx, const float *xk, v8 mu, int q_n) {
-    v8 r1 = _mm256_setzero_ps(), r2 = r1;
-    for (int q = 0; q < q_n; q++) {
-        v8 k = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(idx + (size_t)q * 8))));
-        v8 gv = _mm256_and_ps(_mm256_loadu_ps(dy + (size_t)q * 8), _mm256_cmp_ps(k, _mm256_set1_ps(4), _CMP_LT_OQ));
-        r1 = _mm256_add_ps(r1, gv);
-        r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(_mm256_loadu_ps(xk + (size_t)q * 8), mu), r2);
-    }
-    float f1[8], f2[8];
-    _mm256_storeu_ps(f1, r1);
-    _mm256_storeu_ps(f2, r2);
-    for (int l = 0; l < 8; l++) { s1[l] += f1[l]; s2[l] += f2[l]; }
-}
-
 void fg_moments(FirstGrad *g, const float *x, const float *dy, const uint8_t *idx, const float *mean,
                 const float *var, float eps) {
     int c = g->c, k = g->k, h = g->h, w = g->w, hw = h * w, q_n = (h / 2) * (w / 2);
@@ -448,17 +451,16 @@ void fg_moments(FirstGrad *g, const float *x, const float *dy, const uint8_t *id
     {
         int t = omp_get_thread_num();
         float *xq = g->work + nw * t + pad_floats(g), *pimg = xq + pix_floats(g) + rows_floats(g) + FG_J * FG_J;
+        int32_t *toff = (int32_t *)(pimg + (size_t)k * FG_J);
+        float *tg = (float *)(toff + (size_t)8 * q_n);
         #pragma omp for schedule(dynamic, 1)
         for (int pt = 0; pt < g->nparts; pt++) {
             double *aP = g->acc + na * pt + e0, *a1 = aP + (size_t)k * FG_J, *a2 = a1 + k;
             for (int i = part_begin(g, pt); i < part_begin(g, pt + 1); i++) {
                 pad_pixels(xq, x + (size_t)i * c * hw, c, h, w);
-                routed_patches(pimg, xq, dy + (size_t)i * qk, idx + (size_t)i * qk, c, k, h, w);
+                routed_patches(pimg, a1, a2, toff, tg, xq, dy + (size_t)i * qk, idx + (size_t)i * qk, g->xk + (size_t)i * qk,
+                               mean, c, k, h, w);
                 for (size_t e = 0; e < (size_t)k * FG_J; e++) aP[e] += pimg[e];
-                for (int cb = 0; cb < k / 8; cb++) {
-                    size_t o = ((size_t)i * (k / 8) + cb) * q_n * 8;
-                    image_sums(a1 + cb * 8, a2 + cb * 8, dy + o, idx + o, g->xk + o, _mm256_loadu_ps(mean + cb * 8), q_n);
-                }
             }
         }
     }

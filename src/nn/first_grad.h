@@ -21,7 +21,8 @@ typedef struct {
     int nthr;
     int nparts;          /* min(n, FG_PARTS) */
     float *work;         /* per thread: the padded image, its pixels padded to 4 inputs, its patches row by
-                            row (9 c, h w), one image's moments in float (G, P) */
+                            row (9 c, h w), one image's moments in float (G, P), and the backward's table of
+                            the routed gradient (a patch offset and a gradient per pooled value of a block) */
     double *acc;         /* per part: G (FG_J x FG_J), S (FG_J), P (k x FG_J), the two sums (2 k), in double */
     double *G, *S, *P;   /* the batch's moments, summed over the parts in order */
     double *sdy, *sdyx;  /* the batch norm's two sums over this batch (k each), as bnp_backward_sums's */
