@@ -2,8 +2,8 @@
 // the reference loops of conv2d.c on ResNet-18's stride-2 shapes and on odd and small image
 // sides: forward, backward data (also added onto a gradient) and the weight gradient added to
 // one; the AVX2 weight transforms and the weight gradient's last step against their scalar
-// references, bit for bit; the forward and backward data the same bits in blocks of other
-// sizes. Prints the worst error of each comparison.
+// references, bit for bit; the forward and backward data the same bits in shared blocks of other
+// sizes and in each thread's own blocks (of other sizes). Prints the worst error of each comparison.
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include "blocked_util.h"
 #include "check.h"
@@ -20,10 +20,15 @@ static void fill(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = (float)rng_normal(&rng);
 }
 
-/* The layer planned with blocks of tb tiles (NULL: the default) and its buffers. */
-static int plan(Ws2Conv *wc, const char *tb, int n, int c, int k, int h, int w) {
+/* The layer planned with shared blocks of tb tiles and each thread's own blocks of ttb tiles
+   (NULL: the defaults; ttb "0": shared blocks only) and its buffers. */
+static int plan(Ws2Conv *wc, const char *tb, const char *ttb, int n, int c, int k, int h, int w) {
     if (tb) setenv("NCELAB_WS2_TB", tb, 1); else unsetenv("NCELAB_WS2_TB");
-    if (ws2_init(wc, n, c, k, h, w) != 0) return -1;
+    if (ttb) setenv("NCELAB_WS2_TTB", ttb, 1); else unsetenv("NCELAB_WS2_TTB");
+    int rc = ws2_init(wc, n, c, k, h, w);
+    unsetenv("NCELAB_WS2_TB");
+    unsetenv("NCELAB_WS2_TTB");
+    if (rc != 0) return -1;
     ws2_set_work(wc, malloc(sizeof(float) * ws2_scratch_floats(wc)), malloc(sizeof(float) * ws2_wbuf_floats(wc)));
     return 0;
 }
@@ -32,8 +37,9 @@ static void unplan(Ws2Conv *wc) { free(wc->scratch); free(wc->u); }
 
 static void one_shape(int n, int c, int k, int h, int w) {
     Ws2Conv wc;
-    int rc = plan(&wc, NULL, n, c, k, h, w);
-    CHECK(rc == 0, "n=%d c=%d k=%d %dx%d: planned (%ld tiles, blocks of %d)", n, c, k, h, w, wc.tiles, wc.tb);
+    int rc = plan(&wc, NULL, NULL, n, c, k, h, w);
+    CHECK(rc == 0, "n=%d c=%d k=%d %dx%d: planned (%ld tiles, shared blocks of %d, own blocks of %d)", n, c, k, h, w,
+          wc.tiles, wc.tb, wc.ttb);
     if (rc) return;
     ConvShape s = {n, c, h, w, k, 3, 2, 1, wc.oh, wc.ow};
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * wc.oh * wc.ow, nw = (size_t)k * c * 9;
@@ -104,18 +110,19 @@ static void one_shape(int n, int c, int k, int h, int w) {
         free(ga); free(gsum);
     }
 
-    /* blocks of 6 and of 18 tiles: the same bits */
-    const char *blocks[2] = {"6", "18"};
-    for (int b = 0; b < 2; b++) {
+    /* shared blocks of 6 and of 18 tiles, each thread's own blocks of 12: the same bits */
+    const char *blocks[3] = {"6", "18", "48"}, *own[3] = {"0", "0", "12"};
+    for (int b = 0; b < 3; b++) {
         Ws2Conv w2;
-        if (plan(&w2, blocks[b], n, c, k, h, w)) { CHECK(0, "  planned with blocks of %s tiles", blocks[b]); continue; }
+        if (plan(&w2, blocks[b], own[b], n, c, k, h, w)) { CHECK(0, "  planned with blocks of %s tiles", blocks[b]); continue; }
         float *y2 = malloc(sizeof(float) * ny), *dx2 = malloc(sizeof(float) * nx), *dw2 = malloc(sizeof(float) * nw);
         ws2_weights(&w2, wt, WS2_FWD);
         ws2_forward(&w2, xb, y2);
         ws2_weights(&w2, wt, WS2_BWD_DATA);
         ws2_backward_data(&w2, dyb, dx2, 0);
         CHECK(!memcmp(y2, yb, sizeof(float) * ny) && !memcmp(dx2, dxb, sizeof(float) * nx),
-              "  forward and backward data in blocks of %d tiles: the same bits", w2.tb);
+              "  forward and backward data in %s blocks of %d tiles: the same bits", w2.ttb ? "each thread's own" : "shared",
+              w2.ttb ? w2.ttb : w2.tb);
         memcpy(dw2, g0, sizeof(float) * nw);
         ws2_backward_weights(&w2, xb, dyb, dw2);
         double e2 = worst_rel(dw2, dw_ref, nw);
@@ -123,7 +130,6 @@ static void one_shape(int n, int c, int k, int h, int w) {
         free(y2); free(dx2); free(dw2);
         unplan(&w2);
     }
-    unsetenv("NCELAB_WS2_TB");
     unplan(&wc);
     free(x); free(wt); free(y_ref); free(xb); free(yb); free(y);
     free(dy); free(dyb); free(dx_ref); free(dxb); free(dx); free(g0); free(dw_ref); free(dw);

@@ -13,9 +13,12 @@
 //   3. output:  the 4x4 tile = S^T M S, S^T the 9 -> 4 map (even points added as they are, the odd
 //      ones through F(4, 2)'s A^T).
 // The filters along an axis take 6 values (w1 at the 4 even points, G (w0, w2) at the 5 odd ones),
-// so U has 36 distinct planes, like F(4x4, 3x3)'s. Blocks of tb tiles are shared by the threads:
-// all transform a block's inputs, then split its 81 products by point, then transform it back.
-// Every output is the same chain of operations whatever the thread count or block size.
+// so U has 36 distinct planes, like F(4x4, 3x3)'s. Up to 128 x 256 channels the forward and the
+// backward data give each thread its own blocks of tiles, taken as it frees up, which it
+// transforms, multiplies and transforms back in its L2; above, and in the weight gradient, blocks
+// of tb tiles are shared by the threads: all transform a block's inputs, then split its 81 products
+// by point, then transform it back. Every output is the same chain of operations whatever the
+// thread count, the block size or which of the two.
 #include "conv_wino_s2.h"
 #include "kern_avx2.h"
 
@@ -281,11 +284,19 @@ int ws2_init(Ws2Conv *wc, int n, int c, int k, int h, int w) {
     if (env && atoi(env) > 0) tb = atoi(env);
     tb = tb < 6 ? 6 : tb / 6 * 6;
     wc->tb = (int)(tb < wc->tiles ? tb : wc->tiles);
+    /* Each thread's own blocks up to 128 x 256 channels (ResNet-18's layer3.0.conv1, 6 tiles: V and M
+       in 809 KB), as many tiles as fit 768 KiB of L2, at least 6; at 256 x 512 shared blocks were
+       faster (the 36 planes of U, 19 MB, read once a block) */
+    long ttb = (long)c * k <= 128L * 256 ? (768L << 10) / ((long)NPT * 4 * (row_stride(c) + row_stride(k))) : 0;
+    const char *tenv = getenv("NCELAB_WS2_TTB");
+    if (tenv) ttb = atoi(tenv);
+    wc->ttb = ttb <= 0 ? 0 : (int)(ttb < 6 ? 6 : ttb / 6 * 6);
     return 0;
 }
 
 size_t ws2_scratch_floats(const Ws2Conv *wc) {
-    return (size_t)NPT * wc->tb * (row_stride(wc->c) + row_stride(wc->k));
+    size_t shared = (size_t)NPT * wc->tb, own = (size_t)NPT * wc->ttb * wc->nthr;
+    return (shared > own ? shared : own) * (row_stride(wc->c) + row_stride(wc->k));
 }
 
 size_t ws2_plane(const Ws2Conv *wc) { return (size_t)wc->c * wc->k + 16; }
@@ -357,13 +368,56 @@ void ws2_weights(Ws2Conv *wc, const float *w, Ws2Pass pass) {
 
 /* ---- the forward and the backward data ---- */
 
+/* The 81 products of a block of sn tiles: M[p] = V[p] U[plane(p)] */
+static void block_products(const Ws2Conv *wc, int cin, int cout, const float *V, int lv, float *M, int lm, int tb,
+                           int p, int sn) {
+    const float *Vp = V + (size_t)p * tb * lv, *Up = wc->u + plane_of(p) * ws2_plane(wc);
+    float *Mp = M + (size_t)p * tb * lm;
+    for (int kb = 0; kb < cout; kb += 16)
+        for (int t = 0; t < sn; t += 6)
+            kern_any(sn - t < 6 ? sn - t : 6, cin, Vp + (size_t)t * lv, lv, 1, Up + (size_t)kb * cin, 16,
+                     Mp + (size_t)t * lm + kb, lm, 0);
+}
+
+/* Each thread's own blocks of ttb tiles, taken from a shared counter as it frees up: its inputs
+   transformed, the 81 products, transformed back, all in the thread's L2. An output is the same
+   chain of operations as in shared blocks (kern's sums do not depend on the rows beside them):
+   the same bits. */
+static void conv_pass_own(Ws2Conv *wc, int bwd, const float *src, float *dst, int acc) {
+    int cin = bwd ? wc->k : wc->c, cout = bwd ? wc->c : wc->k, tb = wc->ttb;
+    int lv = row_stride(cin), lm = row_stride(cout);
+    long T = wc->tiles, nblk = (T + tb - 1) / tb, next = 0;
+    #pragma omp parallel num_threads(wc->nthr)
+    {
+        float *V = wc->scratch + (size_t)omp_get_thread_num() * NPT * tb * (lv + lm), *M = V + (size_t)NPT * tb * lv;
+        for (;;) {
+            long blk;
+            #pragma omp atomic capture
+            blk = next++;
+            if (blk >= nblk) break;
+            long s0 = blk * tb;
+            int sn = (int)(T - s0 < tb ? T - s0 : tb);
+            for (int t = 0; t < sn; t++) {
+                if (bwd) grad_in_tile(wc, src, cin, lv, tile_at(wc, s0 + t), V, t, tb);
+                else input_tile(wc, src, cin, lv, tile_at(wc, s0 + t), V, t, tb);
+            }
+            for (int p = 0; p < NPT; p++) block_products(wc, cin, cout, V, lv, M, lm, tb, p, sn);
+            for (int t = 0; t < sn; t++) {
+                if (bwd) grad_out_tile(wc, M, cout, lm, t, tb, tile_at(wc, s0 + t), dst, acc);
+                else output_tile(wc, M, cout, lm, t, tb, tile_at(wc, s0 + t), dst);
+            }
+        }
+    }
+}
+
 /* Per block of tb tiles: the inputs transformed, the 81 products split by point, the block
-   transformed back. bwd 0: y = x conv w; bwd 1: dx (=, or += with acc) from dy. */
+   transformed back (or each thread's own blocks: conv_pass_own). bwd 0: y = x conv w; bwd 1: dx
+   (=, or += with acc) from dy. */
 static void conv_pass(Ws2Conv *wc, int bwd, const float *src, float *dst, int acc) {
+    if (wc->ttb) { conv_pass_own(wc, bwd, src, dst, acc); return; }
     int cin = bwd ? wc->k : wc->c, cout = bwd ? wc->c : wc->k, tb = wc->tb;
     int lv = row_stride(cin), lm = row_stride(cout);
     long T = wc->tiles;
-    size_t plane = ws2_plane(wc);
     float *V = wc->scratch, *M = V + (size_t)NPT * tb * lv;
     for (long s0 = 0; s0 < T; s0 += tb) {
         int sn = (int)(T - s0 < tb ? T - s0 : tb);
@@ -375,14 +429,7 @@ static void conv_pass(Ws2Conv *wc, int bwd, const float *src, float *dst, int ac
                 else input_tile(wc, src, cin, lv, tile_at(wc, s0 + t), V, t, tb);
             }
             #pragma omp for schedule(dynamic, 1)
-            for (int p = 0; p < NPT; p++) {
-                const float *Vp = V + (size_t)p * tb * lv, *Up = wc->u + plane_of(p) * plane;
-                float *Mp = M + (size_t)p * tb * lm;
-                for (int kb = 0; kb < cout; kb += 16)
-                    for (int t = 0; t < sn; t += 6)
-                        kern_any(sn - t < 6 ? sn - t : 6, cin, Vp + (size_t)t * lv, lv, 1, Up + (size_t)kb * cin, 16,
-                                 Mp + (size_t)t * lm + kb, lm, 0);
-            }
+            for (int p = 0; p < NPT; p++) block_products(wc, cin, cout, V, lv, M, lm, tb, p, sn);
             #pragma omp for schedule(dynamic, 16)
             for (int t = 0; t < sn; t++) {
                 if (bwd) grad_out_tile(wc, M, cout, lm, t, tb, tile_at(wc, s0 + t), dst, acc);

@@ -12,8 +12,13 @@ typedef struct {
     int tiles_y, tiles_x;     /* 4x4 output tiles per image */
     long tiles;               /* n tiles_y tiles_x */
     int tb;                   /* tiles per block, shared by the threads (NCELAB_WS2_TB sets it) */
+    int ttb;                  /* the forward's and backward data's tiles per block of one thread, each
+                                 thread taking blocks as it frees up, where c k <= 128 x 256 (its V and M
+                                 then about fit L2); 0: those passes in shared blocks of tb
+                                 (NCELAB_WS2_TTB sets it) */
     int nthr;
-    float *scratch;           /* V (81, tb, c + 16) then M (81, tb, k + 16) of one block */
+    float *scratch;           /* V (81, tb, c + 16) then M (81, tb, k + 16) of one block; or each
+                                 thread's V and M of ttb tiles */
     float *u;                 /* the transformed filters of the pass about to run (ws2_weights):
                                  36 planes, ws2_plane floats apart, forward (k / 16, c, 16),
                                  backward data (c / 16, k, 16) */
