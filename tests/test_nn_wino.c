@@ -187,12 +187,13 @@ int main(void) {
     one_shape(1, 512, 32, 20, 20);  /* shared blocks, 32 filters: a GEMM job narrower than 64 */
     one_shape(8, 64, 128, 8, 8);    /* the convnet's conv3 in the fixtures: 64 x 128, tiles mode, sums of 1.2 MB */
     one_shape(40, 64, 128, 8, 8);   /* the same over 160 tiles: two chunks for each thread */
-    one_shape(3, 256, 256, 4, 4);   /* the global mode (c k > 128 x 128): ResNet-18's last stage */
-    one_shape(2, 128, 256, 6, 6);   /* the global mode with clipped tiles */
+    one_shape(2, 256, 256, 8, 8);   /* 256 x 256, tiles mode: ResNet-18's third stage */
+    one_shape(3, 256, 320, 4, 4);   /* the global mode (c k > 256 x 256), like ResNet-18's last stage */
+    one_shape(2, 256, 512, 6, 6);   /* the global mode with clipped tiles */
     setenv("NCELAB_WINO_STREAM_MB", "0", 1);  /* the outputs by non-temporal stores, in both modes */
     one_shape(3, 32, 16, 7, 7);
     one_shape(2, 32, 64, 16, 16);
-    one_shape(2, 128, 256, 6, 6);
+    one_shape(2, 256, 320, 6, 6);   /* global */
     unsetenv("NCELAB_WINO_STREAM_MB");
     return check_done();
 }
