@@ -3,7 +3,9 @@
 // sides: forward, backward data (also added onto a gradient) and the weight gradient added to
 // one; the AVX2 weight transforms and the weight gradient's last step against their scalar
 // references, bit for bit; the forward and backward data the same bits in shared blocks of other
-// sizes and in each thread's own blocks (of other sizes). Prints the worst error of each comparison.
+// sizes and in each thread's own blocks (of other sizes); the weight gradient in each thread's own
+// blocks and sums on one thread the same bits as in shared blocks, and on 3 threads against the
+// reference. Prints the worst error of each comparison.
 #define _POSIX_C_SOURCE 200809L  /* setenv */
 #include "blocked_util.h"
 #include "check.h"
@@ -11,6 +13,7 @@
 #include "ncelab/rng.h"
 #include "../src/nn/conv_wino_s2.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,26 +23,69 @@ static void fill(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = (float)rng_normal(&rng);
 }
 
-/* The layer planned with shared blocks of tb tiles and each thread's own blocks of ttb tiles
-   (NULL: the defaults; ttb "0": shared blocks only) and its buffers. */
-static int plan(Ws2Conv *wc, const char *tb, const char *ttb, int n, int c, int k, int h, int w) {
+/* The layer planned with shared blocks of tb tiles, each thread's own blocks of ttb tiles for
+   the forward and backward data and of tbw for the weight gradient (NULL: the defaults; "0":
+   shared blocks) on threads threads (0: the default) and its buffers. */
+static int plan_on(Ws2Conv *wc, const char *tb, const char *ttb, const char *tbw, int threads, int n, int c, int k,
+                   int h, int w) {
     if (tb) setenv("NCELAB_WS2_TB", tb, 1); else unsetenv("NCELAB_WS2_TB");
     if (ttb) setenv("NCELAB_WS2_TTB", ttb, 1); else unsetenv("NCELAB_WS2_TTB");
+    if (tbw) setenv("NCELAB_WS2_TBW", tbw, 1); else unsetenv("NCELAB_WS2_TBW");
+    int was = omp_get_max_threads();
+    if (threads) omp_set_num_threads(threads);
     int rc = ws2_init(wc, n, c, k, h, w);
+    omp_set_num_threads(was);
     unsetenv("NCELAB_WS2_TB");
     unsetenv("NCELAB_WS2_TTB");
+    unsetenv("NCELAB_WS2_TBW");
     if (rc != 0) return -1;
     ws2_set_work(wc, malloc(sizeof(float) * ws2_scratch_floats(wc)), malloc(sizeof(float) * ws2_wbuf_floats(wc)));
     return 0;
 }
 
+static int plan(Ws2Conv *wc, const char *tb, const char *ttb, int n, int c, int k, int h, int w) {
+    return plan_on(wc, tb, ttb, NULL, 0, n, c, k, h, w);
+}
+
 static void unplan(Ws2Conv *wc) { free(wc->scratch); free(wc->u); }
+
+/* The weight gradient in each thread's own blocks and sums: on one thread the same chain of FMAs
+   per element as shared blocks of the same size (the same bits); on 3 threads (some with no
+   block on small shapes) against the reference, and its last step against the scalar one. */
+static void own_weight_sums(int n, int c, int k, int h, int w, const float *xb, const float *dyb, const float *g0,
+                            const float *dw_ref) {
+    size_t nw = (size_t)k * c * 9;
+    Ws2Conv sh, o1, o3;
+    if (plan_on(&sh, "12", NULL, "0", 0, n, c, k, h, w) || plan_on(&o1, NULL, NULL, "12", 1, n, c, k, h, w) ||
+        plan_on(&o3, NULL, NULL, "6", 3, n, c, k, h, w)) {
+        CHECK(0, "  planned the weight gradient's own blocks");
+        return;
+    }
+    float *d_sh = malloc(sizeof(float) * nw), *d_o1 = malloc(sizeof(float) * nw), *d_o3 = malloc(sizeof(float) * nw);
+    float *d_ref = malloc(sizeof(float) * nw);
+    memcpy(d_sh, g0, sizeof(float) * nw);
+    memcpy(d_o1, g0, sizeof(float) * nw);
+    memcpy(d_o3, g0, sizeof(float) * nw);
+    memcpy(d_ref, g0, sizeof(float) * nw);
+    ws2_backward_weights(&sh, xb, dyb, d_sh);
+    ws2_backward_weights(&o1, xb, dyb, d_o1);
+    CHECK(sh.tbw == 0 && o1.tbw == 12 && o1.dsums == 1 && !memcmp(d_sh, d_o1, sizeof(float) * nw),
+          "  weight gradient in one thread's own blocks of 12 tiles: the same bits as shared blocks of 12");
+    ws2_backward_weights(&o3, xb, dyb, d_o3);   /* (its parallel regions ask for 3 threads) */
+    double e3 = worst_rel(d_o3, dw_ref, nw);
+    CHECK(o3.dsums == 3 && e3 < 2e-5, "  weight gradient in own blocks of 6 tiles and sums on 3 threads: worst error %.2e",
+          e3);
+    ws2_weights_from_sums_ref(&o3, d_ref);
+    CHECK(!memcmp(d_ref, d_o3, sizeof(float) * nw), "  its F^T D F over 3 sums, AVX2 against scalar: the same bits");
+    free(d_sh); free(d_o1); free(d_o3); free(d_ref);
+    unplan(&sh); unplan(&o1); unplan(&o3);
+}
 
 static void one_shape(int n, int c, int k, int h, int w) {
     Ws2Conv wc;
     int rc = plan(&wc, NULL, NULL, n, c, k, h, w);
-    CHECK(rc == 0, "n=%d c=%d k=%d %dx%d: planned (%ld tiles, shared blocks of %d, own blocks of %d)", n, c, k, h, w,
-          wc.tiles, wc.tb, wc.ttb);
+    CHECK(rc == 0, "n=%d c=%d k=%d %dx%d: planned (%ld tiles, shared blocks of %d, own blocks of %d, weight gradient's %d)",
+          n, c, k, h, w, wc.tiles, wc.tb, wc.ttb, wc.tbw);
     if (rc) return;
     ConvShape s = {n, c, h, w, k, 3, 2, 1, wc.oh, wc.ow};
     size_t nx = (size_t)n * c * h * w, ny = (size_t)n * k * wc.oh * wc.ow, nw = (size_t)k * c * 9;
@@ -130,6 +176,7 @@ static void one_shape(int n, int c, int k, int h, int w) {
         free(y2); free(dx2); free(dw2);
         unplan(&w2);
     }
+    own_weight_sums(n, c, k, h, w, xb, dyb, g0, dw_ref);
     unplan(&wc);
     free(x); free(wt); free(y_ref); free(xb); free(yb); free(y);
     free(dy); free(dyb); free(dx_ref); free(dxb); free(dx); free(g0); free(dw_ref); free(dw);

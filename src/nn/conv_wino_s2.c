@@ -15,10 +15,12 @@
 // The filters along an axis take 6 values (w1 at the 4 even points, G (w0, w2) at the 5 odd ones),
 // so U has 36 distinct planes, like F(4x4, 3x3)'s. Up to 128 x 256 channels the forward and the
 // backward data give each thread its own blocks of tiles, taken as it frees up, which it
-// transforms, multiplies and transforms back in its L2; above, and in the weight gradient, blocks
-// of tb tiles are shared by the threads: all transform a block's inputs, then split its 81 products
-// by point, then transform it back. Every output is the same chain of operations whatever the
-// thread count, the block size or which of the two.
+// transforms, multiplies and transforms back in its L2; above, blocks of tb tiles are shared by
+// the threads: all transform a block's inputs, then split its 81 products by point, then transform
+// it back. Every output is the same chain of operations whatever the thread count, the block size
+// or which of the two. The weight gradient likewise: up to 128 x 256 each thread sums its static
+// share of the blocks into its own sums (bits that depend on the thread count), above the threads
+// share blocks and one sum.
 #include "conv_wino_s2.h"
 #include "kern_avx2.h"
 
@@ -291,17 +293,25 @@ int ws2_init(Ws2Conv *wc, int n, int c, int k, int h, int w) {
     const char *tenv = getenv("NCELAB_WS2_TTB");
     if (tenv) ttb = atoi(tenv);
     wc->ttb = ttb <= 0 ? 0 : (int)(ttb < 6 ? 6 : ttb / 6 * 6);
+    /* The weight gradient in each thread's own blocks and sums over the same channel range: with
+       shared blocks the threads pass the transforms and the sums to each other every block */
+    long tbw = (long)c * k <= 128L * 256 ? 48 : 0;
+    const char *wenv = getenv("NCELAB_WS2_TBW");
+    if (wenv) tbw = atoi(wenv);
+    wc->tbw = tbw <= 0 ? 0 : (int)(tbw < 6 ? 6 : tbw / 6 * 6);
+    wc->dsums = wc->tbw ? wc->nthr : 1;
     return 0;
 }
 
 size_t ws2_scratch_floats(const Ws2Conv *wc) {
-    size_t shared = (size_t)NPT * wc->tb, own = (size_t)NPT * wc->ttb * wc->nthr;
+    size_t shared = (size_t)NPT * wc->tb, own = (size_t)NPT * wc->ttb * wc->nthr, ownw = (size_t)NPT * wc->tbw * wc->nthr;
+    if (own < ownw) own = ownw;
     return (shared > own ? shared : own) * (row_stride(wc->c) + row_stride(wc->k));
 }
 
 size_t ws2_plane(const Ws2Conv *wc) { return (size_t)wc->c * wc->k + 16; }
 
-size_t ws2_wbuf_floats(const Ws2Conv *wc) { return NPL * ws2_plane(wc); }
+size_t ws2_wbuf_floats(const Ws2Conv *wc) { return (size_t)NPL * ws2_plane(wc) * wc->dsums; }
 
 void ws2_set_work(Ws2Conv *wc, float *scratch, float *wbuf) {
     wc->scratch = scratch;
@@ -445,44 +455,86 @@ void ws2_backward_data(Ws2Conv *wc, const float *dy, float *dx, int acc) { conv_
 
 /* ---- the weight gradient ---- */
 
-/* The sums D[plane] (c, k) = sum over the tiles and the plane's points of V[p]^T Y[p]: per block
-   of tb tiles the transforms of x and dy, then per (plane, 64 filters) a GEMM over the block's
-   tiles for each point of the plane in order, added to D. An element is one chain of FMAs over
-   the blocks, the points and the tiles in that order: the same bits for a given tb whatever the
-   thread count. Plane 0 has 16 points, 10 planes 4 and 25 one: the jobs go out largest first. */
+/* The sums D[plane] (c, k) = sum over the tiles and the plane's points of V[p]^T Y[p]. Shared
+   blocks: per block of tb tiles the transforms of x and dy, then per (plane, 64 filters) a GEMM
+   over the block's tiles for each point of the plane in order, added to D. An element is one
+   chain of FMAs over the blocks, the points and the tiles in that order: the same bits for a
+   given tb whatever the thread count. Plane 0 has 16 points, 10 planes 4 and 25 one: the jobs go
+   out largest first. Own blocks (tbw): each thread the same over its static share of the blocks
+   of tbw tiles, into its own D. */
 #define WKG 64
 
-static void weight_sums(Ws2Conv *wc, const float *x, const float *dy) {
-    int C = wc->c, K = wc->k, tb = wc->tb, lv = row_stride(C), ly = row_stride(K), nkg = (K + WKG - 1) / WKG;
-    long T = wc->tiles;
-    size_t plane = ws2_plane(wc);
-    float *V = wc->scratch, *Y = V + (size_t)NPT * tb * lv;
-    int pts[NPL][16], npts[NPL] = {0}, order[NPL];
-    for (int p = 0; p < NPT; p++) { int pl = plane_of(p); pts[pl][npts[pl]++] = p; }
+typedef struct { int pts[NPL][16], npts[NPL], order[NPL]; } Planes;
+
+static Planes planes_by_size(void) {
+    Planes P;
+    memset(&P, 0, sizeof P);
+    for (int p = 0; p < NPT; p++) { int pl = plane_of(p); P.pts[pl][P.npts[pl]++] = p; }
     for (int i = 0, at = 0; i < 3; i++)               /* planes by size: 16, then 4, then 1 point */
         for (int pl = 0; pl < NPL; pl++)
-            if (npts[pl] == (i == 0 ? 16 : i == 1 ? 4 : 1)) order[at++] = pl;
+            if (P.npts[pl] == (i == 0 ? 16 : i == 1 ? 4 : 1)) P.order[at++] = pl;
+    return P;
+}
+
+/* Transforms tile s0 + t of x into V and of dy into Y, at row t of blocks of tb tiles. */
+static void wgrad_tile(const Ws2Conv *wc, const float *x, const float *dy, long s0, int t, float *V, float *Y, int tb) {
+    Tile tt = tile_at(wc, s0 + t);
+    input_tile(wc, x, wc->c, row_stride(wc->c), tt, V, t, tb);
+    grad_w_tile(wc, dy, wc->k, row_stride(wc->k), tt, Y, t, tb);
+}
+
+/* D[pl] (c, k0 .. k1) += (or =, with first) the products of the plane's points over sn tiles, in
+   point order. */
+static void plane_sums(const Ws2Conv *wc, const Planes *P, int pl, int k0, int k1, const float *V, const float *Y,
+                       int tb, int sn, float *D, int first) {
+    int C = wc->c, K = wc->k, lv = row_stride(C), ly = row_stride(K);
+    float *Dp = D + pl * ws2_plane(wc);
+    for (int q = 0; q < P->npts[pl]; q++) {
+        const float *Vp = V + (size_t)P->pts[pl][q] * tb * lv, *Yp = Y + (size_t)P->pts[pl][q] * tb * ly;
+        int acc = !first || q > 0;
+        for (int kb = k0; kb < k1; kb += 16)
+            for (int c = 0; c < C; c += 6)
+                kern_any(C - c < 6 ? C - c : 6, sn, Vp + c, 1, lv, Yp + kb, ly, Dp + (size_t)c * K + kb, K, acc);
+    }
+}
+
+static void weight_sums_own(Ws2Conv *wc, const float *x, const float *dy) {
+    int tb = wc->tbw;
+    long T = wc->tiles, nblk = (T + tb - 1) / tb;
+    size_t per = (size_t)NPT * tb * (row_stride(wc->c) + row_stride(wc->k)), dsz = NPL * ws2_plane(wc);
+    Planes P = planes_by_size();
+    #pragma omp parallel num_threads(wc->nthr)
+    {
+        int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *V = wc->scratch + per * me, *Y = V + (size_t)NPT * tb * row_stride(wc->c), *D = wc->dw_acc + dsz * me;
+        long b0 = nblk * me / nt, b1 = nblk * (me + 1) / nt;
+        if (b0 == b1) memset(D, 0, sizeof(float) * dsz);
+        for (int th = nt; th < wc->nthr && me == 0; th++) memset(wc->dw_acc + dsz * th, 0, sizeof(float) * dsz);
+        for (long b = b0; b < b1; b++) {
+            long s0 = b * tb;
+            int sn = (int)(T - s0 < tb ? T - s0 : tb);
+            for (int t = 0; t < sn; t++) wgrad_tile(wc, x, dy, s0, t, V, Y, tb);
+            for (int i = 0; i < NPL; i++) plane_sums(wc, &P, i, 0, wc->k, V, Y, tb, sn, D, b == b0);
+        }
+    }
+}
+
+static void weight_sums(Ws2Conv *wc, const float *x, const float *dy) {
+    if (wc->tbw) { weight_sums_own(wc, x, dy); return; }
+    int tb = wc->tb, nkg = (wc->k + WKG - 1) / WKG;
+    long T = wc->tiles;
+    float *V = wc->scratch, *Y = V + (size_t)NPT * tb * row_stride(wc->c);
+    Planes P = planes_by_size();
     for (long s0 = 0; s0 < T; s0 += tb) {
         int sn = (int)(T - s0 < tb ? T - s0 : tb);
         #pragma omp parallel num_threads(wc->nthr)
         {
             #pragma omp for schedule(dynamic, 16)
-            for (int t = 0; t < sn; t++) {
-                Tile tt = tile_at(wc, s0 + t);
-                input_tile(wc, x, C, lv, tt, V, t, tb);
-                grad_w_tile(wc, dy, K, ly, tt, Y, t, tb);
-            }
+            for (int t = 0; t < sn; t++) wgrad_tile(wc, x, dy, s0, t, V, Y, tb);
             #pragma omp for schedule(dynamic, 1)
             for (int job = 0; job < NPL * nkg; job++) {
-                int pl = order[job / nkg], k0 = job % nkg * WKG, k1 = k0 + WKG < K ? k0 + WKG : K;
-                float *Dp = wc->dw_acc + pl * plane;
-                for (int q = 0; q < npts[pl]; q++) {
-                    const float *Vp = V + (size_t)pts[pl][q] * tb * lv, *Yp = Y + (size_t)pts[pl][q] * tb * ly;
-                    int acc = s0 > 0 || q > 0;
-                    for (int kb = k0; kb < k1; kb += 16)
-                        for (int c = 0; c < C; c += 6)
-                            kern_any(C - c < 6 ? C - c : 6, sn, Vp + c, 1, lv, Yp + kb, ly, Dp + (size_t)c * K + kb, K, acc);
-                }
+                int pl = P.order[job / nkg], k0 = job % nkg * WKG, k1 = k0 + WKG < wc->k ? k0 + WKG : wc->k;
+                plane_sums(wc, &P, pl, k0, k1, V, Y, tb, sn, wc->dw_acc, s0 == 0);
             }
         }
     }
@@ -504,7 +556,10 @@ void ws2_weights_from_sums_ref(const Ws2Conv *wc, float *dw) {
     for (int c = 0; c < C; c++)
         for (int k = 0; k < K; k++) {
             double z[NPL], t[6][3], o[3];
-            for (int pl = 0; pl < NPL; pl++) z[pl] = wc->dw_acc[pl * plane + (size_t)c * K + k];
+            for (int pl = 0; pl < NPL; pl++) {
+                z[pl] = wc->dw_acc[pl * plane + (size_t)c * K + k];
+                for (int th = 1; th < wc->dsums; th++) z[pl] += wc->dw_acc[(th * NPL + pl) * plane + (size_t)c * K + k];
+            }
             for (int a = 0; a < 6; a++) ft3(t[a], z + a * 6, 1);   /* along x */
             for (int q = 0; q < 3; q++) {                          /* along y */
                 double col[6];
@@ -535,8 +590,12 @@ static void weights_from_sums(const Ws2Conv *wc, float *dw) {
             for (int j4 = 0; j4 < 16; j4 += 4) {
                 int k4 = kb + j4;
                 v4d z[NPL], t[6][3], o[3];
-                for (int pl = 0; pl < NPL; pl++)
-                    z[pl] = _mm256_cvtps_pd(_mm_loadu_ps(wc->dw_acc + pl * plane + (size_t)c * K + k4));
+                for (int pl = 0; pl < NPL; pl++) {
+                    const float *d = wc->dw_acc + pl * plane + (size_t)c * K + k4;
+                    z[pl] = _mm256_cvtps_pd(_mm_loadu_ps(d));
+                    for (int th = 1; th < wc->dsums; th++)
+                        z[pl] = _mm256_add_pd(z[pl], _mm256_cvtps_pd(_mm_loadu_ps(d + (size_t)th * NPL * plane)));
+                }
                 for (int a = 0; a < 6; a++)
                     ft3v(t[a], z[a * 6], z[a * 6 + 1], z[a * 6 + 2], z[a * 6 + 3], z[a * 6 + 4], z[a * 6 + 5]);
                 for (int q = 0; q < 3; q++) {

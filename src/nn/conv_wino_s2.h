@@ -16,13 +16,18 @@ typedef struct {
                                  thread taking blocks as it frees up, where c k <= 128 x 256 (its V and M
                                  then about fit L2); 0: those passes in shared blocks of tb
                                  (NCELAB_WS2_TTB sets it) */
+    int tbw;                  /* the weight gradient's tiles per block of one thread, where c k <=
+                                 128 x 256: each thread sums its static share of the blocks into its
+                                 own D; 0: shared blocks of tb and one D (NCELAB_WS2_TBW sets it) */
     int nthr;
+    int dsums;                /* the weight gradient's sums D: nthr with tbw, else 1 */
     float *scratch;           /* V (81, tb, c + 16) then M (81, tb, k + 16) of one block; or each
-                                 thread's V and M of ttb tiles */
+                                 thread's V and M (or Y) of ttb (tbw) tiles */
     float *u;                 /* the transformed filters of the pass about to run (ws2_weights):
                                  36 planes, ws2_plane floats apart, forward (k / 16, c, 16),
                                  backward data (c / 16, k, 16) */
-    float *dw_acc;            /* the weight gradient's sums, 36 planes (c, k); the same memory as u */
+    float *dw_acc;            /* the weight gradient's sums, dsums sets of 36 planes (c, k), ws2_plane
+                                 floats apart; the same memory as u */
 } Ws2Conv;
 
 /* The pass a set of transformed weights is for. */
@@ -59,7 +64,8 @@ void ws2_forward(Ws2Conv *wc, const float *x, float *y);
 void ws2_backward_data(Ws2Conv *wc, const float *dy, float *dx, int acc);
 
 /* ws2_backward_weights: dw (k, c, 3, 3), plain, += the sum over the batch; overwrites wc->u.
-   Its bits depend on the block size and the batch, not on the thread count. */
+   Its bits depend on the block size and the batch; with tbw also on the thread count (each
+   thread's sum over its share of the tiles, the sums added in double in thread order). */
 void ws2_backward_weights(Ws2Conv *wc, const float *x, const float *dy, float *dw);
 
 /* The last step of ws2_backward_weights, dw += F^T D F from the sums in wc->dw_acc, with scalar
