@@ -118,11 +118,12 @@ static void one_shape(int n, int c, int k, int h, int w) {
     conv2d_forward(y_ref, x, wt, NULL, &s);
     conv2d_backward(dx_ref, dw_ref, NULL, dy, x, wt, &s);
     WinoConv wc;
-    CHECK(wino_init(&wc, n, c, k, h, w) == 0, "winograd set up for n=%d c=%d k=%d %dx%d (%s mode%s)", n, c, k, h, w,
+    CHECK(wino_init(&wc, n, c, k, h, w) == 0, "winograd set up for n=%d c=%d k=%d %dx%d (%s mode%s%s)", n, c, k, h, w,
           wc.global ? "global" : wc.wtb ? "tiles, weight gradient in shared blocks" : "tiles",
-          wc.stream_fwd ? ", outputs by non-temporal stores" : "");
+          wc.stream_fwd ? ", outputs by non-temporal stores" : "", wc.stream_u ? ", filters by non-temporal stores" : "");
     if (wc.n) {
-        float *scratch = malloc(sizeof(float) * wino_scratch_floats(&wc)), *wbuf = malloc(sizeof(float) * wino_wbuf_floats(&wc));
+        float *scratch = malloc(sizeof(float) * wino_scratch_floats(&wc)), *wbuf = NULL;
+        if (posix_memalign((void **)&wbuf, 64, sizeof(float) * wino_wbuf_floats(&wc))) abort();
         wino_set_work(&wc, scratch, wbuf);
         to_blocked(xb, x, n, c, h * w);
         to_blocked(dyb, dy, n, k, h * w);
@@ -190,10 +191,12 @@ int main(void) {
     one_shape(2, 256, 256, 8, 8);   /* 256 x 256, tiles mode: ResNet-18's third stage */
     one_shape(3, 256, 320, 4, 4);   /* the global mode (c k > 256 x 256), like ResNet-18's last stage */
     one_shape(2, 256, 512, 6, 6);   /* the global mode with clipped tiles */
-    setenv("NCELAB_WINO_STREAM_MB", "0", 1);  /* the outputs by non-temporal stores, in both modes */
+    setenv("NCELAB_WINO_STREAM_MB", "0", 1);  /* the outputs and the transformed filters by */
+    setenv("NCELAB_WINO_STREAM_U_MB", "0", 1);  /* non-temporal stores, in both modes */
     one_shape(3, 32, 16, 7, 7);
     one_shape(2, 32, 64, 16, 16);
     one_shape(2, 256, 320, 6, 6);   /* global */
     unsetenv("NCELAB_WINO_STREAM_MB");
+    unsetenv("NCELAB_WINO_STREAM_U_MB");
     return check_done();
 }

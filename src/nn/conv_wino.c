@@ -261,6 +261,11 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
     double big = (st && *st ? atof(st) : 4.0) * 1048576.0;
     wc->stream_fwd = (double)n * k * h * w * sizeof(float) > big;
     wc->stream_bwd = (double)n * c * h * w * sizeof(float) > big;
+    /* Transformed filters above 24 MiB (512 x 512 channels: 38 MB, more than the L3 holds) are
+       written past the caches too: at 512 x 512 the transform alone went from 9.4 to 3.2 ms, the
+       forward that reads them stayed as it was. NCELAB_WINO_STREAM_U_MB=M sets the size. */
+    const char *su = getenv("NCELAB_WINO_STREAM_U_MB");
+    wc->stream_u = (double)NXI * ((double)c * k + 16) * sizeof(float) > (su && *su ? atof(su) : 24.0) * 1048576.0;
     int cmax = c > k ? c : k;
     /* Blocked: each block of tb tiles reads all 36 c x k transformed filters, which pays while
        they are not too large: at 256 x 256 channels (9.4 MB of them, ResNet-18's third stage) the
@@ -405,10 +410,38 @@ static inline void filter_transform8(v8 *u, const float *g, long lane, int rotat
     for (int i = 0; i < 6; i++) g6v(u + i * 6, t[i][0], t[i][1], t[i][2]);  /* along x */
 }
 
+/* The transformed filters by non-temporal stores (wc->stream_u), a whole line at a time: both
+   halves of a row of 16 filters, plane after plane, so that each write-combining buffer fills
+   before the next is opened (16-byte pieces over the 36 planes at once had been 2x slower). */
+static void weights_streamed(WinoConv *wc, const float *w, WinoRows r) {
+    int nb = r.cout / 16;
+    size_t plane = wino_plane(wc);
+    #pragma omp parallel num_threads(wc->nthr)
+    {
+        #pragma omp for collapse(2) schedule(static)
+        for (int ob = 0; ob < nb; ob++)
+            for (int i = 0; i < r.cin; i++) {
+                v8 u0[NXI], u1[NXI];
+                filter_transform8(u0, w + (ob * 16) * r.lane + i * r.inner, r.lane, r.rotate);
+                filter_transform8(u1, w + (ob * 16 + 8) * r.lane + i * r.inner, r.lane, r.rotate);
+                float *dst = wc->u + ((size_t)ob * r.cin + i) * 16;
+                for (int xi = 0; xi < NXI; xi++) {
+                    _mm256_stream_ps(dst + xi * plane, u0[xi]);
+                    _mm256_stream_ps(dst + xi * plane + 8, u1[xi]);
+                }
+            }
+        _mm_sfence();
+    }
+}
+
 void wino_weights(WinoConv *wc, const float *w, WinoPass pass) {
     WinoRows r = pass_rows(wc, pass);
     int nb = r.cout / 16;
     size_t plane = wino_plane(wc);
+    if (wc->stream_u && (uintptr_t)wc->u % 64 == 0) {
+        weights_streamed(wc, w, r);
+        return;
+    }
     #pragma omp parallel for collapse(3) schedule(static) num_threads(wc->nthr)
     for (int ob = 0; ob < nb; ob++)
         for (int i = 0; i < r.cin; i++)

@@ -21,6 +21,8 @@ typedef struct {
     int stream_fwd;           /* 1: the forward's output is written past the caches (non-temporal
                                  stores: it is above 4 MiB, NCELAB_WINO_STREAM_MB), when 32-byte aligned */
     int stream_bwd;           /* 1: so is the backward data pass's input gradient (when overwritten) */
+    int stream_u;             /* 1: the transformed filters are written by non-temporal stores (they
+                                 are above 24 MiB, NCELAB_WINO_STREAM_U_MB), when 64-byte aligned */
     int global;               /* 1: all tiles at once (tb = tiles; large c k), 0: blocks of tb */
     size_t per_thread;        /* floats of scratch per thread (global: the one set) */
     float *scratch;           /* per thread (global: shared): V and M, each (36, tb, max(c, k)) */
