@@ -262,7 +262,7 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
     wc->stream_fwd = (double)n * k * h * w * sizeof(float) > big;
     wc->stream_bwd = (double)n * c * h * w * sizeof(float) > big;
     /* Transformed filters above 24 MiB (512 x 512 channels: 38 MB, more than the L3 holds) are
-       written past the caches too: at 512 x 512 the transform alone went from 9.4 to 3.2 ms, the
+       written past the caches too: at 512 x 512 the transform alone went from about 7 to 3 ms, the
        forward that reads them stayed as it was. NCELAB_WINO_STREAM_U_MB=M sets the size. */
     const char *su = getenv("NCELAB_WINO_STREAM_U_MB");
     wc->stream_u = (double)NXI * ((double)c * k + 16) * sizeof(float) > (su && *su ? atof(su) : 24.0) * 1048576.0;
