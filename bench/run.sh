@@ -3,7 +3,10 @@
 # The theory engine, then the training step of convnet (batch 256, k 255) and resnet18
 # (batch 64, k 126 = 2B - 2) on 2 threads: ncelab, PyTorch stock (NCHW, default allocator) and PyTorch
 # tuned (channels_last, GLIBC_TUNABLES that keep activations in the heap), in REPEATS rounds
-# (default 3; STEPS timed steps for the convnet, RESNET_STEPS for resnet18). JSON goes to out/.
+# (default 3). In a round every engine times its steps over the same window of wall time, WINDOW
+# seconds for the convnet (default 4) and RESNET_WINDOW for resnet18 (default 8), and at least
+# STEPS (default 10) and RESNET_STEPS (default 4) steps; a window of 0 times exactly that many
+# steps. JSON goes to out/.
 # TORCH_VENV=DIR (optional, e.g. /work/venv-torch with the newest torch from PyPI): each round also
 # runs DIR/bin/python's torch eager stock, eager tuned and torch.compile (stock layout).
 set -euo pipefail
@@ -13,6 +16,8 @@ OUT=${OUT:-out/bench}
 STEPS=${STEPS:-10}
 RESNET_STEPS=${RESNET_STEPS:-4}
 REPEATS=${REPEATS:-3}
+WINDOW=${WINDOW:-4}
+RESNET_WINDOW=${RESNET_WINDOW:-8}
 THREADS=${THREADS:-2}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
@@ -37,16 +42,21 @@ ENGINES="ncelab"
 [ $have_torch = 1 ] && ENGINES="$ENGINES torch_stock torch_tuned"
 [ -n "$VPY" ] && ENGINES="$ENGINES venv_stock venv_tuned venv_compile"
 
-# The machine is shared and its speed drifts by 10-30% within minutes: each model runs REPEATS
-# rounds of (ncelab, stock, tuned) back to back, and the ratios are those of the medians; each
-# engine's images/s is printed as min / median / max over the rounds with its spread,
-# (max - min) / median, and compare_MODEL.json holds them.
-for cfg in "convnet 256 255 $STEPS" "resnet18 64 126 $RESNET_STEPS"; do
+# The machine is shared and its speed drifts by 10-30% within minutes, in phases of seconds: each
+# model runs REPEATS rounds of (ncelab, stock, tuned) back to back, each engine over the same
+# window of wall time (an engine 3x faster would otherwise sample the host's phases over a third of
+# the time), and the ratios are those of the medians; each engine's images/s is printed as
+# min / median / max over the rounds with its spread, (max - min) / median, and compare_MODEL.json
+# holds them.
+for cfg in "convnet 256 255 $STEPS $WINDOW" "resnet18 64 126 $RESNET_STEPS $RESNET_WINDOW"; do
   set -- $cfg
-  model=$1 batch=$2 k=$3 steps=$4
-  echo "== $model, batch $batch, k $k, $THREADS threads, $REPEATS rounds of $steps steps"
+  model=$1 batch=$2 k=$3 steps=$4 window=$5
+  win=()
+  [ "$window" = 0 ] || win=(--seconds "$window")
+  echo "== $model, batch $batch, k $k, $THREADS threads, $REPEATS rounds of $steps steps" \
+    "$([ "$window" = 0 ] || echo "or more, to fill $window s each")"
   for r in $(seq 1 "$REPEATS"); do
-    "$BIN" bench --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" --steps "$steps" \
+    "$BIN" bench --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" --steps "$steps" "${win[@]}" \
       --json "$OUT/ncelab_${model}_r$r.json" | sed "s/^/  [round $r] /"
     # torch_run PYTHON TAG [ENV=VALUE] -- [torch_step.py options]: one PyTorch baseline of this round
     torch_run() {
@@ -55,7 +65,7 @@ for cfg in "convnet 256 255 $STEPS" "resnet18 64 126 $RESNET_STEPS"; do
       while [ "$1" != -- ]; do envs+=("$1"); shift; done
       shift
       env "${envs[@]}" "$py" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
-        --steps "$steps" --json "$OUT/${tag}_${model}_r$r.json" "$@" >/dev/null 2>"$OUT/${tag}_${model}_r$r.log"
+        --steps "$steps" "${win[@]}" --json "$OUT/${tag}_${model}_r$r.json" "$@" >/dev/null 2>"$OUT/${tag}_${model}_r$r.log"
     }
     if [ $have_torch = 1 ]; then
       torch_run "$PY" torch_stock -- --layout nchw
@@ -78,7 +88,7 @@ med = {t: {f: statistics.median(x[f] for x in v) for f in ("imgs_per_sec", "ms_p
        for t, v in runs.items()}
 n = med["ncelab"]
 print(f"  {'median of ' + str(R) + ' rounds':28} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}"
-      f"   {'images/s min':>12} {'max':>8} {'spread':>7}")
+      f"   {'images/s min':>12} {'max':>8} {'spread':>7} {'steps':>6}")
 for t in engines:
     m, label = med[t], names[t]
     if t.startswith("venv_"):
@@ -88,8 +98,9 @@ for t in engines:
     m["imgs_per_sec_min"], m["imgs_per_sec_max"] = min(ips), max(ips)
     m["spread"] = (max(ips) - min(ips)) / m["imgs_per_sec"]  # (max - min) / median over the rounds
     print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}"
-          f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}%")
-summary = {"model": model, "rounds": R, "median": med, "runs": runs}
+          f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}% {sum(x.get('steps', 0) for x in runs[t]):6d}")
+summary = {"model": model, "rounds": R, "median": med, "runs": runs,
+           "steps_per_round": {t: [x.get("steps") for x in v] for t, v in runs.items()}}
 for t in engines[1:]:
     summary[f"speedup_vs_{t}"] = n["imgs_per_sec"] / med[t]["imgs_per_sec"]
     summary[f"memory_vs_{t}"] = n["peak_rss_mb"] / med[t]["peak_rss_mb"]

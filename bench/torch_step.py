@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10, help="timed steps (after 3 warm-up steps)")
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=0.0,
+                    help="go on timing steps past --steps until this many seconds have passed (as ncelab bench)")
     ap.add_argument("--layout", choices=("nchw", "channels_last"), default="nchw")
     ap.add_argument("--temp", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
@@ -96,6 +98,8 @@ def main():
     check_batch_k(ap, a.batch, a.k)
     if a.threads < 1 or a.steps < 1 or a.warmup < 0:
         ap.error("--threads and --steps must be at least 1, --warmup at least 0")
+    if not 0 <= a.seconds <= 3600:
+        ap.error("--seconds: expected a time in seconds in [0, 3600]")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -125,7 +129,7 @@ def main():
     t_warm = time.perf_counter() - t_warm
     times, losses = [], []
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    for _ in range(a.steps):
+    while len(times) < a.steps or (time.perf_counter() - wall0 < a.seconds and len(times) < 100000):
         t0 = time.perf_counter()
         losses.append(step())
         times.append(time.perf_counter() - t0)
@@ -137,16 +141,17 @@ def main():
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "layout": a.layout, "torch_version": torch.__version__,
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
-        "steps": a.steps, "warmup": a.warmup, "ms_min": 1000 * min(times), "ms_max": 1000 * max(times),
+        "steps": len(times), "seconds": a.seconds, "warmup": a.warmup, "ms_min": 1000 * min(times), "ms_max": 1000 * max(times),
         "cpu_util": cpu_util, "final_loss": losses[-1], "engine": "pytorch",
         "compile": a.compile, "compile_seconds": t_warm if a.compile else 0.0,
+        "steps_ms": [1000 * t for t in times],
     }
     print("pytorch %s %s batch %d (%d images) k %d threads %d %s%s%s: %.1f images/s, %.1f ms/step "
           "(median of %d; min %.1f, max %.1f), peak RSS %.0f MB, %.2f cores busy"
           % (torch.__version__, a.model, a.batch, 2 * a.batch, a.k, a.threads, a.layout,
              " +tunables" if res["glibc_tunables"] else "", " compiled" if a.compile else "",
              res["imgs_per_sec"], res["ms_per_step"],
-             a.steps, res["ms_min"], res["ms_max"], res["peak_rss_mb"], cpu_util))
+             len(times), res["ms_min"], res["ms_max"], res["peak_rss_mb"], cpu_util))
     if a.json:
         save_json(a.json, res)
     return 0

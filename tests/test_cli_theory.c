@@ -153,6 +153,9 @@ static void test_errors(void) {
         {"bench --model convnet --batch 4 --k 0", 2, "--k", NULL},
         {"bench --model convnet --batch 1", 2, "--batch", NULL},
         {"bench --model convnet --batch 4 --k 1000001", 2, "--k", NULL},
+        {"bench --model convnet --batch 4 --seconds 0", 2, "--seconds", NULL},
+        {"bench --model convnet --batch 4 --seconds 1s", 2, "--seconds", "'1s'"},
+        {"bench --model convnet --batch 4 --seconds 3601", 2, "--seconds", NULL},
         {"bench", 2, "bench", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -243,6 +246,22 @@ static void test_demo_and_bench(void) {
     CHECK(num(doc, "queue") == 70 && num(doc, "loss_ms") > 0 && num(doc, "loss_share") > 0 && num(doc, "loss_share") < 1,
           "bench --model: queue %g, loss %.3f ms, share %.3f of the step", num(doc, "queue"), num(doc, "loss_ms"),
           num(doc, "loss_share"));
+    cJSON_Delete(doc);
+    /* --seconds: timed steps past --steps until the window has passed, every one in steps_ms */
+    rc = cli_run("bench --model convnet --batch 4 --k 6 --steps 2 --seconds 0.5 --threads 1 --json %s", p);
+    CHECK(rc == 0 && json_load(p, &doc, &err) == NC_OK, "bench --seconds 0.5 runs (exit %d)", rc);
+    const cJSON *sm = cJSON_GetObjectItemCaseSensitive(doc, "steps_ms");
+    double sum = 0, lo = 1e300, hi = 0;
+    for (int j = 0; j < cJSON_GetArraySize(sm); j++) {
+        double v = cJSON_GetArrayItem(sm, j)->valuedouble;
+        sum += v; lo = v < lo ? v : lo; hi = v > hi ? v : hi;
+    }
+    char want[64];
+    snprintf(want, sizeof want, "(median of %d)", (int)num(doc, "steps"));
+    CHECK(num(doc, "steps") > 2 && cJSON_GetArraySize(sm) == (int)num(doc, "steps") && num(doc, "seconds") == 0.5 &&
+              sum >= 400 && lo == num(doc, "ms_min") && hi == num(doc, "ms_max") && strstr(cli_out, want),
+          "bench --seconds 0.5: %g steps, %d timed, %.0f ms of steps, min %.2f max %.2f", num(doc, "steps"),
+          cJSON_GetArraySize(sm), sum, lo, hi);
     cJSON_Delete(doc);
 }
 

@@ -5,12 +5,15 @@
 #include "ncelab/core.h"
 #include "ncelab/net.h"
 
+#define BENCH_MAX_STEPS 100000  /* the most timed steps, --seconds or not */
+
 typedef struct {
     const char *model;
     int batch, k, threads, steps, warmup;
     int c, h, w;             /* image shape (default 3 x 32 x 32) */
     NnBackend backend;
     int profile;             /* also run `steps` profiled steps (BenchResult.prof) */
+    double seconds;          /* > 0: go on timing steps past `steps` until this much wall time has passed */
 } BenchConfig;
 
 /* One row of the step's profile: a layer's pass, or a part of the step outside the network. */
@@ -41,7 +44,8 @@ typedef struct {
 typedef struct {
     double imgs_per_sec, ms_per_step, peak_rss_mb;
     double ms_min, ms_max;    /* the fastest and the slowest timed step */
-    double *steps_ms;         /* every timed step's ms, in order (cfg->steps; bench_result_free) */
+    int steps;                /* timed steps run: cfg->steps, or more to fill cfg->seconds */
+    double *steps_ms;         /* every timed step's ms, in order (steps of them; bench_result_free) */
     double conv_gflop;        /* convolution work per step (forward and backward) */
     double conv_ms;           /* cfg->profile: the convolution rows of the profile (all passes and reorders) */
     double conv_gflops;       /* conv_gflop / conv time */

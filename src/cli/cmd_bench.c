@@ -237,6 +237,11 @@ static int bench_model(const Opt *o, int no) {
     c.threads = args_threads(o, no);
     c.steps = (int)opt_long(o, no, "steps", 10, 1, 100000);
     c.warmup = 3;
+    const char *sec = args_get(o, no, "seconds");
+    if (sec && (nc_parse_double(sec, "--seconds", &c.seconds, &err) || !(c.seconds > 0 && c.seconds <= 3600))) {
+        if (!err.code) nc_fail(&err, NC_EUSAGE, "--seconds: expected a time in seconds in (0, 3600], got '%s'", sec);
+        cli_die(&err);
+    }
     c.c = 3; c.h = 32; c.w = 32;
     c.profile = args_get(o, no, "profile") != NULL;
     const char *be = args_get(o, no, "backend");
@@ -251,7 +256,7 @@ static int bench_model(const Opt *o, int no) {
     printf("%s, batch %d (%d images a step), k = %d%s, %d threads, %s backend\n", c.model, c.batch, 2 * c.batch, c.k,
            qs, threads, c.backend == NN_BACKEND_DNNL ? "oneDNN" : "reference");
     printf("  %.1f images/s   %.2f ms/step (median of %d)   peak RSS %.0f MB\n", r.imgs_per_sec, r.ms_per_step,
-           c.steps, r.peak_rss_mb);
+           r.steps, r.peak_rss_mb);
     printf("  contrastive loss and its gradient: %.2f ms (%.1f%% of the step)\n", r.loss_ms,
            r.ms_per_step > 0 ? 100.0 * r.loss_ms / r.ms_per_step : 0.0);
     if (c.profile && r.conv_ms > 0)
@@ -272,10 +277,12 @@ static int bench_model(const Opt *o, int no) {
         cJSON_AddNumberToObject(doc, "loss_share", r.ms_per_step > 0 ? r.loss_ms / r.ms_per_step : 0.0);
         cJSON_AddNumberToObject(doc, "imgs_per_sec", r.imgs_per_sec);
         cJSON_AddNumberToObject(doc, "ms_per_step", r.ms_per_step);
+        cJSON_AddNumberToObject(doc, "steps", r.steps);
+        cJSON_AddNumberToObject(doc, "seconds", c.seconds);
         cJSON_AddNumberToObject(doc, "ms_min", r.ms_min);
         cJSON_AddNumberToObject(doc, "ms_max", r.ms_max);
         cJSON *sm = cJSON_AddArrayToObject(doc, "steps_ms");
-        for (int j = 0; r.steps_ms && j < c.steps; j++) cJSON_AddItemToArray(sm, cJSON_CreateNumber(r.steps_ms[j]));
+        for (int j = 0; r.steps_ms && j < r.steps; j++) cJSON_AddItemToArray(sm, cJSON_CreateNumber(r.steps_ms[j]));
         cJSON_AddNumberToObject(doc, "peak_rss_mb", r.peak_rss_mb);
         if (c.profile) {
             cJSON_AddNumberToObject(doc, "conv_gflop_per_step", r.conv_gflop);
@@ -516,6 +523,7 @@ int cmd_bench(int argc, char **argv) {
         ARGS_THREADS,
         ARGS_THREADS_FORCE,
         {"steps", 1, "S  timed steps (default 10, after 3 warm-up steps); --comm: repetitions (default 20)", NULL},
+        {"seconds", 1, "T  --model: time steps past S until T seconds have passed (rounds of equal wall time)", NULL},
         {"backend", 1, "NAME  dnnl (default) or ref (the plain-loop layers)", NULL},
         {"profile", 0, "--model: S more steps with every layer timed: a table per layer and pass, and the memory", NULL},
         {"comm", 0, "time the collectives of data-parallel training (under mpirun -np P)", NULL},
@@ -526,7 +534,8 @@ int cmd_bench(int argc, char **argv) {
     if (args_parse(argc, argv, 2, o, no, pos, 0, &npos, &help, &err)) cli_die(&err);
     if (help) {
         args_usage(stdout, "bench --theory [--repeats R] [--busy N] [--json FILE]\n"
-                           "       ncelab bench --model convnet|resnet18 [--batch B] [--k K] [--threads T] [--steps S] [--profile] [--json FILE]\n"
+                           "       ncelab bench --model convnet|resnet18 [--batch B] [--k K] [--threads T] [--steps S] [--seconds T]\n"
+                           "                    [--profile] [--json FILE]\n"
                            "       ncelab bench --loader [options]     (ncelab bench --loader --help)\n"
                            "       mpirun -np P ncelab bench --comm [--steps R] [--json FILE]",
                    "Times the theory engine: a certified sweep of N = 10 classes over the 13 values\n"

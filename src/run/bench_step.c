@@ -243,24 +243,34 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
     Bench b;
     int rc = bench_open(&b, cfg, err);
     r->queue = b.Q;
-    int total = cfg->warmup + cfg->steps;
-    double *t = nc_malloc(sizeof(double) * (total > 0 ? total : 1)), *tl = nc_malloc(sizeof(double) * (total > 0 ? total : 1));
-    double own[OWN_N];
-    for (int s = 0; s < total && rc == NC_OK; s++) {
-        rc = bench_step(&b, s, own, &t[s], err);
-        tl[s] = own[OWN_LOSS];
+    /* the warm-up steps, then timed steps: cfg->steps of them, or as many as fill cfg->seconds */
+    int cap = cfg->warmup + cfg->steps, total = 0, timed = 0;
+    double *t = nc_malloc(sizeof(double) * (cap > 0 ? cap : 1)), *tl = nc_malloc(sizeof(double) * (cap > 0 ? cap : 1));
+    double own[OWN_N], t0 = 0.0;
+    while (rc == NC_OK) {
+        if (total == cfg->warmup) t0 = nc_now();
+        timed = total - cfg->warmup;
+        if (timed >= cfg->steps && (cfg->seconds <= 0 || nc_now() - t0 >= cfg->seconds || timed >= BENCH_MAX_STEPS)) break;
+        if (total == cap) {
+            cap *= 2;
+            t = nc_realloc(t, sizeof(double) * cap);
+            tl = nc_realloc(tl, sizeof(double) * cap);
+        }
+        rc = bench_step(&b, total, own, &t[total], err);
+        tl[total++] = own[OWN_LOSS];
     }
-    if (rc == NC_OK && cfg->steps > 0) {
-        r->steps_ms = nc_malloc(sizeof(double) * cfg->steps);
+    r->steps = timed;
+    if (rc == NC_OK && timed > 0) {
+        r->steps_ms = nc_malloc(sizeof(double) * timed);
         r->ms_min = r->ms_max = 1e3 * t[cfg->warmup];
-        for (int s = 0; s < cfg->steps; s++) {
+        for (int s = 0; s < timed; s++) {
             double ms = 1e3 * t[cfg->warmup + s];
             r->steps_ms[s] = ms;
             if (ms < r->ms_min) r->ms_min = ms;
             if (ms > r->ms_max) r->ms_max = ms;
         }
-        double med = bench_median(t + cfg->warmup, cfg->steps);  /* sorts them */
-        r->loss_ms = 1e3 * bench_median(tl + cfg->warmup, cfg->steps);
+        double med = bench_median(t + cfg->warmup, timed);  /* sorts them */
+        r->loss_ms = 1e3 * bench_median(tl + cfg->warmup, timed);
         r->ms_per_step = 1e3 * med;
         r->imgs_per_sec = b.N / med;
         int thr = cfg->threads > 0 ? cfg->threads : omp_get_max_threads();
