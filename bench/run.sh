@@ -4,20 +4,20 @@
 # (batch 64, k 126 = 2B - 2) on 2 threads: ncelab, PyTorch stock (NCHW, default allocator) and PyTorch
 # tuned (channels_last, GLIBC_TUNABLES that keep activations in the heap), in REPEATS rounds
 # (default 3). In a round every engine times its steps over the same window of wall time, WINDOW
-# seconds for the convnet (default 4) and RESNET_WINDOW for resnet18 (default 8), and at least
-# STEPS (default 10) and RESNET_STEPS (default 4) steps; a window of 0 times exactly that many
-# steps. JSON goes to out/.
+# seconds for the convnet (default 8) and RESNET_WINDOW for resnet18 (default 16), and at least
+# STEPS and RESNET_STEPS steps (default 3: PyTorch stock's 3 ResNet-18 steps take about 16 s);
+# a window of 0 times exactly that many steps. JSON goes to out/.
 # TORCH_VENV=DIR (optional, e.g. /work/venv-torch with the newest torch from PyPI): each round also
 # runs DIR/bin/python's torch eager stock, eager tuned and torch.compile (stock layout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/ncelab}
 OUT=${OUT:-out/bench}
-STEPS=${STEPS:-10}
-RESNET_STEPS=${RESNET_STEPS:-4}
+STEPS=${STEPS:-3}
+RESNET_STEPS=${RESNET_STEPS:-3}
 REPEATS=${REPEATS:-3}
-WINDOW=${WINDOW:-4}
-RESNET_WINDOW=${RESNET_WINDOW:-8}
+WINDOW=${WINDOW:-8}
+RESNET_WINDOW=${RESNET_WINDOW:-16}
 THREADS=${THREADS:-2}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
