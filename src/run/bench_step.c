@@ -244,8 +244,8 @@ int bench_train_step(const BenchConfig *cfg, BenchResult *r, NcError *err) {
     int rc = bench_open(&b, cfg, err);
     r->queue = b.Q;
     /* the warm-up steps, then timed steps: cfg->steps of them, or as many as fill cfg->seconds */
-    int cap = cfg->warmup + cfg->steps, total = 0, timed = 0;
-    double *t = nc_malloc(sizeof(double) * (cap > 0 ? cap : 1)), *tl = nc_malloc(sizeof(double) * (cap > 0 ? cap : 1));
+    int cap = cfg->warmup + cfg->steps > 0 ? cfg->warmup + cfg->steps : 1, total = 0, timed = 0;
+    double *t = nc_malloc(sizeof(double) * cap), *tl = nc_malloc(sizeof(double) * cap);
     double own[OWN_N], t0 = 0.0;
     while (rc == NC_OK) {
         if (total == cfg->warmup) t0 = nc_now();
