@@ -2,8 +2,8 @@
 // conv2d.c: forward, backward data and backward weights on several shapes, including images
 // whose sides are not multiples of the 4x4 tile, in the tiles and the global mode; the AVX2
 // weight transform and the weight gradient's last step against their scalar references.
-// The weight gradient in shared blocks, and in each thread's chunks of tiles, against itself in
-// other block sizes, bit for bit.
+// The weight gradient in shared blocks, and in each part's chunks of tiles, against itself in
+// other block sizes, and in the tiles mode on 1 and 3 threads, bit for bit.
 // Prints the worst error of each comparison.
 #define _POSIX_C_SOURCE 200809L
 #include "blocked_util.h"
@@ -13,6 +13,7 @@
 #include "../src/nn/conv_wino.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,11 +42,35 @@ static void check_weights(WinoConv *wc, const float *wt) {
 }
 
 /* NCHW <-> nChw8c */
-/* The weight gradient sums every element over the tiles in order, one chain of FMAs (per thread
+/* The weight gradient sums every element over the tiles in order, one chain of FMAs (per part
    in the tiles mode): other block sizes give the bits of wc's. Shared blocks (env
    NCELAB_WINO_WTB) of 16 tiles and of 160 (a GEMM call of 128 tiles and one of 32); in the tiles
-   mode each thread's tiles (NCELAB_WINO_TBW) tb at a time with 4-row GEMMs, or 5 at a time with
+   mode each part's tiles (NCELAB_WINO_TBW) tb at a time with 4-row GEMMs, or 5 at a time with
    6-row ones. */
+/* In the tiles mode the parts are fixed ranges of tiles, whichever thread sums them: 1 and 3
+   threads give the bits of wc's. */
+static void same_bits_any_threads(const WinoConv *wc, const float *xb, const float *dyb, const float *dw) {
+    size_t nw = (size_t)wc->k * wc->c * 9;
+    float *dw2 = malloc(sizeof(float) * nw);
+    int was = omp_get_max_threads(), threads[2] = {1, 3};
+    for (int i = 0; i < 2; i++) {
+        WinoConv w2;
+        omp_set_num_threads(threads[i]);
+        int ok = wino_init(&w2, wc->n, wc->c, wc->k, wc->h, wc->w) == 0;
+        if (ok) {
+            float *scratch = malloc(sizeof(float) * wino_scratch_floats(&w2)), *wbuf = malloc(sizeof(float) * wino_wbuf_floats(&w2));
+            wino_set_work(&w2, scratch, wbuf);
+            wino_backward_weights(&w2, xb, dyb, dw2, 0);
+            free(scratch); free(wbuf);
+        }
+        omp_set_num_threads(was);
+        CHECK(ok && w2.nthr == threads[i] && memcmp(dw2, dw, sizeof(float) * nw) == 0, "  weight gradient on %d thread%s "
+              "(%d parts of %ld tiles): the bits of %d threads (worst difference %.2e)", threads[i], threads[i] > 1 ? "s" : "",
+              wc->wparts, wc->tiles, wc->nthr, ok ? worst_rel(dw2, dw, nw) : 0.0);
+    }
+    free(dw2);
+}
+
 static void same_bits_any_block(const WinoConv *wc, const float *xb, const float *dyb, const float *dw, const char *env) {
     size_t nw = (size_t)wc->k * wc->c * 9;
     float *dw2 = malloc(sizeof(float) * nw);
@@ -62,7 +87,7 @@ static void same_bits_any_block(const WinoConv *wc, const float *xb, const float
         wino_set_work(&w2, scratch, wbuf);
         wino_backward_weights(&w2, xb, dyb, dw2, 0);
         CHECK(memcmp(dw2, dw, sizeof(float) * nw) == 0, "  weight gradient in %s blocks of %d tiles (%ld tiles): the bits of "
-              "blocks of %d (worst difference %.2e)", wc->wtb ? "shared" : "each thread's", wc->wtb ? w2.wtb : w2.tbw,
+              "blocks of %d (worst difference %.2e)", wc->wtb ? "shared" : "each part's", wc->wtb ? w2.wtb : w2.tbw,
               w2.tiles, wc->wtb ? wc->wtb : wc->tbw, worst_rel(dw2, dw, nw));
         free(scratch); free(wbuf);
     }
@@ -161,6 +186,7 @@ static void one_shape(int n, int c, int k, int h, int w) {
         free(dw_sref);
         if (wc.wtb && !wc.global) same_bits_any_block(&wc, xb, dyb, dw, "NCELAB_WINO_WTB");
         if (!wc.wtb && wc.tbw != wc.tb) same_bits_any_block(&wc, xb, dyb, dw, "NCELAB_WINO_TBW");
+        if (!wc.wtb) same_bits_any_threads(&wc, xb, dyb, dw);
         double ey = worst_rel(y, y_ref, ny), ex = worst_rel(dx, dx_ref, nx), ew = worst_rel(dw, dw_ref, nw);
         CHECK(ey < 2e-5, "forward, n=%d c=%d k=%d %dx%d: worst error %.2e of the largest output", n, c, k, h, w, ey);
         CHECK(ex < 2e-5, "backward data: worst error %.2e of the largest input gradient", ex);

@@ -13,8 +13,9 @@
 //   dW = G^T [sum_t (A dY_t A^T) . (B^T d_t B)] G,
 // so the input transform of step 1 is shared and the sums over tiles are GEMMs again.
 // The forward and backward data passes hand blocks to the threads as they free up (a block's
-// results, its batch-norm sums too, are its own); the weight gradient's per-thread sums take
-// fixed shares of the tiles: results depend at most on the thread count.
+// results, its batch-norm sums too, are its own); so does the weight gradient its parts, fixed
+// ranges of tiles with sums of their own: results depend on neither the thread count nor which
+// thread ran what.
 // Above 256 x 256 channels every block would re-read 9 MB or more of U: there (the global mode)
 // steps 1-3 each run over all tiles of the batch at once, the products split by point and
 // block of 96 tiles, rows padded by 16 floats against cache-set conflicts.
@@ -36,6 +37,9 @@
 #define TBW 48                  /* tiles a thread transforms at a time for its own weight-gradient
                                    sums once they exceed 512 KiB (64 x 128 channels: 12 -> 48 tiles
                                    took the pass 10-12% faster in medians, 96 about as fast, 192 slower) */
+#define WPARTS 8                /* the weight gradient's parts in tiles mode below 128 x 128 channels:
+                                   taken as threads free up, so that a thread slowed by the host no
+                                   longer keeps the other waiting for its fixed half */
 #define WTB 96                  /* tiles per shared weight-gradient block in tiles mode: V's and Y's
                                    planes then lie 2 KiB off a multiple of 4 KiB apart at 128
                                    channels (64 or 128 tiles put all 36 in one L1 set: 7-15% slower) */
@@ -288,7 +292,7 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
         wc->tb = tb;
         wc->per_thread = (size_t)2 * NXI * (tb + 1) * cmax;  /* planes tb + 1 tiles apart: tb_planes */
         /* The weight gradient: from 128 x 128 channels in blocks of WTB tiles shared by the
-           threads, below in each thread's tb tiles. */
+           threads, below in wparts fixed parts of the tiles. */
         if ((long)c * k >= 128L * 128) {
             long wtb = WTB;
             const char *wenv = getenv("NCELAB_WINO_WTB");
@@ -296,12 +300,18 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
             wtb = wtb < 16 ? 16 : wtb / 16 * 16;
             wc->wtb = (int)(wtb < wc->tiles ? wtb : wc->tiles);
         }
-        /* Below, each thread's sums D cross the caches once per tbw tiles: tb while D is
+        /* Below, each part's sums D cross the caches once per tbw tiles: tb while D is
            within 512 KiB, else TBW (NCELAB_WINO_TBW=N sets it). */
         long tbw = (size_t)NXI * c * k * sizeof(float) > (512u << 10) ? TBW : tb;
         const char *tenv = getenv("NCELAB_WINO_TBW");
         if (tenv && atoi(tenv) > 0) tbw = atoi(tenv);
         wc->tbw = (int)tbw;
+        if (!wc->wtb) {
+            long wp = WPARTS;
+            const char *penv = getenv("NCELAB_WINO_WPARTS");
+            if (penv && atoi(penv) > 0) wp = atoi(penv);
+            wc->wparts = (int)(wp < wc->tiles ? wp : wc->tiles);
+        }
     }
     return 0;
 }
@@ -643,8 +653,8 @@ static void backward_weights_blocks(WinoConv *wc, const float *x, const float *d
     }
 }
 
-/* dw (k, c, 3, 3) = G^T D G (or dw += it), D (36, c, k) the sum of the nthr threads' sums in
-   wc->dw_acc in thread order, all in double, 4 filters at a time: the operations of the scalar
+/* dw (k, c, 3, 3) = G^T D G (or dw += it), D (36, c, k) the sum of the nsums sums in
+   wc->dw_acc in order, all in double, 4 filters at a time: the operations of the scalar
    reference (wino_weights_from_sums_ref) in its order, so its bits (there are no products to
    contract). Per block of 16 filters, the channels c in order: each c reads one cache line of
    each of the 36 planes of D (sequential streams) and the 16 filters' dw rows are written
@@ -661,7 +671,7 @@ static inline void gt3v(v4d *w, v4d z0, v4d z1, v4d z2, v4d z3, v4d z4, v4d z5) 
     w[2] = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(_mm256_sub_pd(s34, z1), z2), six), z5);
 }
 
-static void weights_from_sums(const WinoConv *wc, int nthr, float *dw, int acc) {
+static void weights_from_sums(const WinoConv *wc, int nsums, float *dw, int acc) {
     int C = wc->c, K = wc->k;
     size_t dsz = dsum_floats(wc);
     #pragma omp parallel for collapse(3) schedule(static) num_threads(wc->nthr)
@@ -673,7 +683,7 @@ static void weights_from_sums(const WinoConv *wc, int nthr, float *dw, int acc) 
                 for (int xi = 0; xi < NXI; xi++) {
                     const float *d = wc->dw_acc + dsum_at(wc, xi, c, k4);
                     v4d sum = _mm256_setzero_pd();
-                    for (int th = 0; th < nthr; th++) sum = _mm256_add_pd(sum, _mm256_cvtps_pd(_mm_loadu_ps(d + th * dsz)));
+                    for (int th = 0; th < nsums; th++) sum = _mm256_add_pd(sum, _mm256_cvtps_pd(_mm_loadu_ps(d + th * dsz)));
                     z[xi] = sum;
                 }
                 for (int i = 0; i < 6; i++)                               /* along x */
@@ -692,7 +702,7 @@ static void weights_from_sums(const WinoConv *wc, int nthr, float *dw, int acc) 
             }
 }
 
-void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw) {
+void wino_weights_from_sums_ref(const WinoConv *wc, int nsums, float *dw) {
     int C = wc->c, K = wc->k;
     size_t dsz = dsum_floats(wc);
     for (int c = 0; c < C; c++)
@@ -700,7 +710,7 @@ void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw) {
             double z[NXI], t[6][3], o[3];
             for (int xi = 0; xi < NXI; xi++) {
                 double sum = 0.0;
-                for (int th = 0; th < nthr; th++) sum += wc->dw_acc[th * dsz + dsum_at(wc, xi, c, k)];
+                for (int th = 0; th < nsums; th++) sum += wc->dw_acc[th * dsz + dsum_at(wc, xi, c, k)];
                 z[xi] = sum;
             }
             for (int i = 0; i < 6; i++) gt3(t[i], z + i * 6, 1);    /* along x */
@@ -713,46 +723,61 @@ void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw) {
         }
 }
 
-int wino_dw_sums(const WinoConv *wc) { return wc->wtb ? 1 : wc->nthr; }
+int wino_dw_sums(const WinoConv *wc) { return wc->wtb ? 1 : wc->wparts; }
 
-/* Below 128 x 128 channels: each thread sums its share of the blocks of tb tiles (the share
-   OpenMP's static schedule gives, so the bits do not depend on tbw) into its own D, tbw tiles at
-   a time (V and Y of tbw tiles, then their GEMMs), and the last step adds the threads' sums.
-   Every element of D is one chain of FMAs over the thread's tiles in order, whatever tbw. */
+/* Below 128 x 128 channels: the tiles in wparts fixed parts (part_tile), each summed into its own
+   D, the parts taken by the threads as they free up (with fixed halves, the convnet's threads
+   finished its weight gradients 1.4-3.6 ms apart on average, a tenth to a quarter of the pass:
+   the host slows one vCPU or the other for a while). A part's tiles tbw at a time (V and Y of
+   tbw tiles, then their GEMMs); its first chunk writes D, the others add to it. Every element of
+   a part's D is one chain of FMAs over the part's tiles in order, whatever tbw, thread count or
+   schedule; the last step adds the parts' sums in part order. */
+/* The first tile of weight-gradient part p (p = wparts: the end). The parts shrink linearly, part
+   p of np in proportion to np - p, so that the last ones taken are short and a thread that frees
+   up late has little left to finish (8 parts: from two ninths of the tiles down to a 36th). In
+   the convnet's step the threads then finished its weight gradients 0.3-0.5 ms apart on
+   average, against 1.0-1.9 ms with 8 equal parts and 1.4-3.6 ms with fixed halves. */
+static long part_tile(const WinoConv *wc, int p) {
+    long np = wc->wparts, cum = p * np - (long)p * (p - 1) / 2;
+    return wc->tiles * cum / (np * (np + 1) / 2);
+}
+
 static void backward_weights_tiles(WinoConv *wc, const float *x, const float *dy) {
-    int C = wc->c, K = wc->k, tbw = wc->tbw, tb = tbw + 1;
+    int C = wc->c, K = wc->k, tbw = wc->tbw, tb = tbw + 1, np = wc->wparts;
     size_t dsz = dsum_floats(wc);
-    long nblk = tile_blocks(wc);
-    memset(wc->dw_acc, 0, sizeof(float) * dsz * wc->nthr);
     #pragma omp parallel num_threads(wc->nthr)
     {
-        int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        long q = nblk / nt, r = nblk % nt, b0 = tid * q + (tid < r ? tid : r), b1 = b0 + q + (tid < r);
-        long lo = b0 * wc->tb, hi = b1 * wc->tb < wc->tiles ? b1 * wc->tb : wc->tiles;
+        int tid = omp_get_thread_num();
         float *V = wc->scratch + (size_t)tid * NXI * tb * (C + K), *Y = V + (size_t)NXI * tb * C;
-        float *D = wc->dw_acc + (size_t)tid * dsz;
-        for (long t0 = lo; t0 < hi; t0 += tbw) {
-            int tn = (int)(hi - t0 < tbw ? hi - t0 : tbw);
-            long n1 = t0 + tn + tbw < hi ? t0 + tn + tbw : hi;  /* the next chunk's tiles: their images */
-            Prefetch px = prefetch_tiles(wc, x, C, t0 + tn, n1), pd = prefetch_tiles(wc, dy, K, t0 + tn, n1);
-            for (int tl = 0; tl < tn; tl++) {
-                Tile tt = tile_at(wc, t0 + tl);
-                input_tile(wc, x, C, C, tt, V, tl, tb);
-                grad_tile(wc, dy, K, K, tt, Y, tl, tb);
-            }
-            for (int xi = 0; xi < NXI; xi++) {
-                prefetch_step(&px);
-                prefetch_step(&pd);
-                const float *Vx = V + (size_t)xi * tb * C, *Yx = Y + (size_t)xi * tb * K;
-                float *Dx = D + dsum_at(wc, xi, 0, 0);
-                if (tbw == wc->tb)
-                    for (int c = 0; c < C; c += 4)
+        #pragma omp for schedule(dynamic, 1)
+        for (int part = 0; part < np; part++) {
+            long lo = part_tile(wc, part), hi = part_tile(wc, part + 1);
+            float *D = wc->dw_acc + (size_t)part * dsz;
+            if (lo == hi) memset(D, 0, sizeof(float) * dsz);  /* a part with no tiles (small batches) */
+            for (long t0 = lo; t0 < hi; t0 += tbw) {
+                int tn = (int)(hi - t0 < tbw ? hi - t0 : tbw), acc = t0 > lo;
+                long n1 = t0 + tn + tbw < hi ? t0 + tn + tbw : hi;  /* the next chunk's tiles: their images */
+                Prefetch px = prefetch_tiles(wc, x, C, t0 + tn, n1), pd = prefetch_tiles(wc, dy, K, t0 + tn, n1);
+                for (int tl = 0; tl < tn; tl++) {
+                    Tile tt = tile_at(wc, t0 + tl);
+                    input_tile(wc, x, C, C, tt, V, tl, tb);
+                    grad_tile(wc, dy, K, K, tt, Y, tl, tb);
+                }
+                for (int xi = 0; xi < NXI; xi++) {
+                    prefetch_step(&px);
+                    prefetch_step(&pd);
+                    const float *Vx = V + (size_t)xi * tb * C, *Yx = Y + (size_t)xi * tb * K;
+                    float *Dx = D + dsum_at(wc, xi, 0, 0);
+                    if (tbw == wc->tb)
+                        for (int c = 0; c < C; c += 4)
+                            for (int kb = 0; kb < K; kb += 16)
+                                kern(4, tn, Vx + c, 1, C, Yx + kb, K, Dx + (size_t)c * K + kb, K, acc);
+                    else
                         for (int kb = 0; kb < K; kb += 16)
-                            kern(4, tn, Vx + c, 1, C, Yx + kb, K, Dx + (size_t)c * K + kb, K, 1);
-                else
-                    for (int kb = 0; kb < K; kb += 16)
-                        for (int c = 0; c < C; c += 6)
-                            kern_any(C - c < 6 ? C - c : 6, tn, Vx + c, 1, C, Yx + kb, K, Dx + (size_t)c * K + kb, K, 1);
+                            for (int c = 0; c < C; c += 6)
+                                kern_any(C - c < 6 ? C - c : 6, tn, Vx + c, 1, C, Yx + kb, K, Dx + (size_t)c * K + kb, K,
+                                         acc);
+                }
             }
         }
     }

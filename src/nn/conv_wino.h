@@ -17,6 +17,9 @@ typedef struct {
                                  NCELAB_WINO_WTB=N sets it in the tiles mode where it is not 0) */
     int tbw;                  /* tiles mode without wtb: tiles a thread transforms at a time for its
                                  weight-gradient sums (NCELAB_WINO_TBW=N sets it) */
+    int wparts;               /* tiles mode without wtb: the weight gradient's parts, fixed ranges of
+                                 the blocks of tb tiles, each summed into its own D, taken by the
+                                 threads as they free up (NCELAB_WINO_WPARTS=N sets it) */
     int nthr;
     int stream_fwd;           /* 1: the forward's output is written past the caches (non-temporal
                                  stores: it is above 4 MiB, NCELAB_WINO_STREAM_MB), when 32-byte aligned */
@@ -29,7 +32,7 @@ typedef struct {
     float *u;                 /* the transformed weights of the pass about to run (wino_weights):
                                  forward (36, k/16, c, 16), backward data (36, c/16, k, 16),
                                  the 36 planes wino_plane floats apart */
-    float *dw_acc;            /* per thread (global: one): (36, c, k) weight-gradient sums; the same
+    float *dw_acc;            /* per part (shared blocks: one): (36, c, k) weight-gradient sums; the same
                                  memory as u, which the weight gradient does not read */
 } WinoConv;
 
@@ -46,7 +49,7 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w);
 
 /* wino_scratch_floats: the floats of scratch (V and M of every thread) the layer needs;
    wino_wbuf_floats: the floats of its weight buffer, the larger of one pass's transformed
-   weights (wino_u_floats) and its weight-gradient sums (as many per thread in tiles mode). */
+   weights (wino_u_floats) and its weight-gradient sums (one per part in tiles mode). */
 size_t wino_scratch_floats(const WinoConv *wc);
 size_t wino_wbuf_floats(const WinoConv *wc);
 
@@ -91,9 +94,9 @@ void wino_backward_data(WinoConv *wc, const float *dy, float *dx, int acc);
 void wino_backward_weights(WinoConv *wc, const float *x, const float *dy, float *dw, int acc);
 
 /* The last step of wino_backward_weights, dw = G^T D G with D the sum of the wino_dw_sums(wc)
-   partial sums (36, c, k) in wc->dw_acc (one per thread in tiles mode), with scalar code: the
+   partial sums (36, c, k) in wc->dw_acc (one per part in tiles mode), with scalar code: the
    reference of the vectorised step (the same operations, so the same bits). */
 int wino_dw_sums(const WinoConv *wc);
-void wino_weights_from_sums_ref(const WinoConv *wc, int nthr, float *dw);
+void wino_weights_from_sums_ref(const WinoConv *wc, int nsums, float *dw);
 
 #endif
