@@ -149,5 +149,7 @@ int main(void) {
     one_shape(3, 1, 8, 4, 6);
     one_shape(5, 2, 16, 2, 4);
     one_shape(2, 3, 64, 8, 16);
+    one_shape(3, 3, 16, 6, 24);   /* G's rows: 16 columns and 8 more */
+    one_shape(2, 2, 16, 2, 8);    /* two rows: the row pairs two apart are empty */
     return check_done();
 }

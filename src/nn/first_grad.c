@@ -265,58 +265,123 @@ static void pad_wide(float *xs, const float *x, int c, int h, int w) {
         for (int y = 0; y < h; y++) memcpy(xs + ((size_t)ci * (h + 2) + y + 1) * W + 2, x + ((size_t)ci * h + y) * w, sizeof(float) * w);
 }
 
+/* One row pair's share of gram_rows's sums, added to f: f[0..4] the correlations C_d (d = -2..2)
+   of row r1 with row r2 shifted by d over the real columns 1..w of the padded rows, 8 columns a
+   vector (two sets of sums, for even and odd vectors, so that the FMA's latency hides); f[5]
+   and f[6] in lane d + 2 column w (which b = 0 leaves out of its window) and column 1 (which
+   b = 2 leaves out) of r1 against r2 shifted by d. */
+static inline __attribute__((always_inline)) void row_pair(v8 *f, const float *r1, const float *r2, int w) {
+    v8 t0 = _mm256_setzero_ps(), t1 = t0, t2 = t0, t3 = t0, t4 = t0;
+    int v = 2;
+    for (; v + 8 < w + 2; v += 16) {  /* padded columns v - 1 = 1..w */
+        v8 p = _mm256_loadu_ps(r1 + v), q = _mm256_loadu_ps(r1 + v + 8);
+        f[0] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 2), f[0]);
+        f[1] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 1), f[1]);
+        f[2] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v), f[2]);
+        f[3] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 1), f[3]);
+        f[4] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 2), f[4]);
+        t0 = _mm256_fmadd_ps(q, _mm256_loadu_ps(r2 + v + 6), t0);
+        t1 = _mm256_fmadd_ps(q, _mm256_loadu_ps(r2 + v + 7), t1);
+        t2 = _mm256_fmadd_ps(q, _mm256_loadu_ps(r2 + v + 8), t2);
+        t3 = _mm256_fmadd_ps(q, _mm256_loadu_ps(r2 + v + 9), t3);
+        t4 = _mm256_fmadd_ps(q, _mm256_loadu_ps(r2 + v + 10), t4);
+    }
+    for (; v < w + 2; v += 8) {
+        v8 p = _mm256_loadu_ps(r1 + v);
+        f[0] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 2), f[0]);
+        f[1] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 1), f[1]);
+        f[2] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v), f[2]);
+        f[3] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 1), f[3]);
+        f[4] = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 2), f[4]);
+    }
+    f[0] = _mm256_add_ps(f[0], t0); f[1] = _mm256_add_ps(f[1], t1); f[2] = _mm256_add_ps(f[2], t2);
+    f[3] = _mm256_add_ps(f[3], t3); f[4] = _mm256_add_ps(f[4], t4);
+    f[5] = _mm256_fmadd_ps(_mm256_broadcast_ss(r1 + w + 1), _mm256_loadu_ps(r2 + w - 1), f[5]);
+    f[6] = _mm256_fmadd_ps(_mm256_broadcast_ss(r1 + 2), _mm256_loadu_ps(r2), f[6]);
+}
+
+/* f's sums as numbers: cd[d + 2] = C_d, e0 and e2 the left-out columns' lanes */
+static void row_sums(float *cd, float *e0, float *e2, const v8 *f) {
+    for (int d = 0; d < 5; d++) cd[d] = hsum(f[d]);
+    _mm256_storeu_ps(e0, f[5]);
+    _mm256_storeu_ps(e2, f[6]);
+}
+
 /* gimg (FG_J x FG_J) and simg (FG_J) of one image from xs (pad_wide), w a multiple of 8. Patch
-   entries (ci, a, b) and (cj, a2, b2) multiply rows y + a of channel ci and y + a2 of cj, shifted
-   by b and b2: for each pair of those rows the 3 x 3 entries over b, b2 are 5 correlations C_d
-   (d = b2 - b) over the real columns 1..w of the padded row, less the one column that b = 0
-   (column w) or b = 2 (column 1) leaves out of its window: 5 FMAs a vector of columns, not 9. */
+   entries (ci, a, b) and (cj, a2, b2) multiply padded rows r = y + a of channel ci and r + da of
+   cj (da = a2 - a), y = 0..h-1, shifted by b and b2: the 3 x 3 entries over b, b2 are 5
+   correlations C_d (d = b2 - b) of each row pair over the real columns, less the one column that
+   b = 0 or b = 2 leaves out of its window. The row pairs depend on a only through the range of r,
+   and the border rows are zeros: for da != 0 every a sums the same pairs (those of two real
+   rows), for da = 0 a = 0 leaves out row h and a = 2 row 1. So per channel pair and da the sums
+   run once over the rows (24 of them for 3 channels, not 45 row-type pairs; each row pair
+   5 FMAs a vector of columns), and da = 0 subtracts its border row. */
 static void gram_rows(float *gimg, float *simg, const float *xs, int c, int h, int w) {
     int W = w + 4;
-    for (int b1 = 0; b1 < 3 * c; b1++)
-        for (int b2 = b1; b2 < 3 * c; b2++) {
-            int ci = b1 / 3, a = b1 % 3, cj = b2 / 3, a2 = b2 % 3;
-            v8 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, e0 = s0, e2 = s0;
-            for (int y = 0; y < h; y++) {
-                const float *r1 = xs + ((size_t)ci * (h + 2) + y + a) * W, *r2 = xs + ((size_t)cj * (h + 2) + y + a2) * W;
-                for (int v = 2; v < w + 2; v += 8) {  /* padded columns v - 1 = 1..w */
-                    v8 p = _mm256_loadu_ps(r1 + v);
-                    s0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 2), s0);
-                    s1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v - 1), s1);
-                    s2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v), s2);
-                    s3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 1), s3);
-                    s4 = _mm256_fmadd_ps(p, _mm256_loadu_ps(r2 + v + 2), s4);
+    for (int ci = 0; ci < c; ci++)
+        for (int cj = ci; cj < c; cj++)
+            for (int da = ci == cj ? 0 : -2; da <= 2; da++) {
+                const float *x1 = xs + (size_t)ci * (h + 2) * W, *x2 = xs + (size_t)cj * (h + 2) * W;
+                int r0 = da < 0 ? 1 - da : 1, r1 = da > 0 ? h - da : h;  /* both rows real */
+                v8 f[7], fb[2][7];
+                for (int j = 0; j < 7; j++) f[j] = fb[0][j] = fb[1][j] = _mm256_setzero_ps();
+                for (int r = r0; r <= r1; r++) row_pair(f, x1 + (size_t)r * W, x2 + (size_t)(r + da) * W, w);
+                float cd[3][5], e0[3][8], e2[3][8];  /* [a]: a's sums */
+                row_sums(cd[1], e0[1], e2[1], f);
+                if (da == 0) {  /* a = 0 leaves out row h, a = 2 row 1 */
+                    row_pair(fb[0], x1 + (size_t)h * W, x2 + (size_t)h * W, w);
+                    row_pair(fb[1], x1 + W, x2 + W, w);
+                    float bcd[5], be0[8], be2[8];
+                    for (int k = 0; k < 2; k++) {
+                        int a = k == 0 ? 0 : 2;
+                        row_sums(bcd, be0, be2, fb[k]);
+                        for (int d = 0; d < 5; d++) cd[a][d] = cd[1][d] - bcd[d];
+                        for (int l = 0; l < 8; l++) { e0[a][l] = e0[1][l] - be0[l]; e2[a][l] = e2[1][l] - be2[l]; }
+                    }
+                } else {
+                    memcpy(cd[0], cd[1], sizeof cd[1]); memcpy(cd[2], cd[1], sizeof cd[1]);
+                    memcpy(e0[0], e0[1], sizeof e0[1]); memcpy(e0[2], e0[1], sizeof e0[1]);
+                    memcpy(e2[0], e2[1], sizeof e2[1]); memcpy(e2[2], e2[1], sizeof e2[1]);
                 }
-                /* lane d + 2: column w (b = 0 leaves it out) and column 1 (b = 2) against shift d */
-                e0 = _mm256_fmadd_ps(_mm256_broadcast_ss(r1 + w + 1), _mm256_loadu_ps(r2 + w - 1), e0);
-                e2 = _mm256_fmadd_ps(_mm256_broadcast_ss(r1 + 2), _mm256_loadu_ps(r2), e2);
-            }
-            float cd[5] = {hsum(s0), hsum(s1), hsum(s2), hsum(s3), hsum(s4)}, f0[8], f2[8];
-            _mm256_storeu_ps(f0, e0);
-            _mm256_storeu_ps(f2, e2);
-            for (int b = 0; b < 3; b++)
-                for (int bb = 0; bb < 3; bb++) {
-                    int d = bb - b;
-                    float v = cd[d + 2] - (b == 0 ? f0[d + 2] : 0.0f) - (b == 2 ? f2[d + 2] : 0.0f);
-                    int j1 = (ci * 3 + a) * 3 + b, j2 = (cj * 3 + a2) * 3 + bb;
-                    gimg[j1 * FG_J + j2] = v;
-                    gimg[j2 * FG_J + j1] = v;
+                for (int a = 0; a < 3; a++) {
+                    int a2 = a + da;
+                    if (a2 < 0 || a2 > 2) continue;
+                    for (int b = 0; b < 3; b++)
+                        for (int bb = 0; bb < 3; bb++) {
+                            int d = bb - b;
+                            float v = cd[a][d + 2] - (b == 0 ? e0[a][d + 2] : 0.0f) - (b == 2 ? e2[a][d + 2] : 0.0f);
+                            int j1 = (ci * 3 + a) * 3 + b, j2 = (cj * 3 + a2) * 3 + bb;
+                            gimg[j1 * FG_J + j2] = v;
+                            gimg[j2 * FG_J + j1] = v;
+                        }
                 }
-        }
-    for (int ci = 0; ci < c; ci++)  /* S: the window sums, each row's real columns less the one left out */
-        for (int a = 0; a < 3; a++) {
-            v8 rs = _mm256_setzero_ps();
-            float l0 = 0.0f, l2 = 0.0f;
-            for (int y = 0; y < h; y++) {
-                const float *r = xs + ((size_t)ci * (h + 2) + y + a) * W;
-                for (int v = 2; v < w + 2; v += 8) rs = _mm256_add_ps(rs, _mm256_loadu_ps(r + v));
-                l0 += r[w + 1];
-                l2 += r[2];
             }
-            float t = hsum(rs);
-            simg[(ci * 3 + a) * 3 + 0] = t - l0;
-            simg[(ci * 3 + a) * 3 + 1] = t;
-            simg[(ci * 3 + a) * 3 + 2] = t - l2;
+    for (int ci = 0; ci < c; ci++) {  /* S: the window sums, rows a .. a + h - 1 less the column left out */
+        const float *x1 = xs + (size_t)ci * (h + 2) * W;
+        v8 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        float cw = 0.0f, c1 = 0.0f;  /* columns w and 1 */
+        for (int r = 1; r <= h; r++) {
+            const float *row = x1 + (size_t)r * W;
+            for (int v = 2, j = 0; v < w + 2; v += 8, j = (j + 1) & 3) acc[j] = _mm256_add_ps(acc[j], _mm256_loadu_ps(row + v));
+            cw += row[w + 1];
+            c1 += row[2];
         }
+        float t = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+        for (int a = 0; a < 3; a++) {  /* the border rows are zeros: a = 0 leaves out row h, a = 2 row 1 */
+            float ta = t, wa = cw, ca = c1;
+            if (a != 1) {
+                const float *row = x1 + (size_t)(a == 0 ? h : 1) * W;
+                v8 rs = _mm256_setzero_ps();
+                for (int v = 2; v < w + 2; v += 8) rs = _mm256_add_ps(rs, _mm256_loadu_ps(row + v));
+                ta -= hsum(rs);
+                wa -= row[w + 1];
+                ca -= row[2];
+            }
+            simg[(ci * 3 + a) * 3 + 0] = ta - wa;
+            simg[(ci * 3 + a) * 3 + 1] = ta;
+            simg[(ci * 3 + a) * 3 + 2] = ta - ca;
+        }
+    }
 }
 
 void fg_gram(FirstGrad *g, const float *x) {
