@@ -31,7 +31,7 @@ static void one_shape(int n, int c, int k, int h, int w) {
     float *var = malloc(sizeof(float) * k), *dg = malloc(sizeof(float) * k), *db = malloc(sizeof(float) * k);
     float *dw_ref = calloc(nw, sizeof(float)), *dw = malloc(sizeof(float) * nw), *before = malloc(sizeof(float) * nw);
     uint8_t *idx = malloc(np);
-    double *scr = malloc(sizeof(double) * 2 * k * omp_get_max_threads()), *sdy = malloc(sizeof(double) * k);
+    double *scr = malloc(sizeof(double) * bnp_scratch_doubles(k)), *sdy = malloc(sizeof(double) * k);
     double *sdyx = malloc(sizeof(double) * k);
     /* images away from zero mean, filters of either sign, a spread of gammas */
     for (size_t i = 0; i < nx; i++) x[i] = (float)(0.4 + rng_normal(&rng));

@@ -1,8 +1,8 @@
 // test_nn_fused.c -- the fused batch norm + ReLU + 2x2 max pool (or global average pool) of
 // bn_relu_pool.c against the chain of plain-loop layers (batchnorm.c, relu.c, maxpool.c,
 // avgpool.c): statistics, forward in training and evaluation mode, and the gradients of the input,
-// gamma and beta; the backward's two steps against the one-call form, bit for bit. Prints the
-// worst errors.
+// gamma and beta; the backward's two steps against the one-call form, and the sums on 1 and 3
+// threads against the default count, bit for bit. Prints the worst errors.
 #include "blocked_util.h"
 #include "check.h"
 #include "ncelab/layers.h"
@@ -27,7 +27,7 @@ static void one_shape(int n, int c, int h, int w) {
     float *y = malloc(sizeof(float) * ny), *dxb = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
     float *dg = malloc(sizeof(float) * c), *db = malloc(sizeof(float) * c), *var_ref = malloc(sizeof(float) * c);
     uint8_t *idx = malloc(ny);
-    double *scr = malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+    double *scr = malloc(sizeof(double) * bnp_scratch_doubles(c));
     /* a mean far from zero per channel (the statistics' shift), unit-ish spread */
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++)
@@ -59,6 +59,22 @@ static void one_shape(int n, int c, int h, int w) {
               memcmp(dbk, db, sizeof(float) * c) == 0,
               "backward with the inputs kept at the maxima: the same bits (output, positions, dx, dgamma, dbeta)");
         free(xk); free(yk); free(dxk); free(idk);
+    }
+    {   /* the sums in fixed parts of the batch: 1 and 3 threads give the bits of the default count */
+        float m2[1024], v2[1024];
+        float *dx2 = malloc(sizeof(float) * nx), dg2[1024], db2[1024];
+        int was = omp_get_max_threads(), same = 1;
+        for (int t = 1; t <= 3; t += 2) {
+            omp_set_num_threads(t);
+            bnp_stats(m2, v2, xb, n, c, h, w, scr);
+            bnp_backward(dx2, dg2, db2, dyb, idx, xb, NULL, mean, var, gamma, 1e-5f, n, c, h, w, scr);
+            same &= !memcmp(m2, mean, sizeof(float) * c) && !memcmp(v2, var, sizeof(float) * c) &&
+                    !memcmp(dx2, dxb, sizeof(float) * nx) && !memcmp(dg2, dg, sizeof(float) * c) &&
+                    !memcmp(db2, db, sizeof(float) * c);
+        }
+        omp_set_num_threads(was);
+        CHECK(same, "statistics and backward on 1 and 3 threads: the bits of %d threads", was);
+        free(dx2);
     }
     double em = worst_rel(mean, mean_ref, c), ev = worst_rel(var, var_ref, c), ey = worst_rel(y, y_ref, ny);
     double ex = worst_rel(dx, dx_ref, nx), eg = worst_rel(dg, dg_ref, c), eb = worst_rel(db, db_ref, c);
@@ -92,7 +108,7 @@ static void one_gap(int n, int c, int h, int w) {
     float *mean = malloc(sizeof(float) * c), *var = malloc(sizeof(float) * c), *dxb = malloc(sizeof(float) * nx);
     float *dx = malloc(sizeof(float) * nx), *dx2 = malloc(sizeof(float) * nx), *dg = malloc(sizeof(float) * c);
     float *db = malloc(sizeof(float) * c);
-    double *scr = malloc(sizeof(double) * 2 * c * omp_get_max_threads()), sdy[1024], sdx[1024];
+    double *scr = malloc(sizeof(double) * bnp_scratch_doubles(c)), sdy[1024], sdx[1024];
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++)
             for (int p = 0; p < hw; p++) x[((size_t)i * c + ch) * hw + p] = (float)(ch % 5 - 2.0 + rng_normal(&rng));

@@ -40,20 +40,29 @@ static inline void add_row(double *a1, double *a2, v8 r1, v8 r2) {
     for (int l = 0; l < 8; l++) { a1[l] += f1[l]; a2[l] += f2[l]; }
 }
 
-/* Channel ch's two sums over the T threads' partials (2 c doubles each), in thread order. */
-static void thread_sums(double *s1, double *s2, const double *scratch, int T, int c, int ch) {
+size_t bnp_scratch_doubles(int c) { return (size_t)2 * c * BNP_PARTS; }
+
+/* The sums over the batch are taken in parts of images, fixed ranges whatever the thread count,
+   each part's in scratch (2 c doubles), the parts taken by the threads as they free up (a slowed
+   thread no longer keeps the other waiting at the end of its static half) and added in part
+   order: the bits depend on neither the thread count nor the schedule. */
+static int sum_parts(int n) { return n < BNP_PARTS ? n : BNP_PARTS; }
+static int part_first(int n, int p) { return (int)((long)n * p / sum_parts(n)); }
+
+/* Channel ch's two sums over the np parts' partials (2 c doubles each), in part order. */
+static void part_sums(double *s1, double *s2, const double *scratch, int np, int c, int ch) {
     *s1 = 0.0;
     *s2 = 0.0;
-    for (int t = 0; t < T; t++) { *s1 += scratch[(size_t)t * 2 * c + ch]; *s2 += scratch[(size_t)t * 2 * c + c + ch]; }
+    for (int t = 0; t < np; t++) { *s1 += scratch[(size_t)t * 2 * c + ch]; *s2 += scratch[(size_t)t * 2 * c + c + ch]; }
 }
 
-/* The backward's two sums from the threads' partials: sdy, and sdyxhat (the partial sums are of
-   dy' (x - mean); times invstd). */
-static void backward_sums_done(double *sdy, double *sdyxhat, const double *scratch, int T, int c, const float *var,
+/* The backward's two sums from the parts' partials: sdy, and sdyxhat (the partial sums are of
+   dy' (x - mean); times invstd). sdy and sdyxhat may be scratch's first 2 c doubles. */
+static void backward_sums_done(double *sdy, double *sdyxhat, const double *scratch, int np, int c, const float *var,
                                float eps) {
     for (int ch = 0; ch < c; ch++) {
         double s1, s2;
-        thread_sums(&s1, &s2, scratch, T, c, ch);
+        part_sums(&s1, &s2, scratch, np, c, ch);
         sdy[ch] = s1;
         sdyxhat[ch] = s2 * (1.0 / sqrt((double)var[ch] + eps));
     }
@@ -71,17 +80,16 @@ static void dx_coefficients(float *ka, float *kb, float *kc, const float *var, c
     }
 }
 
-/* Per-channel sums over (n, h, w) of the thread's images, shifted by the first pixel of each
+/* Per-channel sums over (n, h, w) of each part's images, shifted by the first pixel of each
    channel against cancellation: s1 = sum (x - s), s2 = sum (x - s)^2, in double. */
 void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int w, double *scratch) {
-    int CB = c / 8, hw = h * w, T = omp_get_max_threads();
+    int CB = c / 8, hw = h * w, np = sum_parts(n);
     const float *shift = x;  /* image 0, pixel 0: 8 channels per block, at x + cb hw 8 */
-    memset(scratch, 0, sizeof(double) * 2 * c * T);
-    #pragma omp parallel num_threads(T)
-    {
-        double *p1 = scratch + (size_t)omp_get_thread_num() * 2 * c, *p2 = p1 + c;
-        #pragma omp for schedule(static)
-        for (int i = 0; i < n; i++)
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int pt = 0; pt < np; pt++) {
+        double *p1 = scratch + (size_t)pt * 2 * c, *p2 = p1 + c;
+        memset(p1, 0, sizeof(double) * 2 * c);
+        for (int i = part_first(n, pt); i < part_first(n, pt + 1); i++)
             for (int cb = 0; cb < CB; cb++) {
                 const float *src = x + ((size_t)i * CB + cb) * hw * 8;
                 v8 s = _mm256_loadu_ps(shift + (size_t)cb * hw * 8);
@@ -101,7 +109,7 @@ void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int
     double m = (double)n * hw;
     for (int ch = 0; ch < c; ch++) {
         double s1, s2;
-        thread_sums(&s1, &s2, scratch, T, c, ch);
+        part_sums(&s1, &s2, scratch, np, c, ch);
         double mu = s1 / m, v = s2 / m - mu * mu;
         mean[ch] = (float)(shift[(size_t)(ch / 8) * hw * 8 + ch % 8] + mu);
         var[ch] = (float)(v > 0 ? v : 0);
@@ -176,14 +184,13 @@ static inline __attribute__((always_inline)) void window_sums(double *a1, double
 void bnp_backward_sums(double *sdy, double *sdyxhat, const float *dy, const uint8_t *idx, const float *x,
                        const float *xk, const float *mean, const float *var, float eps, int n, int c, int h, int w,
                        double *scratch) {
-    int CB = c / 8, oh = h / 2, ow = w / 2, T = omp_get_max_threads();
-    memset(scratch, 0, sizeof(double) * 2 * c * T);
-    /* sum dy and sum dy (x - mean) over the positions the gradient reaches, per thread */
-    #pragma omp parallel num_threads(T)
-    {
-        double *p1 = scratch + (size_t)omp_get_thread_num() * 2 * c, *p2 = p1 + c;
-        #pragma omp for schedule(static)
-        for (int i = 0; i < n; i++)
+    int CB = c / 8, oh = h / 2, ow = w / 2, np = sum_parts(n);
+    /* sum dy and sum dy (x - mean) over the positions the gradient reaches, per part */
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int pt = 0; pt < np; pt++) {
+        double *p1 = scratch + (size_t)pt * 2 * c, *p2 = p1 + c;
+        memset(p1, 0, sizeof(double) * 2 * c);
+        for (int i = part_first(n, pt); i < part_first(n, pt + 1); i++)
             for (int cb = 0; cb < CB; cb++) {
                 size_t bo = ((size_t)i * CB + cb) * oh * ow * 8;
                 const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
@@ -194,7 +201,7 @@ void bnp_backward_sums(double *sdy, double *sdyxhat, const float *dy, const uint
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
     }
-    backward_sums_done(sdy, sdyxhat, scratch, T, c, var, eps);
+    backward_sums_done(sdy, sdyxhat, scratch, np, c, var, eps);
 }
 
 void bnp_backward_dx(float *dx, const float *dy, const uint8_t *idx, const float *x, const float *mean,
@@ -281,13 +288,12 @@ static inline v8 gap_routed(v8 gh, v8 xv, v8 vs, v8 mu, v8 be) {
 void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const float *x, const float *mean,
                            const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h,
                            int w, double *scratch) {
-    int CB = c / 8, T = omp_get_max_threads();
-    memset(scratch, 0, sizeof(double) * 2 * c * T);
-    #pragma omp parallel num_threads(T)
-    {
-        double *p1 = scratch + (size_t)omp_get_thread_num() * 2 * c, *p2 = p1 + c;
-        #pragma omp for schedule(static)
-        for (int i = 0; i < n; i++)
+    int CB = c / 8, np = sum_parts(n);
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int pt = 0; pt < np; pt++) {
+        double *p1 = scratch + (size_t)pt * 2 * c, *p2 = p1 + c;
+        memset(p1, 0, sizeof(double) * 2 * c);
+        for (int i = part_first(n, pt); i < part_first(n, pt + 1); i++)
             for (int cb = 0; cb < CB; cb++) {
                 const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
                 v8 vs, mu, be;
@@ -306,7 +312,7 @@ void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const f
                 for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
             }
     }
-    backward_sums_done(sdy, sdyxhat, scratch, T, c, var, eps);
+    backward_sums_done(sdy, sdyxhat, scratch, np, c, var, eps);
 }
 
 void bnp_gap_backward_dx(float *dx, const float *g, const float *x, const float *mean, const float *var,

@@ -11,8 +11,14 @@
    h and w, c <= 1024); NCELAB_FUSED_POOL=0 turns them off. */
 int bnp_supported(int c, int h, int w);
 
-/* bnp_stats: mean and biased variance (c) of x (n, c, h, w) per channel. scratch: 2 c doubles
-   per OpenMP thread. */
+/* The batch's sums are taken in BNP_PARTS fixed parts of the images (fewer for smaller batches),
+   added in part order: their bits depend on neither the thread count nor the schedule.
+   bnp_scratch_doubles: the doubles of scratch the sums need for c channels (2 c per part). */
+#define BNP_PARTS 16
+size_t bnp_scratch_doubles(int c);
+
+/* bnp_stats: mean and biased variance (c) of x (n, c, h, w) per channel. scratch:
+   bnp_scratch_doubles(c) doubles. */
 void bnp_stats(float *mean, float *var, const float *x, int n, int c, int h, int w, double *scratch);
 
 /* bnp_forward: y (n, c, h/2, w/2) = maxpool(relu(gamma (x - mean) / sqrt(var + eps) + beta));

@@ -51,7 +51,7 @@ typedef struct {
     float *xk;                              /* ... and its input at each window's maximum, all that the
                                                backward's sums read of it (not with fg: fg->xk) */
     int gap;                                /* BN with pool: the pool is a global average pool */
-    double *pscr;                           /* ... per-thread sums */
+    double *pscr;                           /* ... the sums of its parts (bnp_scratch_doubles) */
     double *csum;                           /* ... its batch sums [y - shift (c), (y - shift)^2 (c)] from the
                                                Winograd forward before it (wino_forward_sums), or NULL */
     double *cpart;                          /* ... and the parts of those sums (wino_sums_doubles) */
@@ -432,7 +432,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         n->out = np->out;
         md_plain(&s->md[n->out], 4, dp, dnnl_aBcd8b);
         n->pidx = nc_malloc((size_t)x->batch * c * dp[2] * dp[3]);
-        n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+        n->pscr = nc_malloc(sizeof(double) * bnp_scratch_doubles(c));
         build_first_grad(x, s, i);
         if (!n->fg) n->xk = nc_malloc(sizeof(float) * (size_t)x->batch * c * dp[2] * dp[3]);
     }
@@ -448,7 +448,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         s->dn[i + 2].skip = 1;
         n->out = np->out;
         md_plain(&s->md[n->out], 4, dp, c % 16 ? dnnl_nchw : dnnl_aBcd8b);
-        n->pscr = nc_malloc(sizeof(double) * 2 * c * omp_get_max_threads());
+        n->pscr = nc_malloc(sizeof(double) * bnp_scratch_doubles(c));
     }
     /* The pool's batch statistics from the sums the Winograd forward before it takes of its output
        tiles as it writes them (wino_forward_sums), not from a pass over the output; shifted by the
