@@ -736,7 +736,7 @@ int wino_dw_sums(const WinoConv *wc) { return wc->wtb ? 1 : wc->wparts; }
    p of np in proportion to np - p, so that the last ones taken are short and a thread that frees
    up late has little left to finish (8 parts: from two ninths of the tiles down to a 36th). In
    the convnet's step the threads then finished its weight gradients 0.3-0.5 ms apart on
-   average, against 1.0-1.9 ms with 8 equal parts and 1.4-3.6 ms with fixed halves. */
+   average, against 0.9-2.0 ms with 8 equal parts and 1.4-3.6 ms with fixed halves. */
 static long part_tile(const WinoConv *wc, int p) {
     long np = wc->wparts, cum = p * np - (long)p * (p - 1) / 2;
     return wc->tiles * cum / (np * (np + 1) / 2);
