@@ -725,13 +725,6 @@ void wino_weights_from_sums_ref(const WinoConv *wc, int nsums, float *dw) {
 
 int wino_dw_sums(const WinoConv *wc) { return wc->wtb ? 1 : wc->wparts; }
 
-/* Below 128 x 128 channels: the tiles in wparts fixed parts (part_tile), each summed into its own
-   D, the parts taken by the threads as they free up (with fixed halves, the convnet's threads
-   finished its weight gradients 1.4-3.6 ms apart on average, a tenth to a quarter of the pass:
-   the host slows one vCPU or the other for a while). A part's tiles tbw at a time (V and Y of
-   tbw tiles, then their GEMMs); its first chunk writes D, the others add to it. Every element of
-   a part's D is one chain of FMAs over the part's tiles in order, whatever tbw, thread count or
-   schedule; the last step adds the parts' sums in part order. */
 /* The first tile of weight-gradient part p (p = wparts: the end). The parts shrink linearly, part
    p of np in proportion to np - p, so that the last ones taken are short and a thread that frees
    up late has little left to finish (8 parts: from two ninths of the tiles down to a 36th). In
@@ -742,6 +735,13 @@ static long part_tile(const WinoConv *wc, int p) {
     return wc->tiles * cum / (np * (np + 1) / 2);
 }
 
+/* Below 128 x 128 channels: the tiles in wparts fixed parts (part_tile), each summed into its own
+   D, the parts taken by the threads as they free up (with fixed halves, the convnet's threads
+   finished its weight gradients 1.4-3.6 ms apart on average, a tenth to a quarter of the pass:
+   the host slows one vCPU or the other for a while). A part's tiles tbw at a time (V and Y of
+   tbw tiles, then their GEMMs); its first chunk writes D, the others add to it. Every element of
+   a part's D is one chain of FMAs over the part's tiles in order, whatever tbw, thread count or
+   schedule; the last step adds the parts' sums in part order. */
 static void backward_weights_tiles(WinoConv *wc, const float *x, const float *dy) {
     int C = wc->c, K = wc->k, tbw = wc->tbw, tb = tbw + 1, np = wc->wparts;
     size_t dsz = dsum_floats(wc);
