@@ -11,6 +11,7 @@
 #include "ncelab/safetensors.h"
 #include "ncelab/sampler.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -324,6 +325,16 @@ int main(void) {
     setenv("NCELAB_WINOGRAD", "0", 1);
     check_model("resnet18.safetensors", "resnet18", 3, 32, 32, 2, 2, NN_BACKEND_DNNL, 0, 0, 3, 5e-2);
     unsetenv("NCELAB_WINOGRAD");
+    /* One head unit (image 2, head.0 output 399) lies 4.5e-6 from zero in PyTorch's forward (the
+       next nearest 1.0e-3), closer than our features agree with PyTorch's (1e-5): its ReLU
+       decision follows the order of the sums upstream, and where it flips, head.0's gradient row
+       and bias element are up to 22% off (on 3 threads; 1, 2, 4, 5, 6 and 8 passed). This run
+       takes 2 threads on any machine, so that `make test` gives CI's answer; the kernels' thread
+       counts are checked against their references in test_nn_wino.c, test_nn_wino_s2.c and
+       test_nn_fused.c. */
+    int was = omp_get_max_threads();
+    omp_set_num_threads(2);
     check_model("resnet18.safetensors", "resnet18", 3, 32, 32, 2, 2, NN_BACKEND_DNNL, 0, 0, 0, 1e-1);
+    omp_set_num_threads(was);
     return check_done();
 }
