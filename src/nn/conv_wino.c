@@ -284,7 +284,8 @@ int wino_init(WinoConv *wc, int n, int c, int k, int h, int w) {
         wc->per_thread = need;
         wc->wtb = (int)wc->tiles;
     } else {
-        /* V and M of a block within about 384 KiB (the L2 cache is 512 KiB on the machines we measure) */
+        /* V and M of a block within about 384 KiB (the L2 cache is 512 KiB on the Zen 3 host; on a
+           host with 1 MiB, blocks of twice the tiles were no faster: bench/README.md) */
         int tb = 98304 / (NXI * (c + k));
         const char *env = getenv("NCELAB_WINO_TB");
         if (env && atoi(env) > 0) tb = atoi(env);
