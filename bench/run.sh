@@ -43,8 +43,8 @@ ENGINES="ncelab"
 [ -n "$VPY" ] && ENGINES="$ENGINES venv_stock venv_tuned venv_compile"
 
 # The machine is shared and its speed drifts by 10-30% within minutes, in phases of seconds: each
-# model runs REPEATS rounds of (ncelab, stock, tuned) back to back, each engine over the same
-# window of wall time (an engine 3x faster would otherwise sample the host's phases over a third of
+# model runs REPEATS rounds of (ncelab, stock, tuned, ...) back to back, the even rounds in reverse
+# order, each engine over the same window of wall time (an engine 3x faster would otherwise sample the host's phases over a third of
 # the time), and the ratios are those of the medians; each engine's images/s is printed as
 # min / median / max over the rounds with its spread, (max - min) / median, and compare_MODEL.json
 # holds them.
@@ -55,27 +55,30 @@ for cfg in "convnet 256 255 $STEPS $WINDOW" "resnet18 64 126 $RESNET_STEPS $RESN
   [ "$window" = 0 ] || win=(--seconds "$window")
   echo "== $model, batch $batch, k $k, $THREADS threads, $REPEATS rounds of $steps steps" \
     "$([ "$window" = 0 ] || echo "or more, to fill $window s each")"
+  # engine_run ENGINE R: one engine's round R
+  engine_run() {
+    local py=$PY tuned=() args
+    case $1 in
+      ncelab)
+        "$BIN" bench --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" --steps "$steps" "${win[@]}" \
+          --json "$OUT/ncelab_${model}_r$2.json" | sed "s/^/  [round $2] /"
+        return ;;
+      venv_*) py=$VPY ;;
+    esac
+    case $1 in
+      *_stock) args=(--layout nchw) ;;
+      *_tuned) args=(--layout channels_last); tuned=("GLIBC_TUNABLES=$TUNED") ;;
+      venv_compile) args=(--layout nchw --compile) ;;
+    esac
+    env "${tuned[@]}" "$py" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
+      --steps "$steps" "${win[@]}" --json "$OUT/${1}_${model}_r$2.json" "${args[@]}" >/dev/null 2>"$OUT/${1}_${model}_r$2.log"
+  }
   for r in $(seq 1 "$REPEATS"); do
-    "$BIN" bench --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" --steps "$steps" "${win[@]}" \
-      --json "$OUT/ncelab_${model}_r$r.json" | sed "s/^/  [round $r] /"
-    # torch_run PYTHON TAG [ENV=VALUE] -- [torch_step.py options]: one PyTorch baseline of this round
-    torch_run() {
-      local py=$1 tag=$2 envs=()
-      shift 2
-      while [ "$1" != -- ]; do envs+=("$1"); shift; done
-      shift
-      env "${envs[@]}" "$py" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
-        --steps "$steps" "${win[@]}" --json "$OUT/${tag}_${model}_r$r.json" "$@" >/dev/null 2>"$OUT/${tag}_${model}_r$r.log"
-    }
-    if [ $have_torch = 1 ]; then
-      torch_run "$PY" torch_stock -- --layout nchw
-      torch_run "$PY" torch_tuned GLIBC_TUNABLES=$TUNED -- --layout channels_last
-    fi
-    if [ -n "$VPY" ]; then
-      torch_run "$VPY" venv_stock -- --layout nchw
-      torch_run "$VPY" venv_tuned GLIBC_TUNABLES=$TUNED -- --layout channels_last
-      torch_run "$VPY" venv_compile -- --layout nchw --compile
-    fi
+    # odd rounds run the engines in ENGINES order, even rounds in reverse: a drift of the host
+    # across a round then weighs on every engine alike over the run
+    order=$ENGINES
+    [ $((r % 2)) = 0 ] && order=$(echo "$ENGINES" | tr ' ' '\n' | tac | tr '\n' ' ')
+    for e in $order; do engine_run "$e" "$r"; done
   done
   if [ "$ENGINES" != ncelab ]; then
     "$PY" - "$OUT" "$model" "$REPEATS" $ENGINES <<'PYEOF'
