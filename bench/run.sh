@@ -44,10 +44,29 @@ ENGINES="ncelab"
 
 # The machine is shared and its speed drifts by 10-30% within minutes, in phases of seconds: each
 # model runs REPEATS rounds of (ncelab, stock, tuned, ...) back to back, the even rounds in reverse
-# order, each engine over the same window of wall time (an engine 3x faster would otherwise sample the host's phases over a third of
-# the time), and the ratios are those of the medians; each engine's images/s is printed as
-# min / median / max over the rounds with its spread, (max - min) / median, and compare_MODEL.json
-# holds them.
+# order, each engine over the same window of wall time (an engine 3x faster would otherwise sample
+# the host's phases over a third of the time), and the ratios are those of the medians; each
+# engine's images/s is printed as min / median / max over the rounds with its spread,
+# (max - min) / median, and compare_MODEL.json holds them.
+
+# engine_run ENGINE R: ENGINE's round R of the current model (model, batch, k, steps, win)
+engine_run() {
+  local py=$PY tuned=() args
+  case $1 in
+    ncelab)
+      "$BIN" bench --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" --steps "$steps" "${win[@]}" \
+        --json "$OUT/ncelab_${model}_r$2.json" | sed "s/^/  [round $2] /"
+      return ;;
+    venv_*) py=$VPY ;;
+  esac
+  case $1 in
+    *_stock) args=(--layout nchw) ;;
+    *_tuned) args=(--layout channels_last); tuned=("GLIBC_TUNABLES=$TUNED") ;;
+    venv_compile) args=(--layout nchw --compile) ;;
+  esac
+  env "${tuned[@]}" "$py" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
+    --steps "$steps" "${win[@]}" --json "$OUT/${1}_${model}_r$2.json" "${args[@]}" >/dev/null 2>"$OUT/${1}_${model}_r$2.log"
+}
 for cfg in "convnet 256 255 $STEPS $WINDOW" "resnet18 64 126 $RESNET_STEPS $RESNET_WINDOW"; do
   set -- $cfg
   model=$1 batch=$2 k=$3 steps=$4 window=$5
@@ -55,29 +74,11 @@ for cfg in "convnet 256 255 $STEPS $WINDOW" "resnet18 64 126 $RESNET_STEPS $RESN
   [ "$window" = 0 ] || win=(--seconds "$window")
   echo "== $model, batch $batch, k $k, $THREADS threads, $REPEATS rounds of $steps steps" \
     "$([ "$window" = 0 ] || echo "or more, to fill $window s each")"
-  # engine_run ENGINE R: one engine's round R
-  engine_run() {
-    local py=$PY tuned=() args
-    case $1 in
-      ncelab)
-        "$BIN" bench --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" --steps "$steps" "${win[@]}" \
-          --json "$OUT/ncelab_${model}_r$2.json" | sed "s/^/  [round $2] /"
-        return ;;
-      venv_*) py=$VPY ;;
-    esac
-    case $1 in
-      *_stock) args=(--layout nchw) ;;
-      *_tuned) args=(--layout channels_last); tuned=("GLIBC_TUNABLES=$TUNED") ;;
-      venv_compile) args=(--layout nchw --compile) ;;
-    esac
-    env "${tuned[@]}" "$py" bench/torch_step.py --model "$model" --batch "$batch" --k "$k" --threads "$THREADS" \
-      --steps "$steps" "${win[@]}" --json "$OUT/${1}_${model}_r$2.json" "${args[@]}" >/dev/null 2>"$OUT/${1}_${model}_r$2.log"
-  }
   for r in $(seq 1 "$REPEATS"); do
     # odd rounds run the engines in ENGINES order, even rounds in reverse: a drift of the host
     # across a round then weighs on every engine alike over the run
     order=$ENGINES
-    [ $((r % 2)) = 0 ] && order=$(echo "$ENGINES" | tr ' ' '\n' | tac | tr '\n' ' ')
+    [ $((r % 2)) = 0 ] && order=$(printf '%s\n' $ENGINES | tac)
     for e in $order; do engine_run "$e" "$r"; done
   done
   if [ "$ENGINES" != ncelab ]; then
