@@ -23,6 +23,7 @@
 // share blocks and one sum.
 #include "conv_wino_s2.h"
 #include "kern_avx2.h"
+#include "taps_avx2.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -542,13 +543,20 @@ static void weight_sums(Ws2Conv *wc, const float *x, const float *dy) {
 
 /* dw (k, c, 3, 3) += F^T D F, F^T along an axis (6 plane values -> 3 taps): tap 1 = z0 (the even
    points, summed in D already), taps 0 and 2 = G^T (z1 .. z5) with G^T rows (1/2 -1/2 -1/6 1/6 0)
-   and (0 -1/2 1/6 1/3 1); in double, scalar: the reference of the vectorised step. */
+   and (0 -1/2 1/6 1/3 1). F^T = S H with S = diag(1/6, 1, 1/6) and H integer, rows
+   (0 3 -3 -1 1 0) (1 0 0 0 0 0) (0 0 -3 1 2 6): F^T D F = S (H D H^T) S, additions and
+   products by powers of 2 (exact) and one product a tap by S_r S_q (FT_SCALE).
+   ft3: w = H z, in double, scalar: the reference of the vectorised step. */
 static void ft3(double *w, const double *z, int stride) {
     double z0 = z[0], z1 = z[stride], z2 = z[2 * stride], z3 = z[3 * stride], z4 = z[4 * stride], z5 = z[5 * stride];
-    w[0] = (z1 - z2) / 2.0 + (z4 - z3) / 6.0;
+    double d12 = z1 - z2;
+    w[0] = (z4 - z3) + (2.0 * d12 + d12);
     w[1] = z0;
-    w[2] = z5 + (z3 + z4 + z4 - z2 - z2 - z2) / 6.0;
+    w[2] = (4.0 * z5 + 2.0 * z5) + ((z3 + 2.0 * z4) - (2.0 * z2 + z2));
 }
+
+static const double FT_SCALE[3][3] = {
+    {1.0 / 36.0, 1.0 / 6.0, 1.0 / 36.0}, {1.0 / 6.0, 1.0, 1.0 / 6.0}, {1.0 / 36.0, 1.0 / 6.0, 1.0 / 36.0}};
 
 void ws2_weights_from_sums_ref(const Ws2Conv *wc, float *dw) {
     int C = wc->c, K = wc->k;
@@ -565,7 +573,7 @@ void ws2_weights_from_sums_ref(const Ws2Conv *wc, float *dw) {
                 double col[6];
                 for (int a = 0; a < 6; a++) col[a] = t[a][q];
                 ft3(o, col, 1);
-                for (int r = 0; r < 3; r++) dw[((size_t)k * C + c) * 9 + r * 3 + q] += (float)o[r];
+                for (int r = 0; r < 3; r++) dw[((size_t)k * C + c) * 9 + r * 3 + q] += (float)(o[r] * FT_SCALE[r][q]);
             }
         }
 }
@@ -573,23 +581,26 @@ void ws2_weights_from_sums_ref(const Ws2Conv *wc, float *dw) {
 typedef __m256d v4d;
 
 static inline void ft3v(v4d *w, v4d z0, v4d z1, v4d z2, v4d z3, v4d z4, v4d z5) {
-    const v4d two = _mm256_set1_pd(2.0), six = _mm256_set1_pd(6.0);
-    w[0] = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(z1, z2), two), _mm256_div_pd(_mm256_sub_pd(z4, z3), six));
+    const v4d two = _mm256_set1_pd(2.0), four = _mm256_set1_pd(4.0);
+    v4d d12 = _mm256_sub_pd(z1, z2);
+    w[0] = _mm256_add_pd(_mm256_sub_pd(z4, z3), _mm256_add_pd(_mm256_mul_pd(two, d12), d12));
     w[1] = z0;
-    v4d s = _mm256_sub_pd(_mm256_sub_pd(_mm256_sub_pd(_mm256_add_pd(_mm256_add_pd(z3, z4), z4), z2), z2), z2);
-    w[2] = _mm256_add_pd(z5, _mm256_div_pd(s, six));
+    w[2] = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(four, z5), _mm256_mul_pd(two, z5)),
+                         _mm256_sub_pd(_mm256_add_pd(z3, _mm256_mul_pd(two, z4)), _mm256_add_pd(_mm256_mul_pd(two, z2), z2)));
 }
 
-/* ft3's operations in its order, 4 filters at a time (no products to contract: the same bits) */
+/* ft3's operations in its order, 4 filters at a time (ISO C contracts no products: the same
+   bits), in blocks of WFK filters written by taps_store4, as conv_wino.c's weights_from_sums */
+#define WFK 64
 static void weights_from_sums(const Ws2Conv *wc, float *dw) {
     int C = wc->c, K = wc->k;
     size_t plane = ws2_plane(wc);
-    #pragma omp parallel for collapse(3) schedule(static) num_threads(wc->nthr)
-    for (int kb = 0; kb < K; kb += 16)
+    #pragma omp parallel for collapse(2) schedule(static) num_threads(wc->nthr)
+    for (int kb = 0; kb < K; kb += WFK)
         for (int c = 0; c < C; c++)
-            for (int j4 = 0; j4 < 16; j4 += 4) {
-                int k4 = kb + j4;
+            for (int k4 = kb; k4 < kb + WFK && k4 < K; k4 += 4) {
                 v4d z[NPL], t[6][3], o[3];
+                __m128 tap[9];
                 for (int pl = 0; pl < NPL; pl++) {
                     const float *d = wc->dw_acc + pl * plane + (size_t)c * K + k4;
                     z[pl] = _mm256_cvtps_pd(_mm_loadu_ps(d));
@@ -600,12 +611,10 @@ static void weights_from_sums(const Ws2Conv *wc, float *dw) {
                     ft3v(t[a], z[a * 6], z[a * 6 + 1], z[a * 6 + 2], z[a * 6 + 3], z[a * 6 + 4], z[a * 6 + 5]);
                 for (int q = 0; q < 3; q++) {
                     ft3v(o, t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]);
-                    for (int r = 0; r < 3; r++) {
-                        float f[4];
-                        _mm_storeu_ps(f, _mm256_cvtpd_ps(o[r]));
-                        for (int j = 0; j < 4; j++) dw[((size_t)(k4 + j) * C + c) * 9 + r * 3 + q] += f[j];
-                    }
+                    for (int r = 0; r < 3; r++)
+                        tap[r * 3 + q] = _mm256_cvtpd_ps(_mm256_mul_pd(o[r], _mm256_set1_pd(FT_SCALE[r][q])));
                 }
+                taps_store4(dw + ((size_t)k4 * C + c) * 9, (size_t)C * 9, tap, 1);
             }
 }
 
