@@ -450,16 +450,6 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         md_plain(&s->md[n->out], 4, dp, c % 16 ? dnnl_nchw : dnnl_aBcd8b);
         n->pscr = nc_malloc(sizeof(double) * bnp_scratch_doubles(c));
     }
-    /* The pool's batch statistics from the sums the Winograd forward before it takes of its output
-       tiles as it writes them (wino_forward_sums), not from a pass over the output; shifted by the
-       running mean against cancellation. NCELAB_CONV_STATS=0 reads the output (bnp_stats). */
-    const char *cst = getenv("NCELAB_CONV_STATS");
-    if (n->pool && !n->fg && i > 0 && net->nodes[i - 1].op == NN_CONV && net->nodes[i - 1].out == d->in &&
-        s->dn[i - 1].wino && !(cst && *cst == '0')) {
-        n->csum = nc_malloc(sizeof(double) * 2 * c);
-        n->cpart = nc_malloc(sizeof(double) * wino_sums_doubles(s->dn[i - 1].wino));
-        s->dn[i - 1].sums_bn = i;
-    }
     /* BN + a residual add that reads this BN's output alone + the ReLU that reads the sum alone:
        one kernel on nChw8c or nChw16c, when the add's other operand has the same layout */
     NnNode *na = !n->fused_relu && !n->pool && nx && nx->op == NN_ADD ? nx : NULL;
@@ -476,6 +466,17 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         n->out = nr->out;
         s->md[n->out] = *md;
         n->pscr = nc_malloc(sizeof(double) * (2 * c + 1));
+    }
+    /* The batch statistics of a BN + pool or BN + add + ReLU from the sums the Winograd forward
+       before it takes of its output tiles as it writes them (wino_forward_sums), not from a pass
+       over the output; shifted by the running mean against cancellation. NCELAB_CONV_STATS=0
+       reads the output (bnp_stats, blocked_sums). */
+    const char *cst = getenv("NCELAB_CONV_STATS");
+    if ((n->pool || n->add) && !n->fg && i > 0 && net->nodes[i - 1].op == NN_CONV && net->nodes[i - 1].out == d->in &&
+        s->dn[i - 1].wino && !(cst && *cst == '0')) {
+        n->csum = nc_malloc(sizeof(double) * 2 * c);
+        n->cpart = nc_malloc(sizeof(double) * wino_sums_doubles(s->dn[i - 1].wino));
+        s->dn[i - 1].sums_bn = i;
     }
     /* A BN + ReLU output that only a convolution reads is not kept for backward: the convolution's
        weight gradient recomputes it from the BN's input and statistics (one BN pass), which
@@ -1078,14 +1079,14 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                                         {DNNL_ARG_SHIFT, n->shift}, {DNNL_ARG_MEAN, n->mean},
                                         {DNNL_ARG_VARIANCE, n->var}, {DNNL_ARG_WORKSPACE, n->ws}};
                 n->count = (double)x->batch * vi->h * vi->w;
-                if (x->sync || n->add || n->fg) {
+                if (x->sync || (n->add && !n->csum) || n->fg) {
                     int rc = bn_batch_stats(x, s, i, err);
                     if (rc) return rc;
                     if (!n->pool && !n->add) {
                         a[6].memory = n->ws_sync;
                         exec(s, n->fwd_sync, n->fused_relu ? 7 : 6, a);
                     }
-                } else if (n->pool) {
+                } else if (n->pool || n->add) {
                     dnnl_stream_wait(s->strm);
                     if (n->csum)
                         stats_from_sums(mem_ptr(n->mean), mem_ptr(n->var), n->csum, mem_ptr(n->rmean), n->count, vi->c);
