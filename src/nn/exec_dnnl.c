@@ -403,6 +403,23 @@ static void build_first_grad(NetExec *x, DState *s, int i) {
     }
 }
 
+/* The batch statistics of BN node i from the sums the Winograd forward before it takes of its
+   output tiles as it writes them (wino_forward_sums), not from a pass over the output; shifted by
+   the running mean against cancellation. NCELAB_CONV_STATS=0 reads the output (bnp_stats,
+   blocked_sums, oneDNN's batch norm). */
+static void conv_sums(NetExec *x, DState *s, int i) {
+    Net *net = x->net;
+    NnNode *d = &net->nodes[i];
+    DNode *n = &s->dn[i];
+    const char *cst = getenv("NCELAB_CONV_STATS");
+    if (!n->fg && i > 0 && net->nodes[i - 1].op == NN_CONV && net->nodes[i - 1].out == d->in && s->dn[i - 1].wino &&
+        !(cst && *cst == '0')) {
+        n->csum = nc_malloc(sizeof(double) * 2 * net->vals[d->in].c);
+        n->cpart = nc_malloc(sizeof(double) * wino_sums_doubles(s->dn[i - 1].wino));
+        s->dn[i - 1].sums_bn = i;
+    }
+}
+
 static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     Net *net = x->net;
     NnNode *d = &net->nodes[i];
@@ -467,17 +484,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         s->md[n->out] = *md;
         n->pscr = nc_malloc(sizeof(double) * (2 * c + 1));
     }
-    /* The batch statistics of a BN + pool or BN + add + ReLU from the sums the Winograd forward
-       before it takes of its output tiles as it writes them (wino_forward_sums), not from a pass
-       over the output; shifted by the running mean against cancellation. NCELAB_CONV_STATS=0
-       reads the output (bnp_stats, blocked_sums). */
-    const char *cst = getenv("NCELAB_CONV_STATS");
-    if ((n->pool || n->add) && !n->fg && i > 0 && net->nodes[i - 1].op == NN_CONV && net->nodes[i - 1].out == d->in &&
-        s->dn[i - 1].wino && !(cst && *cst == '0')) {
-        n->csum = nc_malloc(sizeof(double) * 2 * c);
-        n->cpart = nc_malloc(sizeof(double) * wino_sums_doubles(s->dn[i - 1].wino));
-        s->dn[i - 1].sums_bn = i;
-    }
+    if (n->pool || n->add) conv_sums(x, s, i);
     /* A BN + ReLU output that only a convolution reads is not kept for backward: the convolution's
        weight gradient recomputes it from the BN's input and statistics (one BN pass), which
        frees a tensor per ResNet block. NCELAB_RECOMPUTE=0 keeps it. */
@@ -531,7 +538,12 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
     const char *what = n->fused_relu ? "oneDNN bn+relu" : "oneDNN bn";
     path_set(n, NN_PART_FWD, what, n->fwd);
     path_set(n, NN_PART_BWD_DATA, what, n->bwd_data);
-    return build_bn_sync(x, s, i, flags, err);
+    int rc = build_bn_sync(x, s, i, flags, err);
+    /* A plain BN (+ ReLU) takes the statistics from the convolution's sums when there are any, and
+       then normalises in one pass, by the given-statistics forward, whose ReLU workspace must then
+       be the one the backward reads */
+    if (!rc && (!n->fused_relu || n->ws_sync == n->ws)) conv_sums(x, s, i);
+    return rc;
 }
 
 static int build_pool(NetExec *x, DState *s, int i, NcError *err) {
@@ -1086,6 +1098,11 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                         a[6].memory = n->ws_sync;
                         exec(s, n->fwd_sync, n->fused_relu ? 7 : 6, a);
                     }
+                } else if (n->csum && !n->pool && !n->add) {
+                    dnnl_stream_wait(s->strm);
+                    stats_from_sums(mem_ptr(n->mean), mem_ptr(n->var), n->csum, mem_ptr(n->rmean), n->count, vi->c);
+                    a[6].memory = n->ws_sync;
+                    exec(s, n->fwd_sync, n->fused_relu ? 7 : 6, a);
                 } else if (n->pool || n->add) {
                     dnnl_stream_wait(s->strm);
                     if (n->csum)
