@@ -24,6 +24,7 @@ static void one_shape(int n, int c, int h, int w, int B) {
     float *xb = vec(nx), *rb = vec(nx), *dyb = vec(nx), *yb = vec(nx), *dxb = vec(nx), *drb = vec(nx);
     float *y = vec(nx), *dx = vec(nx), *dr = vec(nx), *dg = vec(c), *db = vec(c);
     double *sdy = malloc(sizeof(double) * c), *sdyx = malloc(sizeof(double) * c);
+    uint8_t *mask = malloc(nx / 8 + 1);
     /* a mean far from zero per channel, and a residual of the same size: about half the sums are
        negative, so the ReLU cuts */
     for (int i = 0; i < n; i++)
@@ -44,13 +45,18 @@ static void one_shape(int n, int c, int h, int w, int B) {
     to_blocked_b(xb, x, n, c, hw, B);
     to_blocked_b(rb, r, n, c, hw, B);
     to_blocked_b(dyb, dy, n, c, hw, B);
-    bar_forward(yb, xb, rb, mean, var, gamma, beta, 1e-5f, B, n, c, hw);
+    memset(mask, 0xa5, nx / 8 + 1);
+    bar_forward(yb, mask, xb, rb, mean, var, gamma, beta, 1e-5f, B, n, c, hw);
     from_blocked_b(y, yb, n, c, hw, B);
-    bar_backward_sums(sdy, sdyx, dyb, yb, xb, mean, var, 1e-5f, B, n, c, hw);
+    size_t bad = 0;  /* the mask: bit e % 8 of byte e / 8 set exactly where the output is positive */
+    for (size_t e = 0; e < nx; e++) bad += ((mask[e / 8] >> (e % 8)) & 1) != (yb[e] > 0);
+    CHECK(bad == 0 && mask[nx / 8] == 0xa5, "n=%d c=%d %dx%d, nChw%dc: the ReLU's mask, bit for bit (%zu wrong)", n, c,
+          h, w, B, bad);
+    bar_backward_sums(sdy, sdyx, dyb, mask, xb, mean, var, 1e-5f, B, n, c, hw);
     for (int ch = 0; ch < c; ch++) { db[ch] = (float)sdy[ch]; dg[ch] = (float)sdyx[ch]; }
     memset(dxb, 0x7f, sizeof(float) * nx);  /* every element must be written */
     memset(drb, 0x7f, sizeof(float) * nx);
-    bar_backward_dx(dxb, drb, dyb, yb, xb, mean, var, gamma, 1e-5f, sdy, sdyx, (double)n * hw, B, n, c, hw);
+    bar_backward_dx(dxb, drb, dyb, mask, xb, mean, var, gamma, 1e-5f, sdy, sdyx, (double)n * hw, B, n, c, hw);
     from_blocked_b(dx, dxb, n, c, hw, B);
     from_blocked_b(dr, drb, n, c, hw, B);
     double ey = worst_rel(y, y_ref, nx), ex = worst_rel(dx, dx_ref, nx), er = worst_rel(dr, dsum, nx);
@@ -65,13 +71,14 @@ static void one_shape(int n, int c, int h, int w, int B) {
     batchnorm_forward_eval(bn, x, gamma, beta, mean, var, n, c, hw, 1e-5f);
     for (size_t i = 0; i < nx; i++) sum[i] = bn[i] + r[i];
     relu_forward(y_ref, sum, (long)nx);
-    bar_forward(yb, xb, rb, mean, var, gamma, beta, 1e-5f, B, n, c, hw);
+    bar_forward(yb, NULL, xb, rb, mean, var, gamma, beta, 1e-5f, B, n, c, hw);
     from_blocked_b(y, yb, n, c, hw, B);
     ey = worst_rel(y, y_ref, nx);
     CHECK(ey < 1e-5, "  forward (given statistics) worst %.1e", ey);
     free(x); free(r); free(dy); free(gamma); free(beta); free(bn); free(sum); free(y_ref); free(dsum); free(dx_ref);
     free(mean); free(invstd); free(var); free(dg_ref); free(db_ref); free(xb); free(rb); free(dyb); free(yb);
     free(dxb); free(drb); free(y); free(dx); free(dr); free(dg); free(db); free(sdy); free(sdyx);
+    free(mask);
 }
 
 int main(void) {

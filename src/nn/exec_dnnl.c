@@ -48,6 +48,7 @@ typedef struct {
     int fg_fwd;                             /* ... and its forward too: the convolution's output is never formed */
     int in_bn;                              /* convolution: its forward runs in the batch norm after it (fg_fwd) */
     uint8_t *pidx;                          /* ... the pool's window positions (a max pool) */
+    uint8_t *rmask;                         /* BN + add + ReLU: the ReLU's mask, a bit an element */
     float *xk;                              /* ... and its input at each window's maximum, all that the
                                                backward's sums read of it (not with fg: fg->xk) */
     int gap;                                /* BN with pool: the pool is a global average pool */
@@ -483,6 +484,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         n->out = nr->out;
         s->md[n->out] = *md;
         n->pscr = nc_malloc(sizeof(double) * (2 * c + 1));
+        n->rmask = nc_malloc((size_t)x->batch * c * vin->h * vin->w / 8);
     }
     if (n->pool || n->add) conv_sums(x, s, i);
     /* A BN + ReLU output that only a convolution reads is not kept for backward: the convolution's
@@ -683,8 +685,8 @@ static void plan_arena(NetExec *x, DState *s) {
                 if (d->in == v && reads_input_in_backward(d, dn) && bwd_t[i] > de && !s->rec_bn[v]) de = bwd_t[i];
                 if (bwd_t[i] < gs) gs = bwd_t[i];
             }
-            /* L2 normalisation and bn+add+relu (its ReLU's mask) read their output in backward */
-            if ((d->op == NN_L2NORM || dn->add) && out == v && bwd_t[i] > de) de = bwd_t[i];
+            /* L2 normalisation reads its output in backward (bn+add+relu: its mask, n->rmask) */
+            if (d->op == NN_L2NORM && out == v && bwd_t[i] > de) de = bwd_t[i];
         }
         if (v == net->features && de < 2 * n) de = 2 * n;     /* copied out after the forward */
         if (v == net->embeddings) { de = de > 2 * n ? de : 2 * n; gs = 2 * n - 1; }
@@ -983,13 +985,13 @@ static int bn_add_backward(NetExec *x, DState *s, int i, NcError *err) {
     double *buf = x->sync ? x->sync_buf : n->pscr;
     float *dscale = mem_ptr(n->dscale), *dshift = mem_ptr(n->dshift);
     const float *in = mem_ptr(s->mem[d->in]), *mean = mem_ptr(n->mean), *var = mem_ptr(n->var);
-    const float *dy = mem_ptr(s->gmem[n->out]), *y = mem_ptr(s->mem[n->out]);
+    const float *dy = mem_ptr(s->gmem[n->out]);
     dnnl_stream_wait(s->strm);
-    bar_backward_sums(buf, buf + c, dy, y, in, mean, var, net->bn_eps, n->blk, x->batch, c, hw);
+    bar_backward_sums(buf, buf + c, dy, n->rmask, in, mean, var, net->bn_eps, n->blk, x->batch, c, hw);
     for (int ch = 0; ch < c; ch++) { dshift[ch] = (float)buf[ch]; dscale[ch] = (float)buf[c + ch]; }
     int rc = x->sync ? nnx_sync_sum(x, 2 * c, err) : NC_OK;
     if (rc) return rc;
-    bar_backward_dx(mem_ptr(grad_target(s, d->in)), mem_ptr(grad_target(s, n->res)), dy, y, in, mean, var,
+    bar_backward_dx(mem_ptr(grad_target(s, d->in)), mem_ptr(grad_target(s, n->res)), dy, n->rmask, in, mean, var,
                     mem_ptr(n->scale), net->bn_eps, buf, buf + c, n->count, n->blk, x->batch, c, hw);
     grad_commit(s, n->res);
     return NC_OK;
@@ -1137,11 +1139,11 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                     bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : n->xk, mem_ptr(in), bm, bv, mem_ptr(n->scale),
                                 mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
                 if (n->add)
-                    bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), bm, bv, mem_ptr(n->scale),
+                    bar_forward(mem_ptr(out), n->rmask, mem_ptr(in), mem_ptr(s->mem[n->res]), bm, bv, mem_ptr(n->scale),
                                 mem_ptr(n->shift), net->bn_eps, n->blk, x->batch, vi->c, vi->h * vi->w);
             } else if (n->add) {
                 dnnl_stream_wait(s->strm);
-                bar_forward(mem_ptr(out), mem_ptr(in), mem_ptr(s->mem[n->res]), mem_ptr(n->rmean), mem_ptr(n->rvar),
+                bar_forward(mem_ptr(out), NULL, mem_ptr(in), mem_ptr(s->mem[n->res]), mem_ptr(n->rmean), mem_ptr(n->rvar),
                             mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps, n->blk, x->batch, vi->c, vi->h * vi->w);
             } else if (n->fg_fwd) {
                 dnnl_stream_wait(s->strm);
@@ -1475,6 +1477,10 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
         if (n->src_bwd) k = nnx_mem_row(rows, cap, k, nm, "input in the weight gradient's layout", mem_bytes(n->src_bwd));
         if (n->ws) k = nnx_mem_row(rows, cap, k, nm, net->nodes[i].op == NN_BN ? "bn+relu workspace" : "max-pool workspace",
                                    mem_bytes(n->ws));
+        if (n->rmask) {
+            const NnVal *vi = &net->vals[net->nodes[i].in];
+            k = nnx_mem_row(rows, cap, k, nm, "bn+add+relu ReLU masks", (size_t)x->batch * vi->c * vi->h * vi->w / 8);
+        }
         if (n->pidx) {
             const NnVal *vo = &net->vals[net->nodes[n->pool].out];
             k = nnx_mem_row(rows, cap, k, nm, "bn+relu+pool window indices", (size_t)x->batch * vo->c * vo->h * vo->w);
@@ -1507,6 +1513,7 @@ static void dnnl_destroy(NetExec *x) {
         free(n->cg);
         free(n->ws2);
         free(n->pidx);
+        free(n->rmask);
         free(n->xk);
         free(n->pscr);
         if (n->fg) fg_free(n->fg);
