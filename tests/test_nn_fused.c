@@ -109,6 +109,7 @@ static void one_gap(int n, int c, int h, int w) {
     float *dx = malloc(sizeof(float) * nx), *dx2 = malloc(sizeof(float) * nx), *dg = malloc(sizeof(float) * c);
     float *db = malloc(sizeof(float) * c);
     double *scr = malloc(sizeof(double) * bnp_scratch_doubles(c)), sdy[1024], sdx[1024];
+    double *kept = malloc(sizeof(double) * 2 * ny);
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++)
             for (int p = 0; p < hw; p++) x[((size_t)i * c + ch) * hw + p] = (float)(ch % 5 - 2.0 + rng_normal(&rng));
@@ -122,8 +123,8 @@ static void one_gap(int n, int c, int h, int w) {
     batchnorm_backward(dx_ref, dg_ref, db_ref, dbn, x, mean_ref, invstd, gamma, n, c, hw);
     to_blocked(xb, x, n, c, hw);
     bnp_stats(mean, var, xb, n, c, h, w, scr);
-    bnp_gap_forward(y, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);   /* (n, c): the same in both layouts */
-    bnp_gap_backward(dxb, dg, db, dy, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w, scr);
+    bnp_gap_forward(y, kept, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);   /* (n, c): the same in both layouts */
+    bnp_gap_backward(dxb, dg, db, dy, kept, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w, scr);
     from_blocked(dx, dxb, n, c, hw);
     double ey = worst_rel(y, y_ref, ny), ex = worst_rel(dx, dx_ref, nx);
     double eg = worst_rel(dg, dg_ref, c), eb = worst_rel(db, db_ref, c);
@@ -133,7 +134,7 @@ static void one_gap(int n, int c, int h, int w) {
     /* (means near zero: x vs + vb with vs near 1 and vb near -mean rounds to about |mean| 6e-8, and
        a pre-activation that close to 0 would pass its ReLU on one side and not on the other) */
     /* the two steps (as synchronised training runs them) give the one call's bits */
-    bnp_gap_backward_sums(sdy, sdx, dy, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w, scr);
+    bnp_gap_backward_sums(sdy, sdx, dy, kept, var, 1e-5f, n, c, h, w, scr);
     bnp_gap_backward_dx(dx2, dy, xb, mean, var, gamma, beta, 1e-5f, sdy, sdx, (double)n * hw, n, c, h, w);
     CHECK(!memcmp(dx2, dxb, sizeof(float) * nx), "  backward in two steps: the same bits");
     /* evaluation mode: given statistics */
@@ -141,11 +142,11 @@ static void one_gap(int n, int c, int h, int w) {
     batchnorm_forward_eval(bn, x, gamma, beta, mean, var, n, c, hw, 1e-5f);
     relu_forward(re, bn, (long)nx);
     gap_forward(y_ref, re, n, c, hw);
-    bnp_gap_forward(y, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
+    bnp_gap_forward(y, NULL, xb, mean, var, gamma, beta, 1e-5f, n, c, h, w);
     CHECK((ey = worst_rel(y, y_ref, ny)) < 1e-5, "  forward (given statistics): worst %.1e of the largest output", ey);
     free(x); free(xb); free(gamma); free(beta); free(dy); free(bn); free(re); free(y_ref); free(mean_ref);
     free(invstd); free(dre); free(dbn); free(dx_ref); free(dg_ref); free(db_ref); free(y); free(mean); free(var);
-    free(dxb); free(dx); free(dx2); free(dg); free(db); free(scr);
+    free(dxb); free(dx); free(dx2); free(dg); free(db); free(scr); free(kept);
 }
 
 int main(void) {

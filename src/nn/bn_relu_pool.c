@@ -265,7 +265,7 @@ static void scale_mean_beta(v8 *vs, v8 *mu, v8 *be, const float *mean, const flo
 
 static inline v8 gap_pre(v8 xv, v8 vs, v8 mu, v8 be) { return _mm256_fmadd_ps(_mm256_sub_ps(xv, mu), vs, be); }
 
-void bnp_gap_forward(float *y, const float *x, const float *mean, const float *var, const float *gamma,
+void bnp_gap_forward(float *y, double *kept, const float *x, const float *mean, const float *var, const float *gamma,
                      const float *beta, float eps, int n, int c, int h, int w) {
     int CB = c / 8, hw = h * w;
     #pragma omp parallel for collapse(2) schedule(dynamic, (n * CB + 63) / 64)
@@ -274,8 +274,25 @@ void bnp_gap_forward(float *y, const float *x, const float *mean, const float *v
             v8 vs, mu, be, zero = _mm256_setzero_ps(), acc = zero;
             scale_mean_beta(&vs, &mu, &be, mean, var, gamma, beta, eps, cb);
             const float *src = x + ((size_t)i * CB + cb) * hw * 8;
-            for (int p = 0; p < hw; p++)
-                acc = _mm256_add_ps(acc, _mm256_max_ps(gap_pre(_mm256_loadu_ps(src + (size_t)p * 8), vs, mu, be), zero));
+            if (kept) {  /* and per row, the ReLU's passes and their x - mean, in float, then double */
+                double a1[8] = {0}, a2[8] = {0};
+                for (int r = 0; r < h; r++) {
+                    v8 r1 = zero, r2 = zero, one = _mm256_set1_ps(1.0f);
+                    for (int q = 0; q < w; q++) {
+                        v8 xv = _mm256_loadu_ps(src + ((size_t)r * w + q) * 8), pre = gap_pre(xv, vs, mu, be);
+                        v8 pass = _mm256_cmp_ps(pre, zero, _CMP_GT_OQ);
+                        acc = _mm256_add_ps(acc, _mm256_max_ps(pre, zero));
+                        r1 = _mm256_add_ps(r1, _mm256_and_ps(pass, one));
+                        r2 = _mm256_add_ps(r2, _mm256_and_ps(pass, _mm256_sub_ps(xv, mu)));
+                    }
+                    add_row(a1, a2, r1, r2);
+                }
+                double *k1 = kept + (size_t)i * 2 * c + cb * 8, *k2 = k1 + c;
+                for (int l = 0; l < 8; l++) { k1[l] = a1[l]; k2[l] = a2[l]; }
+            } else {
+                for (int p = 0; p < hw; p++)
+                    acc = _mm256_add_ps(acc, _mm256_max_ps(gap_pre(_mm256_loadu_ps(src + (size_t)p * 8), vs, mu, be), zero));
+            }
             _mm256_storeu_ps(y + (size_t)i * c + cb * 8, _mm256_div_ps(acc, _mm256_set1_ps((float)hw)));
         }
 }
@@ -285,32 +302,24 @@ static inline v8 gap_routed(v8 gh, v8 xv, v8 vs, v8 mu, v8 be) {
     return _mm256_and_ps(gh, _mm256_cmp_ps(gap_pre(xv, vs, mu, be), _mm256_setzero_ps(), _CMP_GT_OQ));
 }
 
-void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const float *x, const float *mean,
-                           const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h,
-                           int w, double *scratch) {
-    int CB = c / 8, np = sum_parts(n);
-    #pragma omp parallel for schedule(dynamic, 1)
+/* Every pixel of image i and channel ch gets the gradient g[i][ch] / hw where its ReLU passed, so
+   the sums over the pixels are that gradient times the forward's kept count and sum of x - mean:
+   no pass over x. */
+void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const double *kept, const float *var,
+                           float eps, int n, int c, int h, int w, double *scratch) {
+    int np = sum_parts(n);
+    float fhw = (float)(h * w);
     for (int pt = 0; pt < np; pt++) {
         double *p1 = scratch + (size_t)pt * 2 * c, *p2 = p1 + c;
         memset(p1, 0, sizeof(double) * 2 * c);
-        for (int i = part_first(n, pt); i < part_first(n, pt + 1); i++)
-            for (int cb = 0; cb < CB; cb++) {
-                const float *src = x + ((size_t)i * CB + cb) * h * w * 8;
-                v8 vs, mu, be;
-                scale_mean_beta(&vs, &mu, &be, mean, var, gamma, beta, eps, cb);
-                v8 gh = _mm256_div_ps(_mm256_loadu_ps(g + (size_t)i * c + cb * 8), _mm256_set1_ps((float)(h * w)));
-                double a1[8] = {0}, a2[8] = {0};
-                for (int y = 0; y < h; y++) {  /* float sums over one row, double across rows */
-                    v8 r1 = _mm256_setzero_ps(), r2 = _mm256_setzero_ps();
-                    for (int xx = 0; xx < w; xx++) {
-                        v8 xv = _mm256_loadu_ps(src + ((size_t)y * w + xx) * 8), gv = gap_routed(gh, xv, vs, mu, be);
-                        r1 = _mm256_add_ps(r1, gv);
-                        r2 = _mm256_fmadd_ps(gv, _mm256_sub_ps(xv, mu), r2);
-                    }
-                    add_row(a1, a2, r1, r2);
-                }
-                for (int l = 0; l < 8; l++) { p1[cb * 8 + l] += a1[l]; p2[cb * 8 + l] += a2[l]; }
+        for (int i = part_first(n, pt); i < part_first(n, pt + 1); i++) {
+            const double *k1 = kept + (size_t)i * 2 * c, *k2 = k1 + c;
+            for (int ch = 0; ch < c; ch++) {
+                double gh = g[(size_t)i * c + ch] / fhw;  /* the float the dx pass routes */
+                p1[ch] += gh * k1[ch];
+                p2[ch] += gh * k2[ch];
             }
+        }
     }
     backward_sums_done(sdy, sdyxhat, scratch, np, c, var, eps);
 }
@@ -339,11 +348,11 @@ void bnp_gap_backward_dx(float *dx, const float *g, const float *x, const float 
         }
 }
 
-void bnp_gap_backward(float *dx, float *dgamma, float *dbeta, const float *g, const float *x, const float *mean,
-                      const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h, int w,
-                      double *scratch) {
+void bnp_gap_backward(float *dx, float *dgamma, float *dbeta, const float *g, const double *kept, const float *x,
+                      const float *mean, const float *var, const float *gamma, const float *beta, float eps, int n,
+                      int c, int h, int w, double *scratch) {
     double sdy[1024], sdyxhat[1024];
-    bnp_gap_backward_sums(sdy, sdyxhat, g, x, mean, var, gamma, beta, eps, n, c, h, w, scratch);
+    bnp_gap_backward_sums(sdy, sdyxhat, g, kept, var, eps, n, c, h, w, scratch);
     for (int ch = 0; ch < c; ch++) {
         dbeta[ch] = (float)sdy[ch];
         dgamma[ch] = (float)sdyxhat[ch];

@@ -54,18 +54,19 @@ void bnp_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const
    h w of relu(gamma (x - mean) / sqrt(var + eps) + beta); g (n, c) its gradient, and the ReLU's
    mask recomputed from x and the statistics (the forward's operations, so its bits). Any h and w;
    c % 8 == 0 and c <= 1024 (bnp_gap_supported; NCELAB_FUSED_GAP=0 or NCELAB_FUSED_POOL=0 turns it
-   off). */
+   off). kept (n, 2 c doubles; training, else NULL): per image and channel the count of pixels
+   the ReLU passes and the sum of their x - mean, from which bnp_gap_backward_sums takes the two
+   sums without reading x (every passing pixel's gradient is g / (h w)). */
 int bnp_gap_supported(int c);
-void bnp_gap_forward(float *y, const float *x, const float *mean, const float *var, const float *gamma,
+void bnp_gap_forward(float *y, double *kept, const float *x, const float *mean, const float *var, const float *gamma,
                      const float *beta, float eps, int n, int c, int h, int w);
-void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const float *x, const float *mean,
-                           const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h,
-                           int w, double *scratch);
+void bnp_gap_backward_sums(double *sdy, double *sdyxhat, const float *g, const double *kept, const float *var,
+                           float eps, int n, int c, int h, int w, double *scratch);
 void bnp_gap_backward_dx(float *dx, const float *g, const float *x, const float *mean, const float *var,
                          const float *gamma, const float *beta, float eps, const double *sdy, const double *sdyxhat,
                          double m, int n, int c, int h, int w);
-void bnp_gap_backward(float *dx, float *dgamma, float *dbeta, const float *g, const float *x, const float *mean,
-                      const float *var, const float *gamma, const float *beta, float eps, int n, int c, int h, int w,
-                      double *scratch);
+void bnp_gap_backward(float *dx, float *dgamma, float *dbeta, const float *g, const double *kept, const float *x,
+                      const float *mean, const float *var, const float *gamma, const float *beta, float eps, int n,
+                      int c, int h, int w, double *scratch);
 
 #endif

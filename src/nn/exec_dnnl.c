@@ -52,6 +52,7 @@ typedef struct {
     float *xk;                              /* ... and its input at each window's maximum, all that the
                                                backward's sums read of it (not with fg: fg->xk) */
     int gap;                                /* BN with pool: the pool is a global average pool */
+    double *gkept;                          /* ... its ReLU's counts and sums of x - mean (bnp_gap_forward) */
     double *pscr;                           /* ... the sums of its parts (bnp_scratch_doubles) */
     double *csum;                           /* ... its batch sums [y - shift (c), (y - shift)^2 (c)] from the
                                                Winograd forward before it (wino_forward_sums), or NULL */
@@ -463,6 +464,7 @@ static int build_bn(NetExec *x, DState *s, int i, NcError *err) {
         memset(&s->md[n->out], 0, sizeof s->md[n->out]);
         n->pool = i + 2;
         n->gap = 1;
+        n->gkept = nc_malloc(sizeof(double) * 2 * (size_t)x->batch * c);
         s->dn[i + 2].skip = 1;
         n->out = np->out;
         md_plain(&s->md[n->out], 4, dp, c % 16 ? dnnl_nchw : dnnl_aBcd8b);
@@ -945,8 +947,7 @@ static int bn_backward_sync(NetExec *x, DState *s, int i, dnnl_exec_arg_t *a, Nc
     } else if (n->pool) {
         dnnl_stream_wait(s->strm);
         if (n->gap)
-            bnp_gap_backward_sums(buf, buf + c, dy, in, mean, var, gamma, mem_ptr(n->shift), net->bn_eps, x->batch, c,
-                                  vi->h, vi->w, n->pscr);
+            bnp_gap_backward_sums(buf, buf + c, dy, n->gkept, var, net->bn_eps, x->batch, c, vi->h, vi->w, n->pscr);
         else
             bnp_backward_sums(buf, buf + c, dy, n->pidx, in, n->xk, mean, var, net->bn_eps, x->batch, c, vi->h, vi->w,
                               n->pscr);
@@ -1133,7 +1134,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 if (n->fg_fwd)
                     first_grad_forward(x, s, i, mem_ptr(out), 1, bm, bv);
                 else if (n->gap)
-                    bnp_gap_forward(mem_ptr(out), mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps,
+                    bnp_gap_forward(mem_ptr(out), n->gkept, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps,
                                     x->batch, vi->c, vi->h, vi->w);
                 else if (n->pool)
                     bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : n->xk, mem_ptr(in), bm, bv, mem_ptr(n->scale),
@@ -1150,7 +1151,7 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 first_grad_forward(x, s, i, mem_ptr(out), 0, mem_ptr(n->rmean), mem_ptr(n->rvar));
             } else if (n->gap) {
                 dnnl_stream_wait(s->strm);
-                bnp_gap_forward(mem_ptr(out), mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
+                bnp_gap_forward(mem_ptr(out), NULL, mem_ptr(in), mem_ptr(n->rmean), mem_ptr(n->rvar), mem_ptr(n->scale),
                                 mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
             } else if (n->pool) {
                 dnnl_stream_wait(s->strm);
@@ -1300,7 +1301,7 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                 const NnVal *vi = &net->vals[d->in];
                 dnnl_stream_wait(s->strm);
                 bnp_gap_backward(mem_ptr(grad_target(s, d->in)), mem_ptr(n->dscale), mem_ptr(n->dshift), mem_ptr(gout),
-                                 mem_ptr(in), mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale), mem_ptr(n->shift),
+                                 n->gkept, mem_ptr(in), mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale), mem_ptr(n->shift),
                                  net->bn_eps, x->batch, vi->c, vi->h, vi->w, n->pscr);
             } else if (n->pool) {
                 const NnVal *vi = &net->vals[d->in];
@@ -1477,6 +1478,8 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
         if (n->src_bwd) k = nnx_mem_row(rows, cap, k, nm, "input in the weight gradient's layout", mem_bytes(n->src_bwd));
         if (n->ws) k = nnx_mem_row(rows, cap, k, nm, net->nodes[i].op == NN_BN ? "bn+relu workspace" : "max-pool workspace",
                                    mem_bytes(n->ws));
+        if (n->gkept) k = nnx_mem_row(rows, cap, k, nm, "bn+relu+gap ReLU counts and sums", sizeof(double) * 2 * x->batch *
+                                      net->vals[net->nodes[i].in].c);
         if (n->rmask) {
             const NnVal *vi = &net->vals[net->nodes[i].in];
             k = nnx_mem_row(rows, cap, k, nm, "bn+add+relu ReLU masks", (size_t)x->batch * vi->c * vi->h * vi->w / 8);
@@ -1514,6 +1517,7 @@ static void dnnl_destroy(NetExec *x) {
         free(n->ws2);
         free(n->pidx);
         free(n->rmask);
+        free(n->gkept);
         free(n->xk);
         free(n->pscr);
         if (n->fg) fg_free(n->fg);
