@@ -1134,8 +1134,8 @@ static int dnnl_fwd(NetExec *x, const float *input, int training, NcError *err) 
                 if (n->fg_fwd)
                     first_grad_forward(x, s, i, mem_ptr(out), 1, bm, bv);
                 else if (n->gap)
-                    bnp_gap_forward(mem_ptr(out), n->gkept, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift), net->bn_eps,
-                                    x->batch, vi->c, vi->h, vi->w);
+                    bnp_gap_forward(mem_ptr(out), n->gkept, mem_ptr(in), bm, bv, mem_ptr(n->scale), mem_ptr(n->shift),
+                                    net->bn_eps, x->batch, vi->c, vi->h, vi->w);
                 else if (n->pool)
                     bnp_forward(mem_ptr(out), n->pidx, n->fg ? n->fg->xk : n->xk, mem_ptr(in), bm, bv, mem_ptr(n->scale),
                                 mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w);
@@ -1301,8 +1301,8 @@ static int dnnl_bwd(NetExec *x, const float *d_emb, NcError *err) {
                 const NnVal *vi = &net->vals[d->in];
                 dnnl_stream_wait(s->strm);
                 bnp_gap_backward(mem_ptr(grad_target(s, d->in)), mem_ptr(n->dscale), mem_ptr(n->dshift), mem_ptr(gout),
-                                 n->gkept, mem_ptr(in), mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale), mem_ptr(n->shift),
-                                 net->bn_eps, x->batch, vi->c, vi->h, vi->w, n->pscr);
+                                 n->gkept, mem_ptr(in), mem_ptr(n->mean), mem_ptr(n->var), mem_ptr(n->scale),
+                                 mem_ptr(n->shift), net->bn_eps, x->batch, vi->c, vi->h, vi->w, n->pscr);
             } else if (n->pool) {
                 const NnVal *vi = &net->vals[d->in];
                 dnnl_stream_wait(s->strm);
@@ -1478,8 +1478,9 @@ static int dnnl_memory_rows(const NetExec *x, NnMemRow *rows, int cap, int k) {
         if (n->src_bwd) k = nnx_mem_row(rows, cap, k, nm, "input in the weight gradient's layout", mem_bytes(n->src_bwd));
         if (n->ws) k = nnx_mem_row(rows, cap, k, nm, net->nodes[i].op == NN_BN ? "bn+relu workspace" : "max-pool workspace",
                                    mem_bytes(n->ws));
-        if (n->gkept) k = nnx_mem_row(rows, cap, k, nm, "bn+relu+gap ReLU counts and sums", sizeof(double) * 2 * x->batch *
-                                      net->vals[net->nodes[i].in].c);
+        if (n->gkept)
+            k = nnx_mem_row(rows, cap, k, nm, "bn+relu+gap ReLU counts and sums",
+                            sizeof(double) * 2 * x->batch * net->vals[net->nodes[i].in].c);
         if (n->rmask) {
             const NnVal *vi = &net->vals[net->nodes[i].in];
             k = nnx_mem_row(rows, cap, k, nm, "bn+add+relu ReLU masks", (size_t)x->batch * vi->c * vi->h * vi->w / 8);
