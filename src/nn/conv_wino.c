@@ -668,9 +668,10 @@ static void backward_weights_blocks(WinoConv *wc, const float *x, const float *d
    products). Per block of WFK filters, the channels c in order: each c reads WFK / 16 cache
    lines of each of the 36 planes of D and the WFK filters' dw rows are written sequentially.
    (Channels outside the filters would touch all K filters' lines per c, at a stride of 9 C
-   floats that maps them into a few cache sets.) At 512 x 512 channels (medians of 7, D out of
-   the caches) blocks of 64 filters and taps_store4 took 5.0 ms where 16 filters and stores lane
-   by lane took 6.3 ms; 54 divisions where S H D H^T S has 9 products, no faster. */
+   floats that maps them into a few cache sets.) At 512 x 512 channels (medians of 9, D out of
+   the caches) blocks of 64 filters and taps_store4 took 5.2 ms where 16 filters and stores lane
+   by lane took 5.9 ms; the step is bound by its loads of D, so the products that replaced 54
+   divisions gained little alone. */
 #define WFK 64
 typedef __m256d v4d;
 
