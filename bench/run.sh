@@ -3,7 +3,8 @@
 # The theory engine, then the training step of convnet (batch 256, k 255) and resnet18
 # (batch 64, k 126 = 2B - 2) on 2 threads: ncelab, PyTorch stock (NCHW, default allocator) and PyTorch
 # tuned (channels_last, GLIBC_TUNABLES that keep activations in the heap), in REPEATS rounds
-# (default 3). In a round every engine times its steps over the same window of wall time, WINDOW
+# (default 5: with 3, which engine's spread came out wider was mostly which one a slow phase of
+# the host fell on; bench/README.md). In a round every engine times its steps over the same window of wall time, WINDOW
 # seconds for the convnet (default 8) and RESNET_WINDOW for resnet18 (default 16), and at least
 # STEPS and RESNET_STEPS steps (default 3: PyTorch stock's 3 ResNet-18 steps take about 16 s);
 # a window of 0 times exactly that many steps. JSON goes to out/.
@@ -15,7 +16,7 @@ BIN=${BIN:-build/ncelab}
 OUT=${OUT:-out/bench}
 STEPS=${STEPS:-3}
 RESNET_STEPS=${RESNET_STEPS:-3}
-REPEATS=${REPEATS:-3}
+REPEATS=${REPEATS:-5}
 WINDOW=${WINDOW:-8}
 RESNET_WINDOW=${RESNET_WINDOW:-16}
 THREADS=${THREADS:-2}
@@ -47,7 +48,8 @@ ENGINES="ncelab"
 # order, each engine over the same window of wall time (an engine 3x faster would otherwise sample
 # the host's phases over a third of the time), and the ratios are those of the medians; each
 # engine's images/s is printed as min / median / max over the rounds with its spread,
-# (max - min) / median, and compare_MODEL.json holds them.
+# (max - min) / median, and its coefficient of variation (standard deviation / mean of the
+# rounds), and compare_MODEL.json holds them.
 
 # engine_run ENGINE R: ENGINE's round R of the current model (model, batch, k, steps, win)
 engine_run() {
@@ -92,7 +94,7 @@ med = {t: {f: statistics.median(x[f] for x in v) for f in ("imgs_per_sec", "ms_p
        for t, v in runs.items()}
 n = med["ncelab"]
 print(f"  {'median of ' + str(R) + ' rounds':28} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}"
-      f"   {'images/s min':>12} {'max':>8} {'spread':>7} {'steps':>6}")
+      f"   {'images/s min':>12} {'max':>8} {'spread':>7} {'cv':>6} {'steps':>6}")
 for t in engines:
     m, label = med[t], names[t]
     if t.startswith("venv_"):
@@ -101,8 +103,9 @@ for t in engines:
     ips = [x["imgs_per_sec"] for x in runs[t]]
     m["imgs_per_sec_min"], m["imgs_per_sec_max"] = min(ips), max(ips)
     m["spread"] = (max(ips) - min(ips)) / m["imgs_per_sec"]  # (max - min) / median over the rounds
+    m["cv"] = statistics.pstdev(ips) / statistics.mean(ips)   # standard deviation / mean of the rounds
     print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}"
-          f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}% {sum(x.get('steps', 0) for x in runs[t]):6d}")
+          f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}% {100 * m['cv']:5.1f}% {sum(x.get('steps', 0) for x in runs[t]):6d}")
 summary = {"model": model, "rounds": R, "median": med, "runs": runs,
            "steps_per_round": {t: [x.get("steps") for x in v] for t, v in runs.items()}}
 for t in engines[1:]:
