@@ -49,7 +49,8 @@ ENGINES="ncelab"
 # the host's phases over a third of the time), and the ratios are those of the medians; each
 # engine's images/s is printed as min / median / max over the rounds with its spread,
 # (max - min) / median, and its coefficient of variation (standard deviation / mean of the
-# rounds), and compare_MODEL.json holds them.
+# rounds), with ncelab's ratio to it in each round (min-max, median); compare_MODEL.json holds
+# them.
 
 # engine_run ENGINE R: ENGINE's round R of the current model (model, batch, k, steps, win)
 engine_run() {
@@ -94,7 +95,7 @@ med = {t: {f: statistics.median(x[f] for x in v) for f in ("imgs_per_sec", "ms_p
        for t, v in runs.items()}
 n = med["ncelab"]
 print(f"  {'median of ' + str(R) + ' rounds':28} {'images/s':>10} {'ms/step':>10} {'peak RSS MB':>12} {'ncelab is':>10}"
-      f"   {'images/s min':>12} {'max':>8} {'spread':>7} {'cv':>6} {'steps':>6}")
+      f"   {'images/s min':>12} {'max':>8} {'spread':>7} {'cv':>6} {'steps':>6}   {'ncelab is, per round (median)'}")
 for t in engines:
     m, label = med[t], names[t]
     if t.startswith("venv_"):
@@ -104,8 +105,12 @@ for t in engines:
     m["imgs_per_sec_min"], m["imgs_per_sec_max"] = min(ips), max(ips)
     m["spread"] = (max(ips) - min(ips)) / m["imgs_per_sec"]  # (max - min) / median over the rounds
     m["cv"] = statistics.pstdev(ips) / statistics.mean(ips)   # standard deviation / mean of the rounds
+    # ncelab's rate over this engine's in the same round
+    per = [a["imgs_per_sec"] / b["imgs_per_sec"] for a, b in zip(runs["ncelab"], runs[t])]
+    per_round = "" if t == "ncelab" else f"{min(per):.2f}-{max(per):.2f}x ({statistics.median(per):.2f})"
+    if t != "ncelab": m["per_round_ratios"] = per
     print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}"
-          f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}% {100 * m['cv']:5.1f}% {sum(x.get('steps', 0) for x in runs[t]):6d}")
+          f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}% {100 * m['cv']:5.1f}% {sum(x.get('steps', 0) for x in runs[t]):6d}   {per_round}")
 summary = {"model": model, "rounds": R, "median": med, "runs": runs,
            "steps_per_round": {t: [x.get("steps") for x in v] for t, v in runs.items()}}
 for t in engines[1:]:
