@@ -4,10 +4,10 @@
 # (batch 64, k 126 = 2B - 2) on 2 threads: ncelab, PyTorch stock (NCHW, default allocator) and PyTorch
 # tuned (channels_last, GLIBC_TUNABLES that keep activations in the heap), in REPEATS rounds
 # (default 5: with 3, which engine's spread came out wider was mostly which one a slow phase of
-# the host fell on; bench/README.md). In a round every engine times its steps over the same window of wall time, WINDOW
-# seconds for the convnet (default 8) and RESNET_WINDOW for resnet18 (default 16), and at least
-# STEPS and RESNET_STEPS steps (default 3: PyTorch stock's 3 ResNet-18 steps take about 16 s);
-# a window of 0 times exactly that many steps. JSON goes to out/.
+# the host fell on; bench/README.md). In a round every engine times its steps over the same window
+# of wall time, WINDOW seconds for the convnet (default 8) and RESNET_WINDOW for resnet18 (default
+# 16), and at least STEPS and RESNET_STEPS steps (default 3: PyTorch stock's 3 ResNet-18 steps take
+# about 16 s); a window of 0 times exactly that many steps. JSON goes to out/.
 # TORCH_VENV=DIR (optional, e.g. /work/venv-torch with the newest torch from PyPI): each round also
 # runs DIR/bin/python's torch eager stock, eager tuned and torch.compile (stock layout).
 set -euo pipefail
@@ -105,10 +105,10 @@ for t in engines:
     m["imgs_per_sec_min"], m["imgs_per_sec_max"] = min(ips), max(ips)
     m["spread"] = (max(ips) - min(ips)) / m["imgs_per_sec"]  # (max - min) / median over the rounds
     m["cv"] = statistics.pstdev(ips) / statistics.mean(ips)   # standard deviation / mean of the rounds
-    # ncelab's rate over this engine's in the same round
-    per = [a["imgs_per_sec"] / b["imgs_per_sec"] for a, b in zip(runs["ncelab"], runs[t])]
-    per_round = "" if t == "ncelab" else f"{min(per):.2f}-{max(per):.2f}x ({statistics.median(per):.2f})"
-    if t != "ncelab": m["per_round_ratios"] = per
+    per_round = ""
+    if t != "ncelab":  # ncelab's rate over this engine's, round by round
+        per = m["per_round_ratios"] = [a["imgs_per_sec"] / b["imgs_per_sec"] for a, b in zip(runs["ncelab"], runs[t])]
+        per_round = f"{min(per):.2f}-{max(per):.2f}x ({statistics.median(per):.2f})"
     print(f"  {label:28} {m['imgs_per_sec']:10.1f} {m['ms_per_step']:10.1f} {m['peak_rss_mb']:12.0f} {ratio:>10}"
           f"   {min(ips):12.1f} {max(ips):8.1f} {100 * m['spread']:6.0f}% {100 * m['cv']:5.1f}% {sum(x.get('steps', 0) for x in runs[t]):6d}   {per_round}")
 summary = {"model": model, "rounds": R, "median": med, "runs": runs,
