@@ -271,13 +271,15 @@ void bnp_gap_forward(float *y, double *kept, const float *x, const float *mean, 
     #pragma omp parallel for collapse(2) schedule(dynamic, (n * CB + 63) / 64)
     for (int i = 0; i < n; i++)
         for (int cb = 0; cb < CB; cb++) {
-            v8 vs, mu, be, zero = _mm256_setzero_ps(), acc = zero;
+            v8 vs, mu, be, zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), acc = zero;
             scale_mean_beta(&vs, &mu, &be, mean, var, gamma, beta, eps, cb);
             const float *src = x + ((size_t)i * CB + cb) * hw * 8;
             if (kept) {  /* and per row, the ReLU's passes and their x - mean, in float, then double */
-                double a1[8] = {0}, a2[8] = {0};
+                double *k1 = kept + (size_t)i * 2 * c + cb * 8, *k2 = k1 + c;
+                memset(k1, 0, sizeof(double) * 8);
+                memset(k2, 0, sizeof(double) * 8);
                 for (int r = 0; r < h; r++) {
-                    v8 r1 = zero, r2 = zero, one = _mm256_set1_ps(1.0f);
+                    v8 r1 = zero, r2 = zero;
                     for (int q = 0; q < w; q++) {
                         v8 xv = _mm256_loadu_ps(src + ((size_t)r * w + q) * 8), pre = gap_pre(xv, vs, mu, be);
                         v8 pass = _mm256_cmp_ps(pre, zero, _CMP_GT_OQ);
@@ -285,10 +287,8 @@ void bnp_gap_forward(float *y, double *kept, const float *x, const float *mean, 
                         r1 = _mm256_add_ps(r1, _mm256_and_ps(pass, one));
                         r2 = _mm256_add_ps(r2, _mm256_and_ps(pass, _mm256_sub_ps(xv, mu)));
                     }
-                    add_row(a1, a2, r1, r2);
+                    add_row(k1, k2, r1, r2);
                 }
-                double *k1 = kept + (size_t)i * 2 * c + cb * 8, *k2 = k1 + c;
-                for (int l = 0; l < 8; l++) { k1[l] = a1[l]; k2[l] = a2[l]; }
             } else {
                 for (int p = 0; p < hw; p++)
                     acc = _mm256_add_ps(acc, _mm256_max_ps(gap_pre(_mm256_loadu_ps(src + (size_t)p * 8), vs, mu, be), zero));
